@@ -1,0 +1,11 @@
+"""Test support shipped with the bridge: a faithful GitLab simulator and its datasets.
+
+Like ``structlog.testing``, these are real, tested parts of the package, so that the bridge's own
+tests, benchmarks and demo (and users' tests of their receivers) run against the same world.
+"""
+
+from bridge.testing.profiles import PROFILES, Profile, get_profile
+from bridge.testing.simulator import Simulator
+from bridge.testing.world import Clock, SimError, World
+
+__all__ = ["PROFILES", "Clock", "Profile", "SimError", "Simulator", "World", "get_profile"]

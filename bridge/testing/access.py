@@ -1,0 +1,241 @@
+"""Who can read what, ``/members/all`` per era, and GitLab's project-groups finder.
+
+These are the simulator's own readings of GitLab's policies (GITLAB_API.md §1.5, §5.2), written
+against the snapshot's tables the way GitLab's SQL is, and independent of the bridge's
+``project_groups`` so that the conformance test compares two implementations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from bridge.testing.profiles import Profile
+from bridge.testing.records import Member, Project, SourceKind, User
+from bridge.testing.snapshot import Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one signed-in user can reach: max access level per group and per project."""
+
+    groups: dict[int, int]  # authorized groups (direct, inherited, shared-in) -> level
+    hierarchy: dict[int, int]  # direct or inherited from ancestors only -> level
+    projects: dict[int, int]
+    readable_groups: frozenset[int]  # authorized groups plus ancestors of what the user reaches
+
+
+def access_for(snap: Snapshot, user: User) -> Access:
+    """The user's access map, computed once per snapshot."""
+    key = ("access", user.id)
+    cached = snap.cache.get(key)
+    if cached is None:
+        cached = _compute_access(snap, user.id)
+        with snap.cache_lock:
+            snap.cache[key] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+def _raise(levels: dict[int, int], key: int, level: int) -> None:
+    if level > levels.get(key, 0):
+        levels[key] = level
+
+
+def _compute_access(snap: Snapshot, user_id: int) -> Access:
+    rows = snap.memberships_by_user.get(user_id, [])
+    hierarchy: dict[int, int] = {}
+    for m in rows:
+        if m.source_kind == "group" and m.access_level >= 5:
+            for gid in (m.source_id, *snap.descendant_ids(m.source_id)):
+                _raise(hierarchy, gid, m.access_level)
+    groups = dict(hierarchy)
+    for link in snap.iter_links():
+        if link.source_kind == "group" and link.group_id in hierarchy:
+            level = min(hierarchy[link.group_id], link.group_access)
+            for gid in (link.shared_id, *snap.descendant_ids(link.shared_id)):
+                _raise(groups, gid, level)
+    projects: dict[int, int] = {}
+    for m in rows:
+        if m.source_kind == "project":
+            _raise(projects, m.source_id, m.access_level)
+    for gid, level in groups.items():
+        if level >= 10:
+            for pid in snap.project_ids_in_namespace(gid):
+                _raise(projects, pid, level)
+    for link in snap.iter_links():
+        if link.source_kind == "project" and link.group_id in hierarchy:
+            _raise(projects, link.shared_id, min(hierarchy[link.group_id], link.group_access))
+    readable = set(groups)
+    for gid in list(groups):
+        readable.update(snap.ancestor_ids(gid))
+    for pid in projects:
+        ns = snap.projects[pid].namespace_id
+        if ns in snap.groups:
+            readable.update((ns, *snap.ancestor_ids(ns)))
+    return Access(groups, hierarchy, projects, frozenset(readable))
+
+
+def _sees_level(user: User | None, visibility: str) -> bool:
+    if visibility == "public":
+        return True
+    return visibility == "internal" and user is not None and not user.external
+
+
+def can_read_group(snap: Snapshot, user: User | None, group_id: int) -> bool:
+    """GroupPolicy read_group: visibility, admin, membership, or access below it."""
+    if user is not None and user.is_admin:
+        return True
+    if _sees_level(user, snap.groups[group_id].visibility):
+        return True
+    return user is not None and group_id in access_for(snap, user).readable_groups
+
+
+def can_read_project(snap: Snapshot, user: User | None, project_id: int) -> bool:
+    """ProjectPolicy read_project: visibility, admin or any authorization."""
+    if user is not None and user.is_admin:
+        return True
+    if _sees_level(user, snap.projects[project_id].visibility):
+        return True
+    return user is not None and project_id in access_for(snap, user).projects
+
+
+# -- members/all --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    member: Member
+    level: int  # effective level (capped by a link)
+    own: bool  # a row of the requested source itself
+    via_group: int | None  # invited group the row came through, if any
+
+
+def members_all(
+    snap: Snapshot, profile: Profile, kind: SourceKind, source_id: int, caller: User
+) -> list[Member]:
+    """``…/members/all`` rows for a source, one per user, as the profile's era computes them."""
+    # Minimal Access (5) rows never show in /members/all.
+    candidates = [c for c in _all_candidates(snap, kind, source_id) if c.member.access_level >= 10]
+    if profile.members_all != "project_first":
+        candidates = [c for c in candidates if _invited_visible(snap, profile, c, kind, source_id, caller)]
+    chosen: dict[int, _Candidate] = {}
+    for cand in candidates:
+        uid = cand.member.user_id
+        best = chosen.get(uid)
+        if best is None or (profile.members_all != "project_first" and _better(cand, best)):
+            chosen[uid] = cand
+    rows = [replace(c.member, access_level=c.level) for c in chosen.values()]
+    return sorted(rows, key=lambda m: m.id)
+
+
+def _better(a: _Candidate, b: _Candidate) -> bool:
+    """13.11+: highest level; tie -> the requested source's row, latest expiry, oldest row."""
+    far = (9999, 12, 31)
+    a_exp = a.member.expires_at.timetuple()[:3] if a.member.expires_at else far
+    b_exp = b.member.expires_at.timetuple()[:3] if b.member.expires_at else far
+    key_a = (a.level, a.own, a_exp, -a.member.created_at.timestamp())
+    key_b = (b.level, b.own, b_exp, -b.member.created_at.timestamp())
+    return key_a > key_b
+
+
+def _all_candidates(snap: Snapshot, kind: SourceKind, source_id: int) -> Iterable[_Candidate]:
+    """Rows in 12.x precedence order: the source, its group chain, then invited groups."""
+    chain: list[int] = []
+    if kind == "project":
+        for m in snap.direct_members("project", source_id):
+            yield _Candidate(m, m.access_level, True, None)
+        ns = snap.projects[source_id].namespace_id
+        if ns in snap.groups:
+            chain = [ns, *snap.ancestor_ids(ns)]
+    else:
+        chain = [source_id, *snap.ancestor_ids(source_id)]
+    for gid in chain:
+        own = kind == "group" and gid == source_id
+        for m in snap.direct_members("group", gid):
+            yield _Candidate(m, m.access_level, own, None)
+    for gid in chain:
+        for link in snap.links("group", gid):
+            for m in snap.direct_members("group", link.group_id):
+                yield _Candidate(m, min(m.access_level, link.group_access), False, link.group_id)
+    if kind == "project":
+        for link in snap.links("project", source_id):
+            for gid in (link.group_id, *snap.ancestor_ids(link.group_id)):
+                for m in snap.direct_members("group", gid):
+                    yield _Candidate(m, min(m.access_level, link.group_access), False, gid)
+
+
+def _invited_visible(
+    snap: Snapshot, profile: Profile, cand: _Candidate, kind: SourceKind, source_id: int, caller: User
+) -> bool:
+    """Invited groups' members show to callers who can read that group (17.x: or the source)."""
+    if cand.via_group is None:
+        return True
+    if can_read_group(snap, caller, cand.via_group):
+        return True
+    if profile.members_all == "highest_invited_private":
+        access = access_for(snap, caller)
+        table = access.projects if kind == "project" else access.groups
+        return source_id in table
+    return False
+
+
+# -- /projects/:id/groups -----------------------------------------------------------------
+
+
+def fuzzy_terms(query: str) -> list[str]:
+    """Gitlab::SQL::Pattern terms: quoted phrases or words, at least 3 characters."""
+    query = re.sub(r"\s+", " ", query.strip())
+    terms = [q or w for q, w in re.findall(r'"([^"]*)"|(\S+)', query)]
+    return [t for t in terms if len(t) >= 3]
+
+
+def fuzzy_match(query: str, name: str, path: str) -> bool:
+    """GitLab's fuzzy_search over name (substring) and path, per GITLAB_API.md §5.2.5."""
+    terms = fuzzy_terms(query)
+    if not terms:
+        q = query.lower()
+        return name.lower() == q or path.lower() == q
+    if all(t.lower() in name.lower() for t in terms):
+        return True
+    return all(t.lower() == path.lower() for t in terms)
+
+
+def project_groups(
+    snap: Snapshot,
+    project: Project,
+    *,
+    caller: User | None,
+    with_shared: bool = False,
+    shared_min_access_level: int | None = None,
+    shared_visible_only: bool = False,
+    skip_groups: Sequence[int] = (),
+    search: str | None = None,
+) -> list[int]:
+    """Ids of a project's ancestor groups and (optionally) shared groups, id descending."""
+    ns = project.namespace_id
+    ids = set([ns, *snap.ancestor_ids(ns)] if ns in snap.groups else [])
+    if with_shared:
+        for link in snap.links("project", project.id):
+            if shared_min_access_level is not None and link.group_access < shared_min_access_level:
+                continue
+            if shared_visible_only and not _shared_group_visible(snap, caller, link.group_id):
+                continue
+            ids.add(link.group_id)
+    ids -= set(skip_groups)
+    if search:
+        ids = {g for g in ids if fuzzy_match(search, snap.groups[g].name, snap.groups[g].path)}
+    return sorted(ids, reverse=True)
+
+
+def _shared_group_visible(snap: Snapshot, caller: User | None, group_id: int) -> bool:
+    """Groups::AcceptingProjectSharesFinder-like rule of §5.2.3: public, internal, admin, direct member."""
+    group = snap.groups[group_id]
+    if _sees_level(caller, group.visibility):
+        return True
+    if caller is None:
+        return False
+    if caller.is_admin:
+        return True
+    row = snap.members.get(("group", group_id), {}).get(caller.id)
+    return row is not None and row.access_level >= 10

@@ -1,0 +1,184 @@
+"""GitLab version profiles: which routes, parameters and fields a simulated instance has.
+
+Every difference the simulator reproduces between GitLab versions is decided here, from
+GITLAB_API.md §7-§8, so that handlers ask a profile instead of comparing version numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from bridge.errors import ConfigError
+
+MembersAllEra = Literal["project_first", "highest", "highest_invited_private"]
+Edition = Literal["ce", "ee"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """Feature switches of one GitLab version and edition."""
+
+    version: str  # full X.Y.Z reported by /version, without the -ee suffix
+    revision: str
+    edition: Edition = "ce"
+    project_groups_route: bool  # GET /projects/:id/groups (13.10)
+    shared_visible_only: bool  # its shared_visible_only parameter (~13.12)
+    skip_groups_csv: bool  # skip_groups=1,2 besides skip_groups[]= (newer Grape array coercion)
+    metadata_route: bool  # GET /metadata (15.2)
+    metadata_enterprise: bool  # its "enterprise" field (15.6)
+    descendant_groups_route: bool  # GET /groups/:id/descendant_groups (13.5)
+    users_keyset: bool  # /users?pagination=keyset (16.5)
+    users_offset_cap: bool  # 405 past offset 50,000 on /users (17.0)
+    projects_offset_cap: bool  # 405 past offset 50,000 on /projects (13.0)
+    groups_anonymous_keyset: bool  # anonymous /groups keyset and cap (14.3)
+    members_all: MembersAllEra
+    member_created_at: bool  # Member entity created_at (~13.x)
+    member_created_by: bool  # Member entity created_by (~14.x)
+    member_locked: bool  # UserBasic "locked" (~15.x)
+    user_created_by: bool  # admin user entity created_by (15.6)
+    minimal_access: bool  # access level 5 exists (13.5, EE)
+    planner_role: bool  # access level 15 (17.7)
+    personal_owner_as_maintainer: bool  # owners of personal projects shown as 40 (< 14.9)
+    share_link_full_path: bool  # shared_with_groups items have group_full_path (>= 12.x)
+    users_id_rate_limit: bool  # GET /users/:id limited for non-admins (300 per 10 min)
+    users_id_requires_auth: bool  # anonymous GET /users/:id is 403 (~17.x)
+    keyset_next_when_nonempty: bool  # newer keyset Pager links "next" from any non-empty page
+    direct_members_hide_minimal: bool  # Minimal Access rows left out of .../members [inf]
+
+    @property
+    def era(self) -> int:
+        """Entity generation: 12, 13, 16 or 17 (key sets follow these snapshots of GitLab)."""
+        major, minor = self.minor
+        if major <= 12:
+            return 12
+        if major <= 15:
+            return 13
+        return 16 if major == 16 else 17
+
+    @property
+    def minor(self) -> tuple[int, int]:
+        """Major and minor version as integers, for ordering."""
+        major, minor, *_ = self.version.split(".")
+        return int(major), int(minor)
+
+    @property
+    def version_string(self) -> str:
+        """What /version reports: X.Y.Z with -ee on Enterprise Edition."""
+        return f"{self.version}-ee" if self.edition == "ee" else self.version
+
+    def access_levels(self) -> tuple[int, ...]:
+        """Membership levels that exist in this version (GITLAB_API.md §2.3)."""
+        levels = [10, 20, 30, 40, 50]
+        if self.minimal_access and self.edition == "ee":
+            levels.insert(0, 5)
+        if self.planner_role:
+            levels.insert(levels.index(20), 15)
+        return tuple(levels)
+
+    def shared_min_access_levels(self) -> tuple[int, ...]:
+        """Values accepted by shared_min_access_level (Gitlab::Access.all_values)."""
+        return tuple(level for level in self.access_levels() if level >= 10)
+
+
+_BASE = Profile(
+    version="0.0.0",
+    revision="0000000",
+    project_groups_route=True,
+    shared_visible_only=True,
+    skip_groups_csv=True,
+    metadata_route=True,
+    metadata_enterprise=True,
+    descendant_groups_route=True,
+    users_keyset=True,
+    users_offset_cap=True,
+    projects_offset_cap=True,
+    groups_anonymous_keyset=True,
+    members_all="highest",
+    member_created_at=True,
+    member_created_by=True,
+    member_locked=True,
+    user_created_by=True,
+    minimal_access=True,
+    planner_role=False,
+    personal_owner_as_maintainer=False,
+    share_link_full_path=True,
+    users_id_rate_limit=True,
+    users_id_requires_auth=False,
+    keyset_next_when_nonempty=True,
+    direct_members_hide_minimal=True,
+)
+
+PROFILES: dict[str, Profile] = {
+    "12.10": dataclasses.replace(
+        _BASE,
+        version="12.10.14",
+        revision="4ec75c4fc0d",
+        project_groups_route=False,
+        shared_visible_only=False,
+        skip_groups_csv=False,
+        metadata_route=False,
+        metadata_enterprise=False,
+        descendant_groups_route=False,
+        users_keyset=False,
+        users_offset_cap=False,
+        projects_offset_cap=False,
+        groups_anonymous_keyset=False,
+        members_all="project_first",
+        member_created_at=False,
+        member_created_by=False,
+        member_locked=False,
+        user_created_by=False,
+        minimal_access=False,
+        personal_owner_as_maintainer=True,
+        users_id_rate_limit=False,
+        keyset_next_when_nonempty=False,
+        direct_members_hide_minimal=False,
+    ),
+    "13.12": dataclasses.replace(
+        _BASE,
+        version="13.12.15",
+        revision="6b0bf1b7a5e",
+        skip_groups_csv=False,
+        metadata_route=False,
+        metadata_enterprise=False,
+        users_keyset=False,
+        users_offset_cap=False,
+        groups_anonymous_keyset=False,
+        member_created_by=False,
+        member_locked=False,
+        user_created_by=False,
+        personal_owner_as_maintainer=True,
+        users_id_rate_limit=False,
+        keyset_next_when_nonempty=False,
+        direct_members_hide_minimal=False,
+    ),
+    "16.11": dataclasses.replace(
+        _BASE, version="16.11.10", revision="2a8e4f1c9d3", users_offset_cap=False
+    ),
+    "17.5": dataclasses.replace(
+        _BASE, version="17.5.5",
+        revision="8c3d1e2b7f0",
+        members_all="highest_invited_private",
+        users_id_requires_auth=True,
+    ),
+    "17.7": dataclasses.replace(
+        _BASE,
+        version="17.7.7",
+        revision="b1e5f3a9c2d",
+        members_all="highest_invited_private",
+        users_id_requires_auth=True,
+        planner_role=True,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """Profile for "X.Y" or "X.Y-ee"; an unknown version is a ConfigError naming the choices."""
+    base, _, suffix = name.partition("-")
+    if base not in PROFILES or suffix not in ("", "ee", "ce"):
+        known = ", ".join(sorted(PROFILES, key=lambda v: tuple(map(int, v.split(".")))))
+        raise ConfigError(f"--version: unknown GitLab version {name!r} (known: {known}; add -ee)")
+    profile = PROFILES[base]
+    return dataclasses.replace(profile, edition="ee") if suffix == "ee" else profile

@@ -1,0 +1,113 @@
+"""Immutable records of the simulated GitLab's database rows.
+
+These mirror GitLab's tables (users, namespaces, projects, members, *_group_links), not its API
+entities: serialisation per version and caller lives in ``entities``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+Visibility = Literal["private", "internal", "public"]
+SourceKind = Literal["group", "project"]
+VISIBILITIES: tuple[Visibility, ...] = ("private", "internal", "public")
+VISIBILITY_RANK = {"private": 0, "internal": 10, "public": 20}
+USER_STATES = (
+    "active",
+    "blocked",
+    "ldap_blocked",
+    "blocked_pending_approval",
+    "banned",
+    "deactivated",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    """A row of ``users`` with the attributes the API exposes."""
+
+    id: int
+    username: str
+    name: str
+    email: str
+    public_email: str = ""
+    state: str = "active"
+    is_admin: bool = False
+    external: bool = False
+    bot: bool = False
+    user_type: str = "human"  # human, ghost, support_bot, project_bot, ... (internal when not human)
+    locked: bool = False
+    two_factor_enabled: bool = False
+    namespace_id: int
+    created_at: dt.datetime
+    created_by_id: int | None = None
+    last_activity_on: dt.date | None = None
+    last_sign_in_at: dt.datetime | None = None
+    confirmed_at: dt.datetime | None = None
+
+    @property
+    def internal(self) -> bool:
+        """GitLab's internal users: ghost, support bot, alert bot and the like."""
+        return self.user_type not in ("human", "project_bot", "service_account")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group:
+    """A group namespace; ``parent_id`` is None for a top-level group."""
+
+    id: int
+    name: str
+    path: str
+    parent_id: int | None
+    visibility: Visibility
+    created_at: dt.datetime
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Project:
+    """A project; ``namespace_id`` is a group id or a user's personal namespace id."""
+
+    id: int
+    name: str
+    path: str
+    namespace_id: int
+    visibility: Visibility
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    last_activity_at: dt.datetime
+    creator_id: int
+    description: str = ""
+    default_branch: str | None = "main"
+    topics: tuple[str, ...] = ()
+    archived: bool = False
+    pending_delete: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """A direct membership row of a group or project."""
+
+    id: int
+    source_kind: SourceKind
+    source_id: int
+    user_id: int
+    access_level: int
+    created_at: dt.datetime
+    expires_at: dt.date | None = None
+    created_by_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Share:
+    """A group link: ``group_id`` is invited into the project or group ``shared_id``."""
+
+    id: int
+    source_kind: SourceKind
+    shared_id: int
+    group_id: int
+    group_access: int
+    created_at: dt.datetime
+    expires_at: dt.date | None = None
