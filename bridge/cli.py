@@ -24,7 +24,9 @@ def _sim_serve(args: argparse.Namespace) -> int:
     from bridge.testing.simulator import Simulator
 
     if args.dataset not in SIZES:
-        raise ConfigError(f"--dataset: unknown dataset {args.dataset!r} (choose {', '.join(SIZES)})")
+        raise ConfigError(
+            f"--dataset: unknown dataset {args.dataset!r} (choose {', '.join(SIZES)})"
+        )
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port: {args.port} is not a TCP port (0-65535)")
     throttle = None
@@ -45,11 +47,16 @@ def _sim_serve(args: argparse.Namespace) -> int:
     try:
         sim.start(args.host, args.port)
     except OSError as exc:
-        raise ConfigError(f"--host/--port: cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+        raise ConfigError(
+            f"--host/--port: cannot listen on {args.host}:{args.port}: {exc.strerror}"
+        ) from None
     print(f"url: {sim.url}", flush=True)
     print(f"admin-token: {sim.tokens['admin']}", flush=True)
     print(f"user-token: {sim.tokens['user']}", flush=True)
-    print(f"version: {sim.profile.version_string}  dataset: {args.dataset} (seed {args.seed})", flush=True)
+    print(
+        f"version: {sim.profile.version_string}  dataset: {args.dataset} (seed {args.seed})",
+        flush=True,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -87,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--version",
         default="16.11",
         dest="version",
-        help="GitLab version profile: 12.10, 13.12, 16.11, 17.5, 17.7; add -ee for EE (default 16.11)",
+        help="GitLab version: 12.10, 13.12, 16.11, 17.5, 17.7; add -ee for EE (default 16.11)",
     )
     serve.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
     serve.add_argument("--jitter-ms", type=float, default=0.0, help="uniform jitter on top of it")

@@ -34,7 +34,7 @@ def access_for(snap: Snapshot, user: User) -> Access:
         cached = _compute_access(snap, user.id)
         with snap.cache_lock:
             snap.cache[key] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def _raise(levels: dict[int, int], key: int, level: int) -> None:
@@ -118,7 +118,9 @@ def members_all(
     # Minimal Access (5) rows never show in /members/all.
     candidates = [c for c in _all_candidates(snap, kind, source_id) if c.member.access_level >= 10]
     if profile.members_all != "project_first":
-        candidates = [c for c in candidates if _invited_visible(snap, profile, c, kind, source_id, caller)]
+        candidates = [
+            c for c in candidates if _invited_visible(snap, profile, c, kind, source_id, caller)
+        ]
     chosen: dict[int, _Candidate] = {}
     for cand in candidates:
         uid = cand.member.user_id
@@ -166,7 +168,12 @@ def _all_candidates(snap: Snapshot, kind: SourceKind, source_id: int) -> Iterabl
 
 
 def _invited_visible(
-    snap: Snapshot, profile: Profile, cand: _Candidate, kind: SourceKind, source_id: int, caller: User
+    snap: Snapshot,
+    profile: Profile,
+    cand: _Candidate,
+    kind: SourceKind,
+    source_id: int,
+    caller: User,
 ) -> bool:
     """Invited groups' members show to callers who can read that group (17.x: or the source)."""
     if cand.via_group is None:
@@ -229,7 +236,7 @@ def project_groups(
 
 
 def _shared_group_visible(snap: Snapshot, caller: User | None, group_id: int) -> bool:
-    """Groups::AcceptingProjectSharesFinder-like rule of §5.2.3: public, internal, admin, direct member."""
+    """§5.2.3: public, internal to signed-in non-external users, admins, direct members."""
     group = snap.groups[group_id]
     if _sees_level(caller, group.visibility):
         return True

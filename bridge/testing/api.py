@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from bridge.testing import access
 from bridge.testing.entities import Ctx
 from bridge.testing.http import NO_ROUTE, ApiError, Request, Response, not_found
-from bridge.testing.pagination import LinkBase, Params, PaginationError, offset_page
+from bridge.testing.pagination import LinkBase, PaginationError, Params, offset_page
 from bridge.testing.profiles import Profile
 from bridge.testing.records import Group, Project
 
@@ -53,7 +53,9 @@ def route(
     return Route(method, pattern, handler, enabled, tuple(sorted((defaults or {}).items())))
 
 
-def match(routes: Sequence[Route], method: str, path: str, profile: Profile) -> tuple[Route, dict[str, str]]:
+def match(
+    routes: Sequence[Route], method: str, path: str, profile: Profile
+) -> tuple[Route, dict[str, str]]:
     """The route for a raw API path (``/api/v4/...``) and its decoded arguments."""
     if not path.startswith(API_PREFIX + "/"):
         raise NO_ROUTE

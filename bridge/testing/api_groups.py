@@ -96,7 +96,9 @@ def _respond(req: Request, groups: list[Group]) -> Response:
 def _keyset(req: Request, groups: list[Group], order_by: str, c: ent.Ctx) -> Response:
     """Anonymous ``/groups`` keyset (14.3+): ``name`` ascending only."""
     if order_by != "name" or req.text("sort") == "desc":
-        raise ApiError(405, {"error": "Keyset pagination is not yet available for this type of request"})
+        raise ApiError(
+            405, {"error": "Keyset pagination is not yet available for this type of request"}
+        )
     base, params = link_base(req)
     try:
         items, headers = keyset_by_cursor(

@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 from bridge.testing import access
 from bridge.testing import entities as ent
-from bridge.testing.api import ctx, find_group, find_project, int_arg, paginated, require_user, route
+from bridge.testing.api import (
+    ctx,
+    find_group,
+    find_project,
+    int_arg,
+    paginated,
+    require_user,
+    route,
+)
 from bridge.testing.http import ApiError, Request, Response
 from bridge.testing.records import Member, SourceKind
 
@@ -31,7 +39,11 @@ def _query_filters(req: Request, rows: list[Member]) -> list[Member]:
     if query:
         q = query.lower()
         users = req.snap.users
-        rows = [m for m in rows if q in users[m.user_id].name.lower() or q in users[m.user_id].username.lower()]
+        rows = [
+            m
+            for m in rows
+            if q in users[m.user_id].name.lower() or q in users[m.user_id].username.lower()
+        ]
     user_ids = set(req.int_list("user_ids", csv=True))
     if user_ids:
         rows = [m for m in rows if m.user_id in user_ids]
@@ -42,7 +54,9 @@ def _list(kind: SourceKind) -> Callable[[Request], Response]:
     def handler(req: Request) -> Response:
         source_id = _source(req, kind)
         c = ctx(req)
-        return paginated(req, _query_filters(req, _direct(req, kind, source_id)), lambda m: ent.member(m, c))
+        return paginated(
+            req, _query_filters(req, _direct(req, kind, source_id)), lambda m: ent.member(m, c)
+        )
 
     handler.__doc__ = f"GET /{kind}s/:id/members: direct members by member id."
     return handler
@@ -91,7 +105,7 @@ def _get_all(kind: SourceKind) -> Callable[[Request], Response]:
 
 
 ROUTES = [
-    route("GET", f"/{kind}s/:id/members{suffix}", factory(kind))  # type: ignore[arg-type]
+    route("GET", f"/{kind}s/:id/members{suffix}", factory(kind))
     for kind in ("group", "project")
     for suffix, factory in (
         ("/all", _list_all),

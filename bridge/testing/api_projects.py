@@ -82,7 +82,11 @@ def _filters(req: Request, rows: list[Project]) -> list[Project]:
     search = req.text("search")
     if search:
         s = search.lower()
-        rows = [p for p in rows if s in p.name.lower() or s in p.path.lower() or s in p.description.lower()]
+        rows = [
+            p
+            for p in rows
+            if s in p.name.lower() or s in p.path.lower() or s in p.description.lower()
+        ]
     min_level = req.integer("min_access_level", req.profile.shared_min_access_levels())
     if min_level is not None:
         levels = access.access_for(req.snap, req.caller).projects if req.caller else {}
@@ -92,7 +96,10 @@ def _filters(req: Request, rows: list[Project]) -> list[Project]:
         ("last_activity_before", lambda p: p.last_activity_at, False),
     ]
     if req.profile.era >= 16:
-        bounds += [("updated_after", lambda p: p.updated_at, True), ("updated_before", lambda p: p.updated_at, False)]
+        bounds += [
+            ("updated_after", lambda p: p.updated_at, True),
+            ("updated_before", lambda p: p.updated_at, False),
+        ]
     for name, attr, after in bounds:
         bound = _time(req, name)
         if bound is not None:
@@ -131,7 +138,11 @@ def list_projects(req: Request) -> Response:
         base, params = link_base(req)
         try:
             items, headers = keyset_by_id(
-                rows, params, base, lambda p: p.id, next_when_nonempty=req.profile.keyset_next_when_nonempty
+                rows,
+                params,
+                base,
+                lambda p: p.id,
+                next_when_nonempty=req.profile.keyset_next_when_nonempty,
             )
         except PaginationError as exc:
             raise ApiError(exc.status, exc.body) from None
@@ -184,5 +195,7 @@ ROUTES = [
         enabled=lambda p: p.project_groups_route,
         defaults={"shared_visible_only": "false", "with_shared": "false"},
     ),
-    route("GET", "/projects/:id", get_project, defaults={"license": "false", "statistics": "false"}),
+    route(
+        "GET", "/projects/:id", get_project, defaults={"license": "false", "statistics": "false"}
+    ),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 from bridge.testing import entities as ent
 from bridge.testing.api import (
@@ -56,7 +56,7 @@ def current_user(req: Request) -> Response:
     return Response(200, body)
 
 
-def _filter_users(req: Request, users: Sequence[User]) -> list[User]:
+def _filter_users(req: Request, users: Iterable[User]) -> list[User]:
     rows = list(users)
     username = req.text("username")
     if username is not None:
@@ -80,10 +80,8 @@ def _filter_users(req: Request, users: Sequence[User]) -> list[User]:
     if req.flag("without_project_bots"):
         rows = [u for u in rows if u.user_type != "project_bot"]
     if req.is_admin:
-        rows = _admin_filters(req, rows)
-    else:
-        rows = [u for u in rows if u.state != "banned"]  # [inf] forbidden states hidden from non-admins
-    return rows
+        return _admin_filters(req, rows)
+    return [u for u in rows if u.state != "banned"]  # [inf] non-admins never see banned users
 
 
 def _admin_filters(req: Request, rows: list[User]) -> list[User]:
@@ -153,14 +151,20 @@ def _users_keyset(
     req: Request, rows: list[User], order_by: str, render: Callable[[User], ent.Json]
 ) -> Response:
     if order_by not in ("id", "name", "username"):
-        raise ApiError(405, {"error": "Keyset pagination is not yet available for this type of request"})
+        raise ApiError(
+            405, {"error": "Keyset pagination is not yet available for this type of request"}
+        )
     base, params = link_base(req)
 
     def sort_key(u: User) -> tuple[object, ...]:
         return (u.id,) if order_by == "id" else (getattr(u, order_by), u.id)
 
     def values(u: User) -> dict[str, str]:
-        return {"id": str(u.id)} if order_by == "id" else {order_by: getattr(u, order_by), "id": str(u.id)}
+        return (
+            {"id": str(u.id)}
+            if order_by == "id"
+            else {order_by: getattr(u, order_by), "id": str(u.id)}
+        )
 
     def from_cursor(v: dict[str, str]) -> tuple[object, ...]:
         try:
@@ -217,4 +221,3 @@ ROUTES = [
     route("GET", "/users/:id/memberships", user_memberships),
     route("GET", "/users/:id", get_user),
 ]
-

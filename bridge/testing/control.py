@@ -13,7 +13,7 @@ Every route maps onto the same Python API tests use (``World``, ``FaultInjector`
     POST   /-/sim/projects                   {"path": ..., "namespace_id": ..., ...}
     PATCH  /-/sim/projects/:id               {"path"|"name"|"namespace_id"|...: ...}
     DELETE /-/sim/projects/:id
-    PUT    /-/sim/{groups,projects}/:id/members/:user_id   {"access_level": 30, "expires_at": "2030-01-01"}
+    PUT    /-/sim/{groups,projects}/:id/members/:user_id   {"access_level": 30, "expires_at": ...}
     DELETE /-/sim/{groups,projects}/:id/members/:user_id
     PUT    /-/sim/{groups,projects}/:id/shares/:group_id   {"group_access": 30, "expires_at": null}
     DELETE /-/sim/{groups,projects}/:id/shares/:group_id
@@ -33,11 +33,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bridge.testing.faults import FaultRule, Latency
 from bridge.testing.http import Response
 from bridge.testing.ratelimit import AppLimit, Throttle
+from bridge.testing.records import SourceKind
 from bridge.testing.world import SimError
 
 if TYPE_CHECKING:
@@ -110,7 +112,9 @@ def _dispatch(sim: Simulator, method: str, parts: list[str], data: dict[str, Any
     if head == "counters":
         if method == "DELETE":
             return sim.reset_counters()
-        counts = [{"endpoint": t, "status": s, "count": n} for (t, s), n in sorted(sim.counters().items())]
+        counts = [
+            {"endpoint": t, "status": s, "count": n} for (t, s), n in sorted(sim.counters().items())
+        ]
         return {"total": sum(c["count"] for c in counts), "counters": counts}
     if head == "info" and method == "GET":
         snap = world.snapshot()
@@ -129,41 +133,64 @@ def _dispatch(sim: Simulator, method: str, parts: list[str], data: dict[str, Any
 def _crud(sim: Simulator, method: str, kind: str, rest: list[str], data: dict[str, Any]) -> Any:
     world = sim.world
     if method == "POST" and not rest:
-        creators = {"users": world.add_user, "groups": world.add_group, "projects": world.add_project}
+        creators: dict[str, Callable[..., Any]] = {
+            "users": world.add_user,
+            "groups": world.add_group,
+            "projects": world.add_project,
+        }
         key = "username" if kind == "users" else "path"
         return record_json(creators[kind](data.pop(key), **data))
     if not rest:
         raise SimError(f"{method} /-/sim/{kind} needs an id", 404)
     ident = int(rest[0])
     if method == "PATCH":
-        updaters = {"users": world.update_user, "groups": world.update_group, "projects": world.update_project}
+        updaters: dict[str, Callable[..., Any]] = {
+            "users": world.update_user,
+            "groups": world.update_group,
+            "projects": world.update_project,
+        }
         return record_json(updaters[kind](ident, **data))
     if method == "DELETE":
-        removers = {"users": world.remove_user, "groups": world.remove_group, "projects": world.remove_project}
+        removers = {
+            "users": world.remove_user,
+            "groups": world.remove_group,
+            "projects": world.remove_project,
+        }
         return removers[kind](ident)
     raise SimError(f"no control route {method} /-/sim/{kind}/{ident}", 404)
 
 
 def _links(
-    sim: Simulator, method: str, kind: str, source_id: int, what: str, other: int, data: dict[str, Any]
+    sim: Simulator,
+    method: str,
+    kind: str,
+    source_id: int,
+    what: str,
+    other: int,
+    data: dict[str, Any],
 ) -> Any:
     world, snap = sim.world, sim.world.snapshot()
-    table = snap.members if what == "members" else snap.shares
-    exists = other in table.get((kind, source_id), {})  # type: ignore[call-overload]
+    if kind not in ("group", "project"):
+        raise SimError(f"{kind!r} is not group or project", 404)
+    source: SourceKind = "group" if kind == "group" else "project"
+    if what == "members":
+        exists = other in snap.members.get((source, source_id), {})
+    else:
+        exists = other in snap.shares.get((source, source_id), {})
     if method == "DELETE":
         remove = world.remove_member if what == "members" else world.unshare
-        return remove(kind, source_id, other)  # type: ignore[arg-type]
+        return remove(source, source_id, other)
     if method != "PUT":
         raise SimError(f"use PUT or DELETE on /-/sim/{kind}s/{source_id}/{what}/{other}", 405)
     if what == "members":
         if exists:
-            return record_json(world.update_member(kind, source_id, other, **data))  # type: ignore[arg-type]
+            return record_json(world.update_member(source, source_id, other, **data))
         level = data.pop("access_level")
-        return record_json(world.add_member(kind, source_id, other, level, **data))  # type: ignore[arg-type]
+        return record_json(world.add_member(source, source_id, other, level, **data))
     if exists:
-        return record_json(world.update_share(kind, source_id, other, **data))  # type: ignore[arg-type]
+        return record_json(world.update_share(source, source_id, other, **data))
     level = data.pop("group_access")
-    return record_json(world.share(kind, source_id, other, level, **data))  # type: ignore[arg-type]
+    return record_json(world.share(source, source_id, other, level, **data))
 
 
 def _behaviour(sim: Simulator, method: str, head: str, data: dict[str, Any]) -> Any:

@@ -83,7 +83,9 @@ def user_profile(user: User, ctx: Ctx) -> Json:
     out["bio"] = ""
     if era == 13:
         out["bio_html"] = ""
-    out.update(location="", public_email=user.public_email or None, skype="", linkedin="", twitter="")
+    out.update(
+        location="", public_email=user.public_email or None, skype="", linkedin="", twitter=""
+    )
     if era >= 16:
         out["discord"] = ""
     out.update(website_url="", organization="", job_title="")

@@ -81,7 +81,9 @@ def project_with_access(p: Project, ctx: Ctx, access: tuple[int | None, int | No
     out = basic_project(p, ctx)
     era = ctx.profile.era
     if era >= 13:
-        out["container_registry_image_prefix"] = f"registry.example.com/{out['path_with_namespace']}"
+        out["container_registry_image_prefix"] = (
+            f"registry.example.com/{out['path_with_namespace']}"
+        )
     out["_links"] = _links(p, ctx)
     if era >= 13:
         out["packages_enabled"] = True
@@ -101,12 +103,19 @@ def project_with_access(p: Project, ctx: Ctx, access: tuple[int | None, int | No
         out.update(import_url=None, import_type=None)
     out["import_status"] = "none"
     if era >= 16:
-        out.update(import_error=None, open_issues_count=0, description_html="", updated_at=iso(p.updated_at))
+        out.update(
+            import_error=None,
+            open_issues_count=0,
+            description_html="",
+            updated_at=iso(p.updated_at),
+        )
     else:
         out["open_issues_count"] = 0
     can_admin = ctx.admin or max(a or 0 for a in access) >= 40
     out.update(_ci_settings(era, can_admin))
-    out["shared_with_groups"] = [share_item(s, ctx.snap, ctx.profile) for s in ctx.snap.links("project", p.id)]
+    out["shared_with_groups"] = [
+        share_item(s, ctx.snap, ctx.profile) for s in ctx.snap.links("project", p.id)
+    ]
     out.update(_merge_settings(era))
     if ctx.ee:
         out.update(_ee_settings(era))
@@ -199,7 +208,9 @@ def _ci_settings(era: int, can_admin: bool) -> dict[str, Any]:
     out["public_jobs"] = True
     if can_admin:
         out["build_git_strategy"] = "fetch"
-    out.update(build_timeout=3600, auto_cancel_pending_pipelines="enabled", build_coverage_regex=None)
+    out.update(
+        build_timeout=3600, auto_cancel_pending_pipelines="enabled", build_coverage_regex=None
+    )
     out["ci_config_path"] = None
     return out
 

@@ -56,7 +56,7 @@ def _int_param(params: Params, name: str, default: int) -> int:
 
 
 def page_params(params: Params) -> tuple[int, int]:
-    """``page`` (at least 1) and ``per_page`` (default 20, clamped to 100), as Kaminari reads them."""
+    """``page`` (at least 1) and ``per_page`` (default 20, at most 100), as Kaminari reads them."""
     page = max(1, _int_param(params, "page", 1))
     per_page = _int_param(params, "per_page", DEFAULT_PER_PAGE)
     if per_page < 1:
@@ -192,6 +192,10 @@ def keyset_by_cursor(
     headers: Headers = []
     if len(items) > per_page:
         items = items[:per_page]
-        nxt = {**params, "cursor": encode_cursor(cursor_values(items[-1])), "per_page": str(per_page)}
+        nxt = {
+            **params,
+            "cursor": encode_cursor(cursor_values(items[-1])),
+            "per_page": str(per_page),
+        }
         headers.append(("Link", f'<{link.href(nxt)}>; rel="next"'))
     return items, headers

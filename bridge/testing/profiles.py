@@ -50,7 +50,7 @@ class Profile:
     @property
     def era(self) -> int:
         """Entity generation: 12, 13, 16 or 17 (key sets follow these snapshots of GitLab)."""
-        major, minor = self.minor
+        major = self.minor[0]
         if major <= 12:
             return 12
         if major <= 15:
@@ -60,8 +60,8 @@ class Profile:
     @property
     def minor(self) -> tuple[int, int]:
         """Major and minor version as integers, for ordering."""
-        major, minor, *_ = self.version.split(".")
-        return int(major), int(minor)
+        parts = self.version.split(".")
+        return int(parts[0]), int(parts[1])
 
     @property
     def version_string(self) -> str:
@@ -158,7 +158,8 @@ PROFILES: dict[str, Profile] = {
         _BASE, version="16.11.10", revision="2a8e4f1c9d3", users_offset_cap=False
     ),
     "17.5": dataclasses.replace(
-        _BASE, version="17.5.5",
+        _BASE,
+        version="17.5.5",
         revision="8c3d1e2b7f0",
         members_all="highest_invited_private",
         users_id_requires_auth=True,

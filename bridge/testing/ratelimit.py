@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Headers = list[tuple[str, str]]
-APP_LIMIT_BODY = {"message": {"error": "This endpoint has been requested too many times. Try again later."}}
+APP_LIMIT_BODY = {
+    "message": {"error": "This endpoint has been requested too many times. Try again later."}
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,11 +126,14 @@ def throttle_headers(name: str, throttle: Throttle, observed: int, now: int) -> 
     ]
 
 
-def default_app_limits(users_id_limit: bool) -> dict[str, AppLimit]:
-    """Application limits on by default on self-managed GitLab (§4.2); 17.1's flagged ones stay off."""
-    limits = {
+def default_app_limits(modern: bool) -> dict[str, AppLimit]:
+    """Application limits on by default on newer self-managed GitLab (§4.2) [inf].
+
+    17.1's flagged ``/projects`` and ``/groups`` limits stay off, as on self-managed instances.
+    """
+    if not modern:
+        return {}
+    return {
         "GET /groups/:id/members/all": AppLimit(limit=200, period=60, per_source=True),
+        "GET /users/:id": AppLimit(limit=300, period=600, non_admin_only=True),
     }
-    if users_id_limit:
-        limits["GET /users/:id"] = AppLimit(limit=300, period=600, non_admin_only=True)
-    return limits

@@ -37,7 +37,9 @@ class User:
     is_admin: bool = False
     external: bool = False
     bot: bool = False
-    user_type: str = "human"  # human, ghost, support_bot, project_bot, ... (internal when not human)
+    user_type: str = (
+        "human"  # human, ghost, support_bot, project_bot, ... (internal when not human)
+    )
     locked: bool = False
     two_factor_enabled: bool = False
     namespace_id: int

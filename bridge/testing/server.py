@@ -21,7 +21,10 @@ from bridge.testing.http import Response
 if TYPE_CHECKING:
     from bridge.testing.simulator import Simulator
 
-_GATEWAY_HTML = b"<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+_GATEWAY_HTML = (
+    b"<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+    b"<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
 
 
 class SimHTTPServer(ThreadingHTTPServer):
@@ -49,7 +52,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         """Stay quiet; counters are the simulator's observability."""
 
     def do_GET(self) -> None:
@@ -112,7 +115,11 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(self._encode(response, body[: len(body) // 2], length=len(body)))
         elif fault.kind == "bad_json":
             body = response.payload()
-            self._write(Response(response.status, raw=body[: max(1, len(body) // 2)], headers=response.headers))
+            self._write(
+                Response(
+                    response.status, raw=body[: max(1, len(body) // 2)], headers=response.headers
+                )
+            )
         else:
             self._write(gateway_error(fault.status))
 

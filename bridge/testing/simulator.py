@@ -1,9 +1,9 @@
 """The simulated GitLab: a world, a version profile and the HTTP server in front of them.
 
-    sim = Simulator.from_dataset("small", version="16.11").start()
-    gl = gitlab.Gitlab(sim.url, private_token=sim.tokens["admin"])
-    ...
-    sim.stop()
+sim = Simulator.from_dataset("small", version="16.11").start()
+gl = gitlab.Gitlab(sim.url, private_token=sim.tokens["admin"])
+...
+sim.stop()
 """
 
 from __future__ import annotations
@@ -18,10 +18,18 @@ from urllib.parse import urlsplit
 
 from bridge.testing import api_groups, api_members, api_projects, api_users
 from bridge.testing.api import API_PREFIX, Route, match
+from bridge.testing.control import handle_control
+from bridge.testing.datasets import generate
 from bridge.testing.faults import FaultInjector, FaultRule
 from bridge.testing.http import UNAUTHORIZED, ApiError, Request, Response, parse_query
 from bridge.testing.profiles import Profile, get_profile
-from bridge.testing.ratelimit import APP_LIMIT_BODY, AppLimit, RateLimiter, Throttle, default_app_limits
+from bridge.testing.ratelimit import (
+    APP_LIMIT_BODY,
+    AppLimit,
+    RateLimiter,
+    Throttle,
+    default_app_limits,
+)
 from bridge.testing.server import SimHTTPServer, serve_in_thread
 from bridge.testing.world import Clock, World
 
@@ -55,7 +63,9 @@ class Simulator:
         self.tokens = dict(tokens or {})
         self.count_limit = count_limit
         self.faults = FaultInjector(seed=seed)
-        limits = default_app_limits(profile.users_id_rate_limit) if app_limits is None else app_limits
+        limits = (
+            default_app_limits(profile.users_id_rate_limit) if app_limits is None else app_limits
+        )
         self.limiter = RateLimiter(throttle=throttle, app_limits=limits)
         self._external_url = external_url.rstrip("/") if external_url else None
         self._counts: Counter[tuple[str, int]] = Counter()
@@ -74,8 +84,6 @@ class Simulator:
         **kwargs: Any,
     ) -> Simulator:
         """A simulator loaded with a generated dataset."""
-        from bridge.testing.datasets import generate
-
         profile = get_profile(version)
         clock = Clock()
         dataset = generate(size, seed=seed, profile=profile, now=now or clock.now(), clock=clock)
@@ -108,7 +116,7 @@ class Simulator:
         if self._server is None:
             raise RuntimeError("the simulator is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def external_url(self) -> str:
@@ -151,7 +159,13 @@ class Simulator:
         return path
 
     def _request(
-        self, method: str, path: str, query: str, headers: dict[str, str], args: dict[str, str], found: Route
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        args: dict[str, str],
+        found: Route,
     ) -> Request:
         params = parse_query(query)
         token = _token(headers, params)
@@ -182,7 +196,9 @@ class Simulator:
         who = f"user:{req.caller.id}" if req.caller else f"ip:{client_ip}"
         allowed, headers = self.limiter.check_throttle(who, req.token)
         if not allowed:
-            raise _Throttled(Response(429, raw=b"Retry later\n", headers=headers, content_type="text/plain"))
+            raise _Throttled(
+                Response(429, raw=b"Retry later\n", headers=headers, content_type="text/plain")
+            )
         if not self.limiter.check_app_limit(template, who, args.get("id", ""), req.is_admin):
             raise _Throttled(Response(429, APP_LIMIT_BODY))
         return headers
@@ -208,8 +224,6 @@ class Simulator:
 
     def control(self, method: str, path: str, query: str, body: bytes) -> Response:
         """The ``/-/sim/`` control API (see ``bridge.testing.control``)."""
-        from bridge.testing.control import handle_control
-
         return handle_control(self, method, path, query, body)
 
 

@@ -157,7 +157,9 @@ class World:
         """Delete a user with their memberships, personal projects and tokens."""
         with self._lock:
             user = self._user(user_id)
-            for project in [p for p in self._projects.values() if p.namespace_id == user.namespace_id]:
+            for project in [
+                p for p in self._projects.values() if p.namespace_id == user.namespace_id
+            ]:
                 self._drop_project(project.id)
             for key, rows in list(self._members.items()):
                 if user_id in rows:
@@ -280,11 +282,15 @@ class World:
         except KeyError:
             raise SimError(f"group {group_id} not found", 404) from None
 
-    def _check_free_path(self, path: str, parent_id: int | None, exclude: int | None = None) -> None:
+    def _check_free_path(
+        self, path: str, parent_id: int | None, exclude: int | None = None
+    ) -> None:
         for g in self._groups.values():
             if g.parent_id == parent_id and g.path.lower() == path.lower() and g.id != exclude:
                 raise SimError(f"path {path!r} has already been taken", 409)
-        if parent_id is None and any(u.username.lower() == path.lower() for u in self._users.values()):
+        if parent_id is None and any(
+            u.username.lower() == path.lower() for u in self._users.values()
+        ):
             raise SimError(f"path {path!r} has already been taken by a user", 409)
 
     # -- projects ------------------------------------------------------------------------
@@ -380,8 +386,14 @@ class World:
 
     def _check_project_path(self, path: str, namespace_id: int, exclude: int | None = None) -> None:
         for p in self._projects.values():
-            if p.namespace_id == namespace_id and p.path.lower() == path.lower() and p.id != exclude:
-                raise SimError(f"path {path!r} has already been taken in namespace {namespace_id}", 409)
+            if (
+                p.namespace_id == namespace_id
+                and p.path.lower() == path.lower()
+                and p.id != exclude
+            ):
+                raise SimError(
+                    f"path {path!r} has already been taken in namespace {namespace_id}", 409
+                )
 
     # -- members -------------------------------------------------------------------------
 
@@ -398,6 +410,7 @@ class World:
     ) -> Member:
         """Add a direct member; GitLab answers 409 when the user is one already."""
         with self._lock:
+            self._check_level(access_level)  # Grape validates parameters before the model runs
             key = self._source_key(kind, source_id)
             self._user(user_id)
             rows = self._members.get(key, {})
@@ -408,7 +421,7 @@ class World:
                 source_kind=kind,
                 source_id=source_id,
                 user_id=user_id,
-                access_level=self._check_level(access_level),
+                access_level=access_level,
                 expires_at=expires_at,
                 created_by_id=created_by_id,
                 created_at=self._now(created_at),
@@ -417,7 +430,9 @@ class World:
             self._changed()
             return member
 
-    def update_member(self, kind: SourceKind, source_id: int, user_id: int, **changes: Any) -> Member:
+    def update_member(
+        self, kind: SourceKind, source_id: int, user_id: int, **changes: Any
+    ) -> Member:
         """Change a member's ``access_level`` or ``expires_at``."""
         with self._lock:
             key = self._source_key(kind, source_id)
@@ -458,6 +473,7 @@ class World:
     ) -> Share:
         """Invite ``group_id`` into a project or group (a project or group link)."""
         with self._lock:
+            self._check_level(group_access)
             key = self._source_key(kind, shared_id)
             self._group(group_id)
             if kind == "group" and group_id == shared_id:
@@ -470,7 +486,7 @@ class World:
                 source_kind=kind,
                 shared_id=shared_id,
                 group_id=group_id,
-                group_access=self._check_level(group_access),
+                group_access=group_access,
                 expires_at=expires_at,
                 created_at=self._now(created_at),
             )
@@ -478,7 +494,9 @@ class World:
             self._changed()
             return link
 
-    def update_share(self, kind: SourceKind, shared_id: int, group_id: int, **changes: Any) -> Share:
+    def update_share(
+        self, kind: SourceKind, shared_id: int, group_id: int, **changes: Any
+    ) -> Share:
         """Change a link's ``group_access`` or ``expires_at``."""
         with self._lock:
             key = self._source_key(kind, shared_id)
@@ -510,14 +528,18 @@ class World:
     def expire(self, today: dt.date | None = None) -> int:
         """GitLab's daily workers: delete memberships and links whose expiry date has passed."""
         with self._lock:
-            today = today or self.clock.now().date()
+            day = today or self.clock.now().date()
             removed = 0
-            for table in (self._members, self._shares):
-                for key, rows in list(table.items()):
-                    kept = {k: v for k, v in rows.items() if v.expires_at is None or v.expires_at > today}
-                    removed += len(rows) - len(kept)
-                    if len(kept) != len(rows):
-                        table[key] = kept  # type: ignore[assignment]
+            for key, rows in list(self._members.items()):
+                kept = {k: m for k, m in rows.items() if m.expires_at is None or m.expires_at > day}
+                removed += len(rows) - len(kept)
+                self._members[key] = kept
+            for key, links in list(self._shares.items()):
+                kept_links = {
+                    k: s for k, s in links.items() if s.expires_at is None or s.expires_at > day
+                }
+                removed += len(links) - len(kept_links)
+                self._shares[key] = kept_links
             if removed:
                 self._changed()
             return removed
@@ -574,7 +596,11 @@ class World:
 
     @staticmethod
     def _check_path(path: str, what: str) -> None:
-        if not isinstance(path, str) or not _PATH_RE.match(path) or path.endswith((".git", ".atom")):
+        if (
+            not isinstance(path, str)
+            or not _PATH_RE.match(path)
+            or path.endswith((".git", ".atom"))
+        ):
             raise SimError(f"{what} {path!r} is not a valid GitLab path")
 
     @staticmethod

@@ -1,0 +1,47 @@
+"""Shared fixtures: simulators on real sockets and python-gitlab clients for them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gitlab
+import pytest
+
+from bridge.testing.simulator import Simulator
+
+# Datasets are generated relative to a fixed "now" so that every run sees the same data.
+NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
+
+SimFactory = Callable[..., Simulator]
+
+
+@pytest.fixture
+def make_sim() -> Iterator[SimFactory]:
+    """Start simulators (``make_sim("small", version="13.12", ...)``) and stop them afterwards."""
+    started: list[Simulator] = []
+
+    def factory(size: str = "small", **kwargs: Any) -> Simulator:
+        kwargs.setdefault("now", NOW)
+        sim = Simulator.from_dataset(size, **kwargs).start()
+        started.append(sim)
+        return sim
+
+    yield factory
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture(scope="module")
+def small_sim() -> Iterator[Simulator]:
+    """One read-only 16.11 simulator with the small dataset, shared by a module's tests."""
+    sim = Simulator.from_dataset("small", version="16.11", now=NOW).start()
+    yield sim
+    sim.stop()
+
+
+def client(sim: Simulator, role: str | None = "admin", **kwargs: Any) -> gitlab.Gitlab:
+    """Unmodified python-gitlab pointed at a simulator, as ``role`` (None: anonymous)."""
+    token = sim.tokens[role] if role else None
+    return gitlab.Gitlab(sim.url, private_token=token, **kwargs)
