@@ -132,6 +132,30 @@ def forbidden(req: Request, reason: str | None = None) -> ApiError:
     return ApiError(403, {"message": f"403 Forbidden{sep}{reason}"})
 
 
+_PAGING = frozenset({"page", "per_page", "cursor", "pagination"})
+_KEYSET_BOUNDS = frozenset({"id_after", "id_before"})  # filters in offset mode, bounds in keyset
+
+
+def cached_rows(req: Request, kind: str, build: Callable[[], list[T]]) -> list[T]:
+    """A filtered, ordered listing, computed once per snapshot, caller and non-paging params.
+
+    Crawls ask for the same list page after page; rebuilding it per page would make the
+    simulator's own cost grow with the dataset instead of the page.
+    """
+    keyset = req.params.get("pagination") == "keyset"
+    skip = _PAGING | _KEYSET_BOUNDS if keyset else _PAGING
+    params = tuple(sorted((k, str(v)) for k, v in req.params.items() if k not in skip))
+    key = (kind, req.caller.id if req.caller else None, params, keyset)
+    rows = req.snap.cache.get(key)
+    if rows is None:
+        rows = build()
+        with req.snap.cache_lock:
+            if len(req.snap.cache) > 10_000:
+                req.snap.cache.clear()
+            req.snap.cache[key] = rows
+    return rows
+
+
 def link_base(req: Request) -> tuple[LinkBase, Params]:
     """Link target and the params GitLab echoes: declared defaults, route args, the query."""
     params: Params = dict(req.link_defaults)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from bridge.testing import access
 from bridge.testing import entities as ent
-from bridge.testing.api import ctx, find_project, link_base, paginated, route
+from bridge.testing.api import cached_rows, ctx, find_project, link_base, paginated, route
 from bridge.testing.entities_projects import basic_project, project_with_access
 from bridge.testing.http import ApiError, Request, Response
 from bridge.testing.pagination import PaginationError, check_offset_cap, keyset_by_id
@@ -115,7 +115,6 @@ def list_projects(req: Request) -> Response:
     """GET /projects: offset (capped from 13.0) or keyset by id."""
     order_by = req.choice("order_by", _ORDERS, "created_at")
     sort = req.choice("sort", ("asc", "desc"), "desc")
-    rows = _filters(req, _visible_projects(req))
     keys: dict[str, Callable[[Project], tuple[object, ...]]] = {
         "id": lambda p: (p.id,),
         "name": lambda p: (p.name, p.id),
@@ -125,7 +124,13 @@ def list_projects(req: Request) -> Response:
         "last_activity_at": lambda p: (p.last_activity_at, p.id),
         "similarity": lambda p: (p.id,),
     }
-    rows.sort(key=keys[order_by], reverse=sort == "desc")
+
+    def build() -> list[Project]:
+        rows = _filters(req, _visible_projects(req))
+        rows.sort(key=keys[order_by], reverse=sort == "desc")
+        return rows
+
+    rows = cached_rows(req, "projects", build)
     c = ctx(req)
     simple = req.caller is None or req.flag("simple")
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 from bridge.testing import entities as ent
 from bridge.testing.api import (
+    cached_rows,
     ctx,
     forbidden,
     int_arg,
@@ -132,9 +133,13 @@ def list_users(req: Request) -> Response:
     if req.is_admin:
         order_by = req.choice("order_by", _USER_ORDERS, "id")
         sort = req.choice("sort", ("asc", "desc"), "desc")
-    rows = _filter_users(req, req.snap.users.values())
 
-    rows.sort(key=lambda u: _user_sort_key(u, order_by), reverse=sort == "desc")
+    def build() -> list[User]:
+        rows = _filter_users(req, req.snap.users.values())
+        rows.sort(key=lambda u: _user_sort_key(u, order_by), reverse=sort == "desc")
+        return rows
+
+    rows = cached_rows(req, "users", build)
     c = ctx(req)
 
     def render(u: User) -> ent.Json:

@@ -9,6 +9,7 @@ the request path and a Rails ``to_query`` string (encoded pairs, sorted).
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -145,9 +146,14 @@ def keyset_by_id(
     bound = params.get(bound_name)
     if bound is not None:
         limit = _int_param(params, bound_name, 0)
-        rows = [r for r in rows if (key(r) < limit if descending else key(r) > limit)]
-    items = rows[:per_page]
-    more = bool(items) if next_when_nonempty else len(rows) > per_page
+        if descending:
+            start = bisect.bisect_right(rows, -limit, key=lambda r: -key(r))
+        else:
+            start = bisect.bisect_right(rows, limit, key=key)
+        rows = rows[start:]
+    items = rows[: per_page + 1]
+    more = bool(items) if next_when_nonempty else len(items) > per_page
+    items = items[:per_page]
     headers: Headers = []
     if more:
         nxt = {**params, bound_name: str(key(items[-1])), "per_page": str(per_page)}
@@ -187,7 +193,16 @@ def keyset_by_cursor(
     cursor = params.get("cursor")
     if isinstance(cursor, str) and cursor:
         after = cursor_key(decode_cursor(cursor))
-        rows = [r for r in rows if (sort_key(r) < after if descending else sort_key(r) > after)]
+        # rows are ordered by sort_key in the requested direction; find the first past ``after``
+        lo, hi = 0, len(rows)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            key = sort_key(rows[mid])
+            if (key >= after) if descending else (key <= after):
+                lo = mid + 1
+            else:
+                hi = mid
+        rows = rows[lo:]
     items = rows[: per_page + 1]
     headers: Headers = []
     if len(items) > per_page:
