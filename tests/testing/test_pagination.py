@@ -93,7 +93,7 @@ def test_offset_middle_and_last_pages() -> None:
 
 
 def test_offset_empty_list_and_past_the_end() -> None:
-    """Empty: X-Total 0, X-Total-Pages 1, first/last to page 1; past the end: [] and no neighbours."""
+    """Empty: X-Total 0, X-Total-Pages 1, first/last page 1; past the end: [] and no neighbours."""
     items, headers = offset_page([], {}, BASE)
     values = dict(headers)
     assert list(items) == []
@@ -222,7 +222,7 @@ def test_keyset_on_unsupported_order_is_405(small_sim: Simulator) -> None:
 
 @pytest.mark.parametrize(("version", "keyset"), [("13.12", False), ("16.11", True)])
 def test_users_keyset_from_16_5_only(make_sim: SimFactory, version: str, keyset: bool) -> None:
-    """/users honours pagination=keyset from 16.5 (cursor links); before, offset headers come back."""
+    """/users honours pagination=keyset from 16.5 (cursor links); before, offset headers return."""
     sim = make_sim(version=version)
     response = requests.get(
         f"{sim.url}/api/v4/users",

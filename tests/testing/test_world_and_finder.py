@@ -143,7 +143,7 @@ def test_python_mutations_show_up_in_the_api(make_sim: SimFactory) -> None:
     world.share("project", project.id, other.id, 20, expires_at=dt.date(2031, 5, 6))
     world.share("group", child.id, other.id, 10)
 
-    assert gl.groups.get(f"mut-parent/mut-child").full_path == "mut-parent/mut-child"
+    assert gl.groups.get("mut-parent/mut-child").full_path == "mut-parent/mut-child"
     member = gl.groups.get(child.id).members.get(user.id)
     assert (member.access_level, member.expires_at) == (30, "2030-01-02")
     p = gl.projects.get(project.id)
@@ -168,7 +168,7 @@ def test_python_mutations_show_up_in_the_api(make_sim: SimFactory) -> None:
 
 
 def test_world_refuses_what_gitlab_refuses() -> None:
-    """Taken paths, cycles, bad levels and more open child visibility raise SimError with a status."""
+    """Taken paths, cycles, bad levels and too open a child visibility raise SimError + status."""
     world = World(Clock(lambda: NOW))
     a = world.add_group("a", visibility="private")
     b = world.add_group("b", parent_id=a.id)

@@ -1,0 +1,94 @@
+"""The gitlab-bridge command line: exit codes, one-line errors, and ``sim serve`` as a process."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import gitlab
+import pytest
+
+from bridge.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "culprit"),
+    [
+        (["sim", "serve", "--dataset", "huge"], "--dataset"),
+        (["sim", "serve", "--version", "9.9"], "--version"),
+        (["sim", "serve", "--rate-limit", "fast"], "--rate-limit"),
+        (["sim", "serve", "--port", "70000"], "--port"),
+    ],
+)
+def test_bad_options_exit_78_with_one_line(
+    argv: list[str], culprit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad option value is a configuration error: exit 78 and one line naming the option."""
+    assert main(argv) == 78
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"gitlab-bridge: {culprit}")
+
+
+def test_port_in_use_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """Binding a port that is taken fails with exit 78, naming host and port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["sim", "serve", "--port", str(port)]) == 78
+    assert f"127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse rejects an unknown subcommand with exit 2 and usage on stderr."""
+    with pytest.raises(SystemExit) as exc:
+        main(["frobnicate"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    """``gitlab-bridge sim serve`` in a child process, with its printed lines parsed."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bridge.cli",
+            "sim",
+            "serve",
+            "--version",
+            "13.12-ee",
+            "--seed",
+            "7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = dict(proc.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(3))
+    yield proc, lines
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate(timeout=10)  # reaps the child and closes its pipes
+
+
+def test_sim_serve_prints_url_and_tokens_and_serves(
+    served: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    """It prints the URL and both tokens a line each; python-gitlab works; SIGTERM stops it."""
+    proc, lines = served
+    assert set(lines) == {"url", "admin-token", "user-token"}
+    assert lines["url"].startswith("http://127.0.0.1:")
+    admin = gitlab.Gitlab(lines["url"], private_token=lines["admin-token"])
+    assert admin.http_get("/version")["version"] == "13.12.15-ee"
+    assert admin.http_get("/user")["is_admin"] is True
+    user = gitlab.Gitlab(lines["url"], private_token=lines["user-token"])
+    assert "is_admin" not in user.http_get("/user")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
