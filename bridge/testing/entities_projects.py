@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bridge.testing import access
 from bridge.testing.entities import Ctx, Json, iso, share_item, user_basic
 from bridge.testing.records import Project
 
@@ -53,27 +54,43 @@ def basic_project(p: Project, ctx: Ctx) -> Json:
         "path": p.path,
         "path_with_namespace": full_path,
         "created_at": iso(p.created_at),
-        "default_branch": p.default_branch,
-        "tag_list": list(p.topics),
     }
+    code = _can_read_code(p, ctx)
+    if code:
+        out["default_branch"] = p.default_branch
+    out["tag_list"] = list(p.topics)
     if era >= 16:
         out["topics"] = list(p.topics)
-    out.update(
-        ssh_url_to_repo=f"git@{host}:{full_path}.git",
-        http_url_to_repo=f"{web_url}.git",
-        web_url=web_url,
-        readme_url=f"{web_url}/-/blob/{p.default_branch}/README.md" if p.default_branch else None,
-    )
-    counts = {"forks_count": 0, "star_count": 0}
+    out.update(ssh_url_to_repo=f"git@{host}:{full_path}.git", http_url_to_repo=f"{web_url}.git")
+    out["web_url"] = web_url
+    # From ~16.x readme_url and forks_count need read_code too [inf: seen in the 17.x entity].
+    if code or era < 16:
+        out["readme_url"] = (
+            f"{web_url}/-/blob/{p.default_branch}/README.md" if p.default_branch else None
+        )
     if era == 12:
         out.update(avatar_url=None, star_count=0, forks_count=0)
     elif era == 13:
-        out.update(avatar_url=None, **counts)
+        out.update(avatar_url=None, forks_count=0, star_count=0)
     else:
-        out.update(forks_count=0, avatar_url=None, star_count=0)
+        if code:
+            out["forks_count"] = 0
+        out.update(avatar_url=None, star_count=0)
     out["last_activity_at"] = iso(p.last_activity_at)
     out["namespace"] = namespace_json(p.namespace_id, ctx)
     return out
+
+
+def _can_read_code(p: Project, ctx: Ctx) -> bool:
+    """ProjectPolicy read_code (download_code before ~14): anyone who sees a public or internal
+    project's repository, admins, and members from Reporter up; Guests of private projects not."""
+    if ctx.admin or p.visibility == "public":
+        return True
+    if p.visibility == "internal" and ctx.caller is not None and not ctx.caller.external:
+        return True
+    if ctx.caller is None:
+        return False
+    return access.access_for(ctx.snap, ctx.caller).projects.get(p.id, 0) >= 20
 
 
 def project_with_access(p: Project, ctx: Ctx, access: tuple[int | None, int | None]) -> Json:

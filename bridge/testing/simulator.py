@@ -149,7 +149,7 @@ class Simulator:
         if rate_headers and response.status != 429:
             response = replace(response, headers=[*response.headers, *rate_headers])
         with self._counts_lock:
-            self._counts[(template, response.status)] += 1
+            self._counts[(template, _sent_status(response, fault))] += 1
         return response, fault
 
     def _strip_relative_root(self, path: str) -> str:
@@ -206,7 +206,7 @@ class Simulator:
     # -- observability -------------------------------------------------------------------
 
     def counters(self) -> dict[tuple[str, int], int]:
-        """Requests served, by (endpoint template, status)."""
+        """Requests served, by (endpoint template, status sent; 0 = connection reset)."""
         with self._counts_lock:
             return dict(self._counts)
 
@@ -225,6 +225,13 @@ class Simulator:
     def control(self, method: str, path: str, query: str, body: bytes) -> Response:
         """The ``/-/sim/`` control API (see ``bridge.testing.control``)."""
         return handle_control(self, method, path, query, body)
+
+
+def _sent_status(response: Response, fault: FaultRule | None) -> int:
+    """The status the client actually gets: an injected 5xx, 0 for a reset, else the answer's."""
+    if fault is None or fault.kind in ("slow", "truncate", "bad_json"):
+        return response.status
+    return fault.status if fault.kind == "status" else 0
 
 
 class _Throttled(Exception):
