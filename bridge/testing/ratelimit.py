@@ -36,10 +36,11 @@ class Throttle:
         """``N/s``, ``N/m``, ``N/h`` or ``N/<seconds>`` (e.g. ``7200/3600``)."""
         count, _, per = spec.partition("/")
         units = {"s": 1, "m": 60, "min": 60, "h": 3600}
-        if not count.strip().isdigit() or not (per in units or per.isdigit()) or int(count) < 1:
-            raise ValueError(f"rate limit {spec!r} is not N/s, N/m, N/h or N/<seconds>")
+        valid_per = per in units or (per.isdigit() and int(per) >= 1)
+        if not count.strip().isdigit() or not valid_per or int(count) < 1:
+            raise ValueError(f"rate limit {spec!r} is not N/s, N/m, N/h or N/<seconds>, N >= 1")
         period = units[per] if per in units else int(per)
-        return cls(limit=int(count), period=max(1, period))
+        return cls(limit=int(count), period=period)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

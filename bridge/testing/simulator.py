@@ -21,7 +21,7 @@ from bridge.testing.api import API_PREFIX, Route, match
 from bridge.testing.control import handle_control
 from bridge.testing.datasets import generate
 from bridge.testing.faults import FaultInjector, FaultRule
-from bridge.testing.http import UNAUTHORIZED, ApiError, Request, Response, parse_query
+from bridge.testing.http import NO_ROUTE, UNAUTHORIZED, ApiError, Request, Response, parse_query
 from bridge.testing.profiles import Profile, get_profile
 from bridge.testing.ratelimit import (
     APP_LIMIT_BODY,
@@ -31,6 +31,7 @@ from bridge.testing.ratelimit import (
     default_app_limits,
 )
 from bridge.testing.server import SimHTTPServer, serve_in_thread
+from bridge.testing.snapshot import Snapshot
 from bridge.testing.world import Clock, World
 
 ROUTES: tuple[Route, ...] = (
@@ -128,15 +129,50 @@ class Simulator:
     def handle_api(
         self, method: str, raw_path: str, query: str, headers: dict[str, str], client_ip: str
     ) -> tuple[Response, FaultRule | None]:
-        """Answer one API request; returns the response and the fault to apply to it."""
+        """Answer one API request; returns the response and the fault to apply to it.
+
+        Order as in GitLab: Rack::Attack throttles first (every request, routed or not, a bad
+        token counting per IP), then the router, authentication, application limits, handler.
+        """
         path = self._strip_relative_root(raw_path)
-        template = "unmatched"
-        rate_headers: list[tuple[str, str]] = []
+        params = parse_query(query)
+        token = _token(headers, params)
+        snap = self.world.snapshot()
+        caller = snap.user_for_token(token) if token is not None else None
+        if caller is not None and caller.state in REFUSED_STATES:
+            caller = None
+        found, args = self._route(method, path)
+        template = found.template if found else "unmatched"
+        fault: FaultRule | None = None
+        who = f"user:{caller.id}" if caller else f"ip:{client_ip}"
+        allowed, rate_headers = self.limiter.check_throttle(who, token if caller else None)
         try:
-            found, args = match(ROUTES, method, path, self.profile)
-            template = found.template
-            request = self._request(method, path, query, headers, args, found)
-            rate_headers = self._check_limits(request, template, client_ip, args)
+            if not allowed:
+                raise _Throttled(
+                    Response(
+                        429, raw=b"Retry later\n", headers=rate_headers, content_type="text/plain"
+                    )
+                )
+            if found is None:
+                raise NO_ROUTE
+            if token is not None and caller is None:
+                raise UNAUTHORIZED
+            request = Request(
+                method=method,
+                path=path,
+                args=args,
+                params=params,
+                caller=caller,
+                token=token,
+                snap=snap,
+                profile=self.profile,
+                external_url=self.external_url,
+                count_limit=self.count_limit,
+                link_defaults=found.defaults,
+            )
+            source = _source_key(snap, template, args)
+            if not self.limiter.check_app_limit(template, who, source, request.is_admin):
+                raise _Throttled(Response(429, APP_LIMIT_BODY))
             delay = self.faults.delay_for(template)
             if delay:
                 time.sleep(delay)
@@ -152,56 +188,17 @@ class Simulator:
             self._counts[(template, _sent_status(response, fault))] += 1
         return response, fault
 
+    def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        try:
+            return match(ROUTES, method, path, self.profile)
+        except ApiError:
+            return None, {}
+
     def _strip_relative_root(self, path: str) -> str:
         root = urlsplit(self.external_url).path.rstrip("/")
         if root and path.startswith(root + API_PREFIX):
             return path[len(root) :]
         return path
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        query: str,
-        headers: dict[str, str],
-        args: dict[str, str],
-        found: Route,
-    ) -> Request:
-        params = parse_query(query)
-        token = _token(headers, params)
-        snap = self.world.snapshot()
-        caller = None
-        if token is not None:
-            caller = snap.user_for_token(token)
-            if caller is None or caller.state in REFUSED_STATES:
-                raise UNAUTHORIZED
-        return Request(
-            method=method,
-            path=path,
-            args=args,
-            params=params,
-            caller=caller,
-            token=token,
-            snap=snap,
-            profile=self.profile,
-            external_url=self.external_url,
-            count_limit=self.count_limit,
-            link_defaults=found.defaults,
-        )
-
-    def _check_limits(
-        self, req: Request, template: str, client_ip: str, args: dict[str, str]
-    ) -> list[tuple[str, str]]:
-        """Raise the 429 of an exhausted limit; return RateLimit-* headers for a success."""
-        who = f"user:{req.caller.id}" if req.caller else f"ip:{client_ip}"
-        allowed, headers = self.limiter.check_throttle(who, req.token)
-        if not allowed:
-            raise _Throttled(
-                Response(429, raw=b"Retry later\n", headers=headers, content_type="text/plain")
-            )
-        if not self.limiter.check_app_limit(template, who, args.get("id", ""), req.is_admin):
-            raise _Throttled(Response(429, APP_LIMIT_BODY))
-        return headers
 
     # -- observability -------------------------------------------------------------------
 
@@ -225,6 +222,19 @@ class Simulator:
     def control(self, method: str, path: str, query: str, body: bytes) -> Response:
         """The ``/-/sim/`` control API (see ``bridge.testing.control``)."""
         return handle_control(self, method, path, query, body)
+
+
+def _source_key(snap: Snapshot, template: str, args: dict[str, str]) -> str:
+    """The group or project a request is about, by id, however ``:id`` was spelled."""
+    ident = args.get("id", "")
+    if not ident or ident.isdigit():
+        return ident
+    table = (
+        snap.groups_by_full_path
+        if template.startswith("GET /groups/")
+        else snap.projects_by_full_path
+    )
+    return str(table.get(ident.lower(), ident))
 
 
 def _sent_status(response: Response, fault: FaultRule | None) -> int:
