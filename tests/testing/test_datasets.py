@@ -18,8 +18,8 @@ from bridge.testing.records import (
     Member,
     Share,
 )
+from bridge.testing.rules import PATH_RE, Clock
 from bridge.testing.snapshot import Snapshot
-from bridge.testing.world import _PATH_RE, Clock
 
 NOW = dt.datetime(2024, 6, 15, 12, 30, 15, 123456, tzinfo=dt.UTC)
 
@@ -169,7 +169,7 @@ def test_usernames_and_paths_are_valid_and_unique(snap: Snapshot) -> None:
     assert len(set(usernames)) == len(usernames)
     paths = [*usernames, *(g.path for g in snap.groups.values())]
     paths += [p.path for p in snap.projects.values()]
-    assert all(_PATH_RE.match(p) and not p.endswith((".git", ".atom")) for p in paths)
+    assert all(PATH_RE.match(p) and not p.endswith((".git", ".atom")) for p in paths)
     top = [g.path.lower() for g in snap.groups.values() if g.parent_id is None]
     assert len(set(top)) == len(top)
     assert not set(top) & set(usernames)
