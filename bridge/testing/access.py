@@ -190,22 +190,33 @@ def _invited_visible(
 # -- /projects/:id/groups -----------------------------------------------------------------
 
 
+# Gitlab::SQL::Pattern: a quoted phrase counts only when bounded by the ends or spaces.
+_QUOTED = re.compile(r'(?:^|(?<= ))"[^"]+"(?= |\Z)')
+MIN_CHARS_FOR_PARTIAL_MATCHING = 3
+
+
 def fuzzy_terms(query: str) -> list[str]:
-    """Gitlab::SQL::Pattern terms: quoted phrases or words, at least 3 characters."""
-    query = re.sub(r"\s+", " ", query.strip())
-    terms = [q or w for q, w in re.findall(r'"([^"]*)"|(\S+)', query)]
-    return [t for t in terms if len(t) >= 3]
+    """``select_fuzzy_words``: quoted phrases and words, keeping those of 3 characters or more."""
+    query = " ".join(query.split())  # Ruby's squish
+    quoted = _QUOTED.findall(query)
+    for phrase in quoted:
+        query = query.replace(phrase, "", 1)
+    words = query.split() + [phrase[1:-1] for phrase in quoted]
+    return [w for w in words if len(w) >= MIN_CHARS_FOR_PARTIAL_MATCHING]
 
 
 def fuzzy_match(query: str, name: str, path: str) -> bool:
-    """GitLab's fuzzy_search over name (substring) and path, per GITLAB_API.md §5.2.5."""
-    terms = fuzzy_terms(query)
-    if not terms:
-        q = query.lower()
-        return name.lower() == q or path.lower() == q
-    if all(t.lower() in name.lower() for t in terms):
-        return True
-    return all(t.lower() == path.lower() for t in terms)
+    """``fuzzy_search(query, [:name, :path])``: per column, every term ILIKE %term%; columns OR-ed.
+
+    With no term of 3+ characters a column matches when it equals the squished query, ignoring
+    case (ILIKE without wildcards; ``%`` and ``_`` are escaped, hence literal).
+    """
+    terms = [t.lower() for t in fuzzy_terms(query)]
+    columns = (name.lower(), path.lower())
+    if terms:
+        return any(all(t in column for t in terms) for column in columns)
+    whole = " ".join(query.split()).lower()
+    return bool(whole) and whole in columns
 
 
 def project_groups(

@@ -9,6 +9,7 @@ import gitlab
 import pytest
 import requests
 
+from bridge.testing.access import fuzzy_terms
 from bridge.testing.profiles import get_profile
 from bridge.testing.simulator import Simulator
 from bridge.testing.world import Clock, SimError, World
@@ -60,6 +61,12 @@ def _ids(sim: Simulator, project_id: int, **params: object) -> list[int]:
         ({"with_shared": "true", "search": "share"}, [4, 3]),
         ({"with_shared": "true", "search": "ro"}, []),
         ({"with_shared": "true", "search": "root-group"}, [1]),
+        ({"with_shared": "true", "search": "REPORTER"}, [4]),
+        ({"with_shared": "true", "search": "ter-sha"}, [4]),  # a substring of the path only
+        ({"with_shared": "true", "search": "group root"}, [1]),  # every term, any order
+        ({"with_shared": "true", "search": '"dev share"'}, [3]),  # a quoted phrase is one term
+        ({"with_shared": "true", "search": "dev nomatch"}, []),
+        ({"with_shared": "true", "search": "Dev Share"}, [3]),
     ],
 )
 def test_finder_scenario(
@@ -68,6 +75,20 @@ def test_finder_scenario(
     """/projects/:id/groups reproduces GitLab's groups_finder spec, id descending."""
     sim, project_id, _ = finder_sim
     assert _ids(sim, project_id, **params) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "terms"),
+    [
+        ("  a  bc   def ", ["def"]),
+        ('"dev share" x', ["dev share"]),
+        ('pre"fix quoted"', ['pre"fix', 'quoted"']),
+        ('"ab"', []),
+    ],
+)
+def test_fuzzy_terms_follow_gitlab_sql_pattern(query: str, terms: list[str]) -> None:
+    """Words and space-bounded quoted phrases of at least 3 characters are the search terms."""
+    assert fuzzy_terms(query) == terms
 
 
 def test_finder_direct_guest_sees_private_shared_group(
