@@ -130,14 +130,20 @@ def project_with_access(p: Project, ctx: Ctx, access: tuple[int | None, int | No
         out["open_issues_count"] = 0
     can_admin = ctx.admin or max(a or 0 for a in access) >= 40
     out.update(_ci_settings(era, can_admin))
-    out["shared_with_groups"] = [
-        share_item(s, ctx.snap, ctx.profile) for s in ctx.snap.links("project", p.id)
-    ]
+    out["shared_with_groups"] = _visible_links(p, ctx)
     out.update(_merge_settings(era))
     if ctx.ee:
         out.update(_ee_settings(era))
     out["permissions"] = _permissions(access)
     return out
+
+
+def _visible_links(p: Project, ctx: Ctx) -> list[Json]:
+    """``project.visible_group_links(for_user:)`` (~15.x+): links to groups the caller can read."""
+    links = ctx.snap.links("project", p.id)
+    if ctx.profile.era >= 16:
+        links = [s for s in links if access.can_read_group(ctx.snap, ctx.caller, s.group_id)]
+    return [share_item(s, ctx.snap, ctx.profile) for s in links]
 
 
 def _links(p: Project, ctx: Ctx) -> Json:

@@ -320,3 +320,29 @@ def test_version_profiles_decide_routes(
     assert (
         s.get(f"{api}/groups/{group_id}/descendant_groups", timeout=10).status_code == 200
     ) is has_descendants
+
+
+@pytest.mark.parametrize(("version", "filtered"), [("13.12", False), ("16.11", True)])
+def test_project_share_links_are_filtered_per_caller_in_newer_versions(
+    make_sim: SimFactory, version: str, filtered: bool
+) -> None:
+    """Newer GitLab lists a project's shares only for groups the caller can read."""
+    sim = make_sim(version=version)
+    world = sim.world
+    project = world.add_project(
+        "shared-proj",
+        namespace_id=world.add_group("sp-home", visibility="public").id,
+        visibility="public",
+    )
+    secret = world.add_group("sp-secret", visibility="private")
+    visible = world.add_group("sp-visible", visibility="public")
+    world.share("project", project.id, secret.id, 30)
+    world.share("project", project.id, visible.id, 20)
+    seen = [
+        link["group_id"] for link in client(sim, "user").projects.get(project.id).shared_with_groups
+    ]
+    assert seen == ([visible.id] if filtered else [secret.id, visible.id])
+    admin_seen = [
+        link["group_id"] for link in client(sim).projects.get(project.id).shared_with_groups
+    ]
+    assert admin_seen == [secret.id, visible.id]
