@@ -346,3 +346,29 @@ def test_project_share_links_are_filtered_per_caller_in_newer_versions(
         link["group_id"] for link in client(sim).projects.get(project.id).shared_with_groups
     ]
     assert admin_seen == [secret.id, visible.id]
+
+
+@pytest.mark.parametrize(("version", "shown"), [("16.11", False), ("17.5", True)])
+def test_members_all_shows_invited_private_groups_members_from_17(
+    make_sim: SimFactory, version: str, shown: bool
+) -> None:
+    """/members/all: an invited private group's members reach a project member only from 17.x."""
+    sim = make_sim(version=version)
+    world = sim.world
+    caller = world.snapshot().tokens[sim.tokens["user"]]
+    home = world.add_group("inv-home", visibility="public")
+    project = world.add_project("inv-proj", namespace_id=home.id, visibility="public")
+    world.add_member("project", project.id, caller, 30)
+    hidden = world.add_group("inv-private", visibility="private")
+    outsider = world.add_user("inv-outsider")
+    world.add_member("group", hidden.id, outsider.id, 40)
+    world.share("project", project.id, hidden.id, 20)
+
+    rows = client(sim, "user").projects.get(project.id, lazy=True).members_all.list(get_all=True)
+    by_user = {m.id: m.access_level for m in rows}
+    assert caller in by_user
+    assert (outsider.id in by_user) is shown
+    if shown:
+        assert by_user[outsider.id] == 20  # capped at the link's level
+    admin_rows = client(sim).projects.get(project.id, lazy=True).members_all.list(get_all=True)
+    assert outsider.id in {m.id for m in admin_rows}  # admins read every group
