@@ -114,35 +114,70 @@ class _Candidate:
 def members_all(
     snap: Snapshot, profile: Profile, kind: SourceKind, source_id: int, caller: User
 ) -> list[Member]:
-    """``…/members/all`` rows for a source, one per user, as the profile's era computes them."""
-    # Minimal Access (5) rows never show in /members/all.
-    candidates = [c for c in _all_candidates(snap, kind, source_id) if c.member.access_level >= 10]
-    if profile.members_all != "project_first":
-        candidates = [
-            c for c in candidates if _invited_visible(snap, profile, c, kind, source_id, caller)
-        ]
+    """``…/members/all`` rows for a source, one per user, as the profile's era computes them.
+
+    Rows come back by member id (GitLab's default order); Minimal Access (5) never shows.
+    """
+    if profile.members_all == "project_first":
+        chosen = _members_all_12(snap, kind, source_id, caller)
+    else:
+        chosen = _members_all_13(snap, profile, kind, source_id, caller)
+    return sorted((m for m in chosen if m.access_level >= 10), key=lambda m: m.id)
+
+
+def _members_all_12(snap: Snapshot, kind: SourceKind, source_id: int, caller: User) -> list[Member]:
+    """~12.x: the first row of the source, its group chain (nearest first), then — projects
+    only — members of invited groups the caller can see, each row with its own level."""
+    chosen: dict[int, Member] = {}
+    for cand in _all_candidates(snap, kind, source_id, chain_shares=False, invited_ancestors=False):
+        if cand.via_group is not None and not can_read_group(snap, caller, cand.via_group):
+            continue
+        chosen.setdefault(cand.member.user_id, cand.member)
+    return list(chosen.values())
+
+
+def _members_all_13(
+    snap: Snapshot, profile: Profile, kind: SourceKind, source_id: int, caller: User
+) -> list[Member]:
+    """13.11+: groups take each user's highest row; projects keep their own row when there is
+    one, and every project row shows the effective (highest, link-capped) level."""
+    candidates = list(
+        _all_candidates(snap, kind, source_id, chain_shares=True, invited_ancestors=True)
+    )
+    effective: dict[int, int] = {}
+    for cand in candidates:
+        effective[cand.member.user_id] = max(effective.get(cand.member.user_id, 0), cand.level)
     chosen: dict[int, _Candidate] = {}
     for cand in candidates:
-        uid = cand.member.user_id
-        best = chosen.get(uid)
-        if best is None or (profile.members_all != "project_first" and _better(cand, best)):
-            chosen[uid] = cand
-    rows = [replace(c.member, access_level=c.level) for c in chosen.values()]
-    return sorted(rows, key=lambda m: m.id)
+        if not _invited_visible(snap, profile, cand, kind, source_id, caller):
+            continue
+        best = chosen.get(cand.member.user_id)
+        if best is None or _better(cand, best, prefer_own=kind == "project"):
+            chosen[cand.member.user_id] = cand
+    if kind == "project":
+        return [replace(c.member, access_level=effective[uid]) for uid, c in chosen.items()]
+    return [replace(c.member, access_level=c.level) for c in chosen.values()]
 
 
-def _better(a: _Candidate, b: _Candidate) -> bool:
-    """13.11+: highest level; tie -> the requested source's row, latest expiry, oldest row."""
+def _better(a: _Candidate, b: _Candidate, *, prefer_own: bool) -> bool:
+    """Highest level; ties -> the requested source's row, latest expiry, oldest row.
+
+    Projects (MembersFinder's DISTINCT ON ... ORDER BY type) keep their own row first.
+    """
     far = (9999, 12, 31)
     a_exp = a.member.expires_at.timetuple()[:3] if a.member.expires_at else far
     b_exp = b.member.expires_at.timetuple()[:3] if b.member.expires_at else far
-    key_a = (a.level, a.own, a_exp, -a.member.created_at.timestamp())
-    key_b = (b.level, b.own, b_exp, -b.member.created_at.timestamp())
+    first_a, first_b = (a.own, b.own) if prefer_own else (False, False)
+    key_a = (first_a, a.level, a.own, a_exp, -a.member.created_at.timestamp())
+    key_b = (first_b, b.level, b.own, b_exp, -b.member.created_at.timestamp())
     return key_a > key_b
 
 
-def _all_candidates(snap: Snapshot, kind: SourceKind, source_id: int) -> Iterable[_Candidate]:
-    """Rows in 12.x precedence order: the source, its group chain, then invited groups."""
+def _all_candidates(
+    snap: Snapshot, kind: SourceKind, source_id: int, *, chain_shares: bool, invited_ancestors: bool
+) -> Iterable[_Candidate]:
+    """Rows in precedence order: the source, its group chain, groups shared into the chain
+    (13.11+), then a project's invited groups (and, 13.11+, their ancestors)."""
     chain: list[int] = []
     if kind == "project":
         for m in snap.direct_members("project", source_id):
@@ -156,15 +191,26 @@ def _all_candidates(snap: Snapshot, kind: SourceKind, source_id: int) -> Iterabl
         own = kind == "group" and gid == source_id
         for m in snap.direct_members("group", gid):
             yield _Candidate(m, m.access_level, own, None)
-    for gid in chain:
-        for link in snap.links("group", gid):
-            for m in snap.direct_members("group", link.group_id):
-                yield _Candidate(m, min(m.access_level, link.group_access), False, link.group_id)
+    if chain_shares:
+        for gid in chain:
+            for link in snap.links("group", gid):
+                for m in snap.direct_members("group", link.group_id):
+                    yield _Candidate(
+                        m, min(m.access_level, link.group_access), False, link.group_id
+                    )
     if kind == "project":
         for link in snap.links("project", source_id):
-            for gid in (link.group_id, *snap.ancestor_ids(link.group_id)):
+            groups = (
+                [link.group_id, *snap.ancestor_ids(link.group_id)]
+                if invited_ancestors
+                else [link.group_id]
+            )
+            for gid in groups:
                 for m in snap.direct_members("group", gid):
-                    yield _Candidate(m, min(m.access_level, link.group_access), False, gid)
+                    level = (
+                        min(m.access_level, link.group_access) if chain_shares else m.access_level
+                    )
+                    yield _Candidate(m, level, False, gid)
 
 
 def _invited_visible(

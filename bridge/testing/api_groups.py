@@ -134,10 +134,17 @@ def descendant_groups(req: Request) -> Response:
 
 
 def get_group(req: Request) -> Response:
-    """GET /groups/:id: GroupDetail, with ``shared_with_groups`` the caller can read."""
+    """GET /groups/:id: GroupDetail, with ``shared_with_groups`` the caller can read.
+
+    Before ~14.x ``with_projects=false`` chose the plain Group entity, without shares
+    (``with: params[:with_projects] ? Entities::GroupDetail : Entities::Group``).
+    """
     g = find_group(req)
     snap, c, era = req.snap, ctx(req), req.profile.era
+    with_projects = req.flag("with_projects", default=True)
     body = ent.group(g, c)
+    if era < 16 and not with_projects:
+        return Response(200, body)
     body["shared_with_groups"] = [
         ent.share_item(link, snap, req.profile)
         for link in snap.links("group", g.id)
@@ -148,7 +155,7 @@ def get_group(req: Request) -> Response:
         body["runners_token"] = "GR1348941sim" + str(g.id)
     if era >= 16 and g.parent_id is None:
         body["prevent_sharing_groups_outside_hierarchy"] = False
-    if era < 16 or req.flag("with_projects", default=True):
+    if with_projects:
         body["projects"], body["shared_projects"] = _group_projects(req, g)
     if c.ee:
         body.update(shared_runners_minutes_limit=None, extra_shared_runners_minutes_limit=None)

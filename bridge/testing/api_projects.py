@@ -148,6 +148,7 @@ def list_projects(req: Request) -> Response:
                 base,
                 lambda p: p.id,
                 next_when_nonempty=req.profile.keyset_next_when_nonempty,
+                header_names=req.profile.keyset_link_headers,
             )
         except PaginationError as exc:
             raise ApiError(exc.status, exc.body) from None

@@ -55,6 +55,11 @@ def crawl(
     keyset_args: dict[str, Any] = (
         {"pagination": "keyset", "order_by": "id", "sort": "asc"} if keyset else {}
     )
+    # Before ~14.x with_projects=false dropped shared_with_groups from GET /groups/:id.
+    version = gl().http_get("/version")
+    assert isinstance(version, dict)
+    major = int(str(version["version"]).split(".")[0])
+    detail_args = {"with_projects": False} if major >= 14 else {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         users = pool.submit(lambda: [u.id for u in gl().users.list(**paging, **keyset_args)])
         groups = pool.submit(
@@ -68,7 +73,7 @@ def crawl(
         result.projects, result.project_shares = projects.result()
         jobs: list[tuple[str, int, Callable[[], Any]]] = []
         for gid in result.groups:
-            jobs.append(("share", gid, partial(_group_shares, gl, gid)))
+            jobs.append(("share", gid, partial(_group_shares, gl, gid, detail_args)))
             jobs.append(("group", gid, partial(_member_ids, gl, "group", gid, paging)))
         for pid in result.projects:
             jobs.append(("project", pid, partial(_member_ids, gl, "project", pid, paging)))
@@ -92,8 +97,10 @@ def _projects(
     return ids, shares
 
 
-def _group_shares(gl: Callable[[], gitlab.Gitlab], group_id: int) -> list[int]:
-    group = gl().groups.get(group_id, with_projects=False)
+def _group_shares(
+    gl: Callable[[], gitlab.Gitlab], group_id: int, detail_args: dict[str, Any]
+) -> list[int]:
+    group = gl().groups.get(group_id, **detail_args)
     return [link["group_id"] for link in group.shared_with_groups]
 
 

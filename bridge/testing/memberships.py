@@ -31,6 +31,7 @@ class Memberships(Tables):
         with self._lock:
             check_level(access_level)  # Grape validates parameters before the model runs
             key = self._source_key(kind, source_id)
+            self._check_minimal_access(kind, source_id, access_level)
             self._user(user_id)
             rows = self._members.get(key, {})
             if user_id in rows:
@@ -49,6 +50,19 @@ class Memberships(Tables):
             self._changed()
             return member
 
+    def _check_minimal_access(self, kind: SourceKind, source_id: int, level: int) -> None:
+        if level == 5 and (kind == "project" or self._groups[source_id].parent_id is not None):
+            raise SimError("Minimal Access is only for members of top-level groups")
+
+    def _namespace_chain(self, project_id: int) -> list[int]:
+        """A project's namespace group and its ancestors (empty for personal projects)."""
+        chain: list[int] = []
+        gid: int | None = self._projects[project_id].namespace_id
+        while gid is not None and gid in self._groups:
+            chain.append(gid)
+            gid = self._groups[gid].parent_id
+        return chain
+
     def update_member(
         self, kind: SourceKind, source_id: int, user_id: int, **changes: Any
     ) -> Member:
@@ -63,6 +77,7 @@ class Memberships(Tables):
                 raise SimError(f"unknown member attribute(s): {', '.join(sorted(unknown))}")
             if "access_level" in changes:
                 check_level(changes["access_level"])
+                self._check_minimal_access(kind, source_id, changes["access_level"])
             member = replace(rows[user_id], **changes)
             self._members[key] = {**rows, user_id: member}
             self._changed()
@@ -97,6 +112,10 @@ class Memberships(Tables):
             self._group(group_id)
             if kind == "group" and group_id == shared_id:
                 raise SimError("a group cannot be shared with itself")
+            if kind == "project" and group_id in self._namespace_chain(shared_id):
+                raise SimError(
+                    "Project cannot be shared with the group it is in or one of its ancestors."
+                )
             links = self._shares.get(key, {})
             if group_id in links:
                 raise SimError("The group has already been shared with this group", 409)

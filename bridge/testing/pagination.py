@@ -134,6 +134,7 @@ def keyset_by_id(
     key: Callable[[T], int],
     *,
     next_when_nonempty: bool,
+    header_names: tuple[str, ...] = ("Link",),
 ) -> tuple[Sequence[T], Headers]:
     """``/projects`` keyset: rows after ``id_after`` (asc) or before ``id_before`` (desc).
 
@@ -158,7 +159,8 @@ def keyset_by_id(
     if more:
         nxt = {**params, bound_name: str(key(items[-1])), "per_page": str(per_page)}
         nxt.pop("id_after" if descending else "id_before", None)
-        headers.append(("Link", f'<{link.href(nxt)}>; rel="next"'))
+        value = f'<{link.href(nxt)}>; rel="next"'
+        headers += [(name, value) for name in header_names]
     return items, headers
 
 

@@ -45,6 +45,7 @@ class Profile:
     users_id_rate_limit: bool  # GET /users/:id limited for non-admins (300 per 10 min)
     users_id_requires_auth: bool  # anonymous GET /users/:id is 403 (~17.x)
     keyset_next_when_nonempty: bool  # newer keyset Pager links "next" from any non-empty page
+    keyset_link_headers: tuple[str, ...]  # /projects keyset: "Links" (< 13.1), both, "Link" (14.0)
     direct_members_hide_minimal: bool  # Minimal Access rows left out of .../members [inf]
 
     @property
@@ -107,6 +108,7 @@ _BASE = Profile(
     users_id_rate_limit=True,
     users_id_requires_auth=False,
     keyset_next_when_nonempty=True,
+    keyset_link_headers=("Link",),
     direct_members_hide_minimal=True,
 )
 
@@ -134,6 +136,7 @@ PROFILES: dict[str, Profile] = {
         personal_owner_as_maintainer=True,
         users_id_rate_limit=False,
         keyset_next_when_nonempty=False,
+        keyset_link_headers=("Links",),
         direct_members_hide_minimal=False,
     ),
     "13.12": dataclasses.replace(
@@ -152,6 +155,7 @@ PROFILES: dict[str, Profile] = {
         personal_owner_as_maintainer=True,
         users_id_rate_limit=False,
         keyset_next_when_nonempty=False,
+        keyset_link_headers=("Links", "Link"),
         direct_members_hide_minimal=False,
     ),
     "16.11": dataclasses.replace(

@@ -30,6 +30,7 @@ from bridge.testing.ratelimit import (
     Throttle,
     default_app_limits,
 )
+from bridge.testing.records import User
 from bridge.testing.server import SimHTTPServer, serve_in_thread
 from bridge.testing.snapshot import Snapshot
 from bridge.testing.world import Clock, World
@@ -40,8 +41,16 @@ ROUTES: tuple[Route, ...] = (
     *api_members.ROUTES,  # before /projects/:id so the longer templates win
     *api_projects.ROUTES,
 )
-# Tokens of users in these states are refused like unknown tokens [inf].
-REFUSED_STATES = frozenset({"blocked", "ldap_blocked", "banned", "blocked_pending_approval"})
+# Gitlab::Auth::UserAccessDeniedReason: why a valid token's user may not use the API (403).
+_DENIED = {
+    "blocked": "Your account has been blocked.",
+    "ldap_blocked": "Your account has been blocked.",
+    "banned": "Your account has been blocked.",
+    "blocked_pending_approval": "Your account is pending approval from your administrator "
+    "and hence blocked.",
+    "deactivated": "Your account has been deactivated by your administrator. Please log back "
+    "in from a web browser to reactivate your account at {url}",
+}
 
 
 class Simulator:
@@ -138,9 +147,9 @@ class Simulator:
         params = parse_query(query)
         token = _token(headers, params)
         snap = self.world.snapshot()
-        caller = snap.user_for_token(token) if token is not None else None
-        if caller is not None and caller.state in REFUSED_STATES:
-            caller = None
+        user = snap.user_for_token(token) if token is not None else None
+        denied = _denied_reason(user, self.external_url) if user is not None else None
+        caller = None if denied else user
         found, args = self._route(method, path)
         template = found.template if found else "unmatched"
         fault: FaultRule | None = None
@@ -155,6 +164,9 @@ class Simulator:
                 )
             if found is None:
                 raise NO_ROUTE
+            if denied:
+                sep = "  - " if self.profile.era == 12 else " - "
+                raise ApiError(403, {"message": f"403 Forbidden{sep}{denied}"})
             if token is not None and caller is None:
                 raise UNAUTHORIZED
             request = Request(
@@ -222,6 +234,14 @@ class Simulator:
     def control(self, method: str, path: str, query: str, body: bytes) -> Response:
         """The ``/-/sim/`` control API (see ``bridge.testing.control``)."""
         return handle_control(self, method, path, query, body)
+
+
+def _denied_reason(user: User, external_url: str) -> str | None:
+    """The 403 reason for a valid token whose user may not use the API, if any."""
+    if user.internal:
+        return "This action cannot be performed by internal users"
+    reason = _DENIED.get(user.state)
+    return reason.format(url=external_url) if reason else None
 
 
 def _source_key(snap: Snapshot, template: str, args: dict[str, str]) -> str:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from bridge.testing.memberships import Memberships
-from bridge.testing.records import Group, Member, Project, Share, User, Visibility
+from bridge.testing.records import VISIBILITY_RANK, Group, Member, Project, Share, User, Visibility
 from bridge.testing.rules import (
     Clock,
     SimError,
@@ -161,9 +161,12 @@ class World(Memberships):
                 self._check_free_path(changes.get("path", group.path), parent_id, exclude=group_id)
             if "visibility" in changes:
                 check_visibility(changes["visibility"])
-            self._groups[group_id] = updated = replace(group, **changes)
+                self._check_group_visibility(group_id, changes["visibility"], parent_id)
+            self._groups[group_id] = replace(group, **changes)
+            if "parent_id" in changes and parent_id is not None:
+                self._clamp_subtree(group_id, self._groups[parent_id].visibility)
             self._changed()
-            return updated
+            return self._groups[group_id]
 
     def remove_group(self, group_id: int) -> None:
         """Delete a group with its subgroups, projects, members and links."""
@@ -213,6 +216,7 @@ class World(Memberships):
             check_path(path, "path")
             check_visibility(visibility)
             owner_id = self._namespace_owner(namespace_id)
+            check_nested_visibility(visibility, self._visibility_cap(namespace_id), "project")
             self._check_project_path(path, namespace_id)
             at = self._now(created_at)
             project = Project(
@@ -244,10 +248,14 @@ class World(Memberships):
                 raise SimError(f"unknown project attribute(s): {', '.join(sorted(unknown))}")
             if "topics" in changes:
                 changes["topics"] = tuple(changes["topics"])
+            target = changes.get("namespace_id", project.namespace_id)
+            self._namespace_owner(target)
+            cap = self._visibility_cap(target)
             if "visibility" in changes:
                 check_visibility(changes["visibility"])
-            if "namespace_id" in changes:
-                self._namespace_owner(changes["namespace_id"])
+                check_nested_visibility(changes["visibility"], cap, "project")
+            elif VISIBILITY_RANK[project.visibility] > VISIBILITY_RANK[cap]:
+                changes["visibility"] = cap  # a transfer lowers visibility, as GitLab's does
             if "path" in changes:
                 check_path(changes["path"], "path")
             if "path" in changes or "namespace_id" in changes:
@@ -279,6 +287,37 @@ class World(Memberships):
         if namespace_id in self._personal:
             return self._personal[namespace_id]
         raise SimError(f"namespace {namespace_id} not found", 404)
+
+    def _visibility_cap(self, namespace_id: int) -> Visibility:
+        """The most open visibility allowed in a namespace (personal ones allow public)."""
+        group = self._groups.get(namespace_id)
+        return group.visibility if group is not None else "public"
+
+    def _check_group_visibility(
+        self, group_id: int, visibility: Visibility, parent_id: int | None
+    ) -> None:
+        """Not more open than the parent, not more closed than anything below it (GitLab 400)."""
+        if parent_id is not None:
+            check_nested_visibility(visibility, self._groups[parent_id].visibility, "group")
+        below = [g.visibility for g in self._groups.values() if g.parent_id == group_id]
+        below += [p.visibility for p in self._projects.values() if p.namespace_id == group_id]
+        if any(VISIBILITY_RANK[v] > VISIBILITY_RANK[visibility] for v in below):
+            raise SimError(
+                f"visibility {visibility!r} is not allowed since there are sub-groups or "
+                "projects with higher visibility"
+            )
+
+    def _clamp_subtree(self, group_id: int, cap: Visibility) -> None:
+        """Groups::TransferService lowers a moved subtree and its projects to the new parent."""
+        group = self._groups[group_id]
+        if VISIBILITY_RANK[group.visibility] > VISIBILITY_RANK[cap]:
+            group = self._groups[group_id] = replace(group, visibility=cap)
+        limit = VISIBILITY_RANK[group.visibility]
+        for pid, project in list(self._projects.items()):
+            if project.namespace_id == group_id and VISIBILITY_RANK[project.visibility] > limit:
+                self._projects[pid] = replace(project, visibility=group.visibility)
+        for child in [g.id for g in self._groups.values() if g.parent_id == group_id]:
+            self._clamp_subtree(child, group.visibility)
 
     def _check_project_path(self, path: str, namespace_id: int, exclude: int | None = None) -> None:
         for p in self._projects.values():

@@ -212,6 +212,46 @@ def test_world_refuses_what_gitlab_refuses() -> None:
         assert err.value.status == status, err.value
 
 
+def test_moves_and_transfers_lower_visibility_like_gitlab() -> None:
+    """A moved subtree and a transferred project drop to the new parent's visibility."""
+    world = World(Clock(lambda: NOW))
+    public = world.add_group("pub", visibility="public")
+    child = world.add_group("child", parent_id=public.id, visibility="internal")
+    project = world.add_project("p", namespace_id=child.id, visibility="internal")
+    closed = world.add_group("closed", visibility="private")
+    world.update_group(public.id, parent_id=closed.id)
+    snap = world.snapshot()
+    assert {snap.groups[g].visibility for g in (public.id, child.id)} == {"private"}
+    assert snap.projects[project.id].visibility == "private"
+    open_project = world.add_project(
+        "q", namespace_id=world.add_group("o", visibility="public").id, visibility="public"
+    )
+    assert world.update_project(open_project.id, namespace_id=closed.id).visibility == "private"
+
+
+def test_world_refuses_what_gitlab_forbids_about_links_and_visibility() -> None:
+    """Too open or too closed a visibility, self-shares and misplaced Minimal Access are 400s."""
+    world = World(Clock(lambda: NOW))
+    top = world.add_group("top", visibility="internal")
+    sub = world.add_group("sub", parent_id=top.id, visibility="internal")
+    project = world.add_project("p", namespace_id=sub.id, visibility="internal")
+    user = world.add_user("u")
+    cases = [
+        lambda: world.update_group(top.id, visibility="private"),  # children are internal
+        lambda: world.update_group(sub.id, visibility="public"),  # parent is internal
+        lambda: world.add_project("q", namespace_id=sub.id, visibility="public"),
+        lambda: world.update_project(project.id, visibility="public"),
+        lambda: world.share("project", project.id, top.id, 30),  # its own ancestor
+        lambda: world.add_member("group", sub.id, user.id, 5),  # not a top-level group
+        lambda: world.add_member("project", project.id, user.id, 5),
+    ]
+    for action in cases:
+        with pytest.raises(SimError) as err:
+            action()
+        assert err.value.status == 400, err.value
+    assert world.add_member("group", top.id, user.id, 5).access_level == 5
+
+
 def test_expiry_worker_removes_expired_rows_only() -> None:
     """expire() deletes memberships and links whose date has passed; others stay."""
     world = World(Clock(lambda: NOW))
@@ -229,50 +269,52 @@ def test_expiry_worker_removes_expired_rows_only() -> None:
 
 
 def test_control_api_drives_the_world_over_http(make_sim: SimFactory) -> None:
-    """Another process can mutate through /-/sim/ and see the result through /api/v4."""
+    """Another process mutates through /-/sim/ (moves, transfers, both share kinds) and sees it."""
     sim = make_sim()
     s = requests.Session()
     ctl = f"{sim.url}/-/sim"
-    group = s.post(
-        f"{ctl}/groups", json={"path": "ctl-group", "visibility": "public"}, timeout=10
-    ).json()
-    user = s.post(f"{ctl}/users", json={"username": "ctl-user", "name": "Ctl"}, timeout=10).json()
-    project = s.post(
-        f"{ctl}/projects", json={"path": "ctl-proj", "namespace_id": group["id"]}, timeout=10
-    ).json()
-    put = s.put(
-        f"{ctl}/groups/{group['id']}/members/{user['id']}",
-        json={"access_level": 30, "expires_at": "2030-03-04"},
-        timeout=10,
+
+    def call(method: str, route: str, status: int = 200, /, **body: object) -> dict[str, object]:
+        response = s.request(method, f"{ctl}/{route}", json=body or None, timeout=10)
+        assert response.status_code == status, response.text
+        return response.json() if response.content else {}
+
+    group = call("POST", "groups", path="ctl-group", visibility="public")
+    other = call("POST", "groups", path="ctl-other", visibility="private")
+    user = call("POST", "users", username="ctl-user", name="Ctl")
+    project = call(
+        "POST", "projects", path="ctl-proj", namespace_id=group["id"], visibility="public"
     )
-    assert put.status_code == 200
-    assert s.put(
-        f"{ctl}/groups/{group['id']}/members/{user['id']}", json={"access_level": 40}, timeout=10
-    ).ok
-    assert s.put(
-        f"{ctl}/projects/{project['id']}/shares/{group['id']}",
-        json={"group_access": 20},
-        timeout=10,
-    ).ok
-    assert s.patch(f"{ctl}/projects/{project['id']}", json={"path": "ctl-renamed"}, timeout=10).ok
-    token = s.post(f"{ctl}/tokens", json={"user_id": user["id"]}, timeout=10).json()["token"]
+    call(
+        "PUT",
+        f"groups/{group['id']}/members/{user['id']}",
+        access_level=30,
+        expires_at="2030-03-04",
+    )
+    call("PUT", f"groups/{group['id']}/members/{user['id']}", access_level=40)
+    call("PUT", f"projects/{project['id']}/shares/{other['id']}", group_access=20)
+    call("PUT", f"groups/{group['id']}/shares/{other['id']}", group_access=10)
+    call("PATCH", f"projects/{project['id']}", path="ctl-renamed")
+    token = call("POST", "tokens", user_id=user["id"])["token"]
 
     gl = client(sim)
     assert gl.groups.get(group["id"]).members.get(user["id"]).access_level == 40
+    assert [g["group_id"] for g in gl.groups.get(group["id"]).shared_with_groups] == [other["id"]]
     assert gl.projects.get(project["id"]).path == "ctl-renamed"
     assert gitlab.Gitlab(sim.url, private_token=token).http_get("/user")["username"] == "ctl-user"
 
-    assert (
-        s.delete(f"{ctl}/groups/{group['id']}/members/{user['id']}", timeout=10).status_code == 204
-    )
-    missing = s.delete(f"{ctl}/groups/{group['id']}/members/{user['id']}", timeout=10)
-    assert missing.status_code == 404
-    bad = s.post(f"{ctl}/groups", json={"path": "ctl-group"}, timeout=10)
-    assert bad.status_code == 409
-    assert "already been taken" in bad.json()["error"]
-    assert s.post(f"{ctl}/nothing", timeout=10).status_code == 404
-    info = s.get(f"{ctl}/info", timeout=10).json()
-    assert info["groups"] == len(sim.world.snapshot().groups)
+    call("PATCH", f"groups/{group['id']}", parent_id=other["id"])  # a move under a private parent
+    moved = gl.groups.get(group["id"])
+    assert (moved.full_path, moved.visibility) == ("ctl-other/ctl-group", "private")
+    call("PATCH", f"projects/{project['id']}", namespace_id=user["namespace_id"])  # a transfer
+    assert gl.projects.get(project["id"]).path_with_namespace == "ctl-user/ctl-renamed"
+
+    call("DELETE", f"groups/{group['id']}/shares/{other['id']}", 204)
+    call("DELETE", f"groups/{group['id']}/members/{user['id']}", 204)
+    call("DELETE", f"groups/{group['id']}/members/{user['id']}", 404)
+    assert "already been taken" in str(call("POST", "groups", 409, path="ctl-other")["error"])
+    call("POST", "nothing", 404)
+    assert call("GET", "info")["groups"] == len(sim.world.snapshot().groups)
 
 
 def test_control_clock_and_expiry_over_http(make_sim: SimFactory) -> None:
