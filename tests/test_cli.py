@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import gitlab
 import pytest
+import requests
 
 from bridge.cli import main
 
@@ -51,31 +54,30 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "invalid choice" in capsys.readouterr().err
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+@contextlib.contextmanager
+def serve(*options: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     """``gitlab-bridge sim serve`` in a child process, with its printed lines parsed."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bridge.cli",
-            "sim",
-            "serve",
-            "--version",
-            "13.12-ee",
-            "--seed",
-            "7",
-        ],
+        [sys.executable, "-m", "bridge.cli", "sim", "serve", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
     lines = dict(proc.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(3))
-    yield proc, lines
-    if proc.poll() is None:
-        proc.kill()
-    proc.communicate(timeout=10)  # reaps the child and closes its pipes
+    try:
+        yield proc, lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)  # reaps the child and closes its pipes
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    """A 13.12 EE simulator process with seed 7."""
+    with serve("--version", "13.12-ee", "--seed", "7") as running:
+        yield running
 
 
 def test_sim_serve_prints_url_and_tokens_and_serves(
@@ -92,3 +94,20 @@ def test_sim_serve_prints_url_and_tokens_and_serves(
     assert "is_admin" not in user.http_get("/user")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
+
+
+def test_sim_serve_applies_latency_and_rate_limit_options() -> None:
+    """--latency-ms delays every answer and --rate-limit throttles with GitLab's 429."""
+    with serve("--latency-ms", "150", "--rate-limit", "2/60") as (_, lines):
+        session = requests.Session()
+        session.headers["PRIVATE-TOKEN"] = lines["admin-token"]
+        url = f"{lines['url']}/api/v4/version"
+        started = time.monotonic()
+        statuses = [session.get(url, timeout=10).status_code for _ in range(2)]
+        elapsed = time.monotonic() - started
+        throttled = session.get(url, timeout=10)
+    assert statuses == [200, 200]
+    assert elapsed >= 0.3
+    assert throttled.status_code == 429
+    assert throttled.text == "Retry later\n"
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60

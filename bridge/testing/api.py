@@ -57,6 +57,7 @@ def match(
     routes: Sequence[Route], method: str, path: str, profile: Profile
 ) -> tuple[Route, dict[str, str]]:
     """The route for a raw API path (``/api/v4/...``) and its decoded arguments."""
+    method = "GET" if method == "HEAD" else method  # Grape answers HEAD on GET routes
     if not path.startswith(API_PREFIX + "/"):
         raise NO_ROUTE
     segments = path[len(API_PREFIX) + 1 :].rstrip("/").split("/")

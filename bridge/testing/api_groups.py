@@ -71,10 +71,11 @@ def _ordered(req: Request, groups: list[Group]) -> tuple[list[Group], str]:
     paths = req.snap.group_full_paths
     keys = {
         "id": lambda g: (g.id,),
-        "name": lambda g: (g.name, g.id),
-        "path": lambda g: (paths[g.id], g.id),
-        "similarity": lambda g: (g.name, g.id),
+        "name": lambda g: (g.name,),
+        "path": lambda g: (paths[g.id],),
+        "similarity": lambda g: (g.name,),
     }
+    groups.sort(key=lambda g: g.id)  # GitLab's tie-break is id ascending in both directions
     groups.sort(key=keys[order_by], reverse=sort == "desc")
     return groups, order_by
 

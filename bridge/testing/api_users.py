@@ -21,6 +21,7 @@ from bridge.testing.pagination import PaginationError, check_offset_cap, keyset_
 from bridge.testing.records import User
 
 BLOCKED_STATES = ("blocked", "ldap_blocked")
+FORBIDDEN_SEARCH_STATES = ("blocked", "banned", "ldap_blocked")
 
 
 def version(req: Request) -> Response:
@@ -82,7 +83,9 @@ def _filter_users(req: Request, users: Iterable[User]) -> list[User]:
         rows = [u for u in rows if u.user_type != "project_bot"]
     if req.is_admin:
         return _admin_filters(req, rows)
-    return [u for u in rows if u.state != "banned"]  # [inf] non-admins never see banned users
+    if req.profile.era >= 16:  # UsersFinder drops FORBIDDEN_SEARCH_STATES for non-admins
+        return [u for u in rows if u.state not in FORBIDDEN_SEARCH_STATES]
+    return rows
 
 
 def _admin_filters(req: Request, rows: list[User]) -> list[User]:
@@ -129,10 +132,11 @@ def list_users(req: Request) -> Response:
     """GET /users with admin-only ordering, keyset (16.5+) and the offset cap (17.0+)."""
     if req.caller is None and not req.text("username"):
         raise forbidden(req, "Not authorized to access /api/v4/users")
-    order_by, sort = "id", "desc"
-    if req.is_admin:
-        order_by = req.choice("order_by", _USER_ORDERS, "id")
-        sort = req.choice("sort", ("asc", "desc"), "desc")
+    # Grape validates the values for everyone; only admins' ordering is then honoured.
+    order_by = req.choice("order_by", _USER_ORDERS, "id")
+    sort = req.choice("sort", ("asc", "desc"), "desc")
+    if not req.is_admin:
+        order_by, sort = "id", "desc"
 
     def build() -> list[User]:
         rows = _filter_users(req, req.snap.users.values())
@@ -215,7 +219,7 @@ def user_memberships(req: Request) -> Response:
     rows = req.snap.memberships_by_user.get(user.id, [])
     if kind:
         rows = [m for m in rows if (m.source_kind == "project") == (kind == "Project")]
-    return paginated(req, rows, lambda m: ent.membership(m, req.snap))
+    return paginated(req, rows, lambda m: ent.membership(m, req.snap, req.profile))
 
 
 ROUTES = [

@@ -179,8 +179,11 @@ def member(row: Member, ctx: Ctx) -> Json:
     return out
 
 
-def membership(row: Member, snap: Snapshot) -> Json:
+def membership(row: Member, snap: Snapshot, profile: Profile) -> Json:
     """Entities::Membership of GET /users/:id/memberships."""
+    level = row.access_level
+    if profile.personal_owner_as_maintainer and row.source_kind == "project" and level == 50:
+        level = 40  # projects had no Owner role before ~14.9
     if row.source_kind == "project":
         name, kind = snap.projects[row.source_id].name, "Project"
     else:
@@ -189,7 +192,7 @@ def membership(row: Member, snap: Snapshot) -> Json:
         "source_id": row.source_id,
         "source_name": name,
         "source_type": kind,
-        "access_level": row.access_level,
+        "access_level": level,
     }
 
 

@@ -358,3 +358,16 @@ def test_medium_counts_and_large_lists() -> None:
     shared = {s.shared_id for s in snap.iter_links() if s.source_kind == "project"}
     assert len(shared) >= 0.03 * len(snap.projects)
     assert all(m.access_level != 5 or snap.groups[m.source_id].parent_id is None for m in members)
+
+
+@pytest.mark.slow
+def test_large_counts() -> None:
+    """Large has just over 50k users, 10k groups, 100k projects and about a million memberships."""
+    started = time.perf_counter()
+    snap = generate("large", profile=get_profile("16.11"), now=NOW).world.snapshot()
+    print(f"large generated in {time.perf_counter() - started:.1f} s")
+    members = _members(snap)
+    assert len(snap.users) > 50_000
+    assert (len(snap.groups), len(snap.projects)) == (10_000, 100_000)
+    assert 900_000 <= len(members) <= 1_100_000
+    assert max(len(snap.group_full_paths[g].split("/")) for g in snap.groups) == 4
