@@ -25,7 +25,7 @@ class Profile:
     edition: Edition = "ce"
     project_groups_route: bool  # GET /projects/:id/groups (13.10)
     shared_visible_only: bool  # its shared_visible_only parameter (~13.12)
-    skip_groups_csv: bool  # skip_groups=1,2 besides skip_groups[]= (newer Grape array coercion)
+    skip_groups_csv: bool  # skip_groups=1,2 besides skip_groups[]= (CommaSeparatedToIntegerArray)
     metadata_route: bool  # GET /metadata (15.2)
     metadata_enterprise: bool  # its "enterprise" field (15.6)
     descendant_groups_route: bool  # GET /groups/:id/descendant_groups (13.5)
@@ -143,7 +143,6 @@ PROFILES: dict[str, Profile] = {
         _BASE,
         version="13.12.15",
         revision="6b0bf1b7a5e",
-        skip_groups_csv=False,
         metadata_route=False,
         metadata_enterprise=False,
         users_keyset=False,

@@ -132,17 +132,19 @@ def test_finder_rejects_invalid_levels(finder_sim: tuple[Simulator, int, int], l
     assert response.json() == {"error": "shared_min_access_level does not have a valid value"}
 
 
-def test_skip_groups_csv_is_invalid_on_13_12(make_sim: SimFactory) -> None:
-    """Older Grape accepts only skip_groups[]=; a comma list is ``skip_groups is invalid``."""
+def test_skip_groups_takes_a_comma_list_on_13_12(make_sim: SimFactory) -> None:
+    """/projects/:id/groups coerces skip_groups=1,2 (CommaSeparatedToIntegerArray) from 13.10."""
     sim = make_sim(version="13.12")
-    project_id = min(sim.world.snapshot().projects)
+    snap = sim.world.snapshot()
+    project = next(p for p in snap.projects.values() if p.namespace_id in snap.groups)
+    chain = [project.namespace_id, *snap.ancestor_ids(project.namespace_id)]
     response = requests.get(
-        f"{sim.url}/api/v4/projects/{project_id}/groups",
-        params={"skip_groups": "1,2"},
+        f"{sim.url}/api/v4/projects/{project.id}/groups",
+        params={"skip_groups": ",".join(map(str, chain))},
         headers={"PRIVATE-TOKEN": sim.tokens["admin"]},
         timeout=10,
     )
-    assert (response.status_code, response.json()) == (400, {"error": "skip_groups is invalid"})
+    assert (response.status_code, response.json()) == (200, [])
 
 
 # -- mutations --------------------------------------------------------------------------
