@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 unexpected bridge error, 64 usage, 78 configuration (EX
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -69,6 +70,29 @@ def _sim_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_CONFIG = "/etc/gitlab-bridge/config.yaml"
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    """Validate a configuration file; print it with secrets redacted under --show."""
+    from bridge import config
+
+    settings = config.load(args.config)
+    receivers = len(settings.hooks.system) + len(settings.hooks.group)
+    print(f"{args.config}: configuration OK ({receivers} receivers)")
+    if args.show:
+        print(config.show(settings), end="")
+    return 0
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("GITLAB_BRIDGE_CONFIG", DEFAULT_CONFIG),
+        help=f"YAML configuration (default: $GITLAB_BRIDGE_CONFIG or {DEFAULT_CONFIG})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -77,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file and report every problem at once, one line "
+        "each with a dotted path; exit 78 if there is any. Secrets are never printed.",
+    )
+    _add_config_option(check)
+    check.add_argument(
+        "--show", action="store_true", help="print the configuration, secrets redacted"
+    )
+    check.set_defaults(func=_check_config)
 
     sim = commands.add_parser("sim", help="the built-in GitLab simulator")
     sim_commands = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
@@ -113,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except BridgeError as exc:
-        print(f"gitlab-bridge: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"gitlab-bridge: {line}", file=sys.stderr)
         return exc.exit_code
 
 
