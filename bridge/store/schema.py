@@ -1,0 +1,171 @@
+"""Tables of the state database (SQLAlchemy Core); migrations create exactly these.
+
+Snapshot tables are keyed by GitLab ids, never paths. Each snapshot row carries bookkeeping:
+``first_seen_at`` (first sighting), ``bridge_updated_at`` (the derived ``updated_at`` of
+HOOKS.md §2) and ``revision`` (+1 per change; part of ``event_uuid``, HOOKS.md §4).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from bridge.store.types import UtcDateTime
+
+metadata = MetaData()
+
+# BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
+OutboxId = BigInteger().with_variant(Integer(), "sqlite")
+
+BOOKKEEPING = ("first_seen_at", "bridge_updated_at", "revision")
+
+
+def _bookkeeping() -> list[Column[object]]:
+    return [
+        Column("first_seen_at", UtcDateTime(), nullable=False),
+        Column("bridge_updated_at", UtcDateTime(), nullable=False),
+        Column("revision", Integer(), nullable=False),
+    ]
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("username", Text(), nullable=False),
+    Column("name", Text(), nullable=False),
+    Column("state", Text(), nullable=False),
+    Column("email", Text()),
+    Column("public_email", Text()),
+    Column("is_admin", Boolean()),
+    Column("external", Boolean()),
+    Column("bot", Boolean(), nullable=False),
+    Column("created_at", UtcDateTime()),
+    Column("web_url", Text(), nullable=False),
+    Column("avatar_url", Text()),
+    *_bookkeeping(),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("name", Text(), nullable=False),
+    Column("path", Text(), nullable=False),
+    Column("full_path", Text(), nullable=False),
+    Column("full_name", Text(), nullable=False),
+    Column("parent_id", BigInteger()),
+    Column("visibility", String(16), nullable=False),
+    Column("created_at", UtcDateTime()),
+    Column("web_url", Text(), nullable=False),
+    Column("avatar_url", Text()),
+    *_bookkeeping(),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("name", Text(), nullable=False),
+    Column("path", Text(), nullable=False),
+    Column("path_with_namespace", Text(), nullable=False),
+    Column("namespace_id", BigInteger(), nullable=False),
+    Column("namespace_name", Text(), nullable=False),
+    Column("namespace_path", Text(), nullable=False),
+    Column("namespace_kind", String(16), nullable=False),
+    Column("namespace_full_path", Text(), nullable=False),
+    Column("namespace_parent_id", BigInteger()),
+    Column("visibility", String(16), nullable=False),
+    Column("archived", Boolean(), nullable=False),
+    Column("description", Text()),
+    Column("default_branch", Text()),
+    Column("topics", Text(), nullable=False),  # JSON array of strings
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime()),  # GitLab's own, when the API exposes it
+    Column("owner_id", BigInteger()),
+    Column("web_url", Text(), nullable=False),
+    *_bookkeeping(),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("source_kind", String(16), primary_key=True),
+    Column("source_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("user_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("username", Text(), nullable=False),
+    Column("name", Text(), nullable=False),
+    Column("state", Text(), nullable=False),
+    Column("access_level", Integer(), nullable=False),
+    Column("expires_at", Date()),
+    Column("created_at", UtcDateTime()),
+    Column("member_role", Text()),
+    *_bookkeeping(),
+    Index("ix_members_user", "user_id"),
+)
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("source_kind", String(16), primary_key=True),
+    Column("source_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("group_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("group_name", Text(), nullable=False),
+    Column("group_full_path", Text()),
+    Column("access_level", Integer(), nullable=False),
+    Column("expires_at", Date()),
+    *_bookkeeping(),
+    Index("ix_shares_group", "group_id"),
+)
+
+resource_state = Table(
+    "resource_state",
+    metadata,
+    Column("name", Text(), primary_key=True),
+    Column("baseline_at", UtcDateTime()),
+    Column("last_complete_at", UtcDateTime()),
+    Column("last_attempt_at", UtcDateTime()),
+    Column("watermark", Text()),
+    Column("last_requests", Integer()),
+    Column("last_error", Text()),
+)
+
+OUTBOX_STATUSES = ("pending", "delivered", "failed", "dead")
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", OutboxId, primary_key=True, autoincrement=True),
+    Column("event_uuid", String(36), nullable=False),
+    Column("receiver", Text(), nullable=False),
+    Column("hook", Text(), nullable=False),
+    Column("event_name", Text(), nullable=False),
+    Column("subject", Text(), nullable=False),
+    Column("payload", Text(), nullable=False),
+    Column("idempotency_key", Text(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("last_error", Text()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime()),
+    UniqueConstraint("receiver", "idempotency_key", name="uq_outbox_receiver_key"),
+    CheckConstraint(
+        "status IN ('pending', 'delivered', 'failed', 'dead')", name="ck_outbox_status"
+    ),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_receiver", "receiver", "id"),
+)

@@ -1,0 +1,172 @@
+"""The state store: snapshot reads, bookkeeping reads and the unit of work that writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, RowMapping, Select, Table, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.errors import StoreError
+from bridge.model import Group, Member, Project, Share, SourceKind, User
+from bridge.store import schema
+from bridge.store.convert import (
+    to_group,
+    to_member,
+    to_meta,
+    to_outbox,
+    to_project,
+    to_resource_state,
+    to_share,
+    to_user,
+)
+from bridge.store.engine import WRITE_OPTION, describe, make_engine, redact
+from bridge.store.migrate import upgrade_engine
+from bridge.store.records import OutboxRecord, OutboxStatus, ResourceState, RowMeta
+from bridge.store.transaction import Transaction
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    """The bridge's state database; open it with ``Store.open(url)``."""
+
+    def __init__(self, engine: Engine, now: Callable[[], dt.datetime]) -> None:
+        """Wrap a migrated engine; prefer ``Store.open``."""
+        self._engine = engine
+        self._now = now
+        self.url = redact(engine.url)
+
+    @classmethod
+    def open(cls, url: str, *, now: Callable[[], dt.datetime] | None = None) -> Store:
+        """Connect, refuse a newer schema (SchemaError), and migrate up to head."""
+        engine = make_engine(url)
+        try:
+            upgrade_engine(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, now or _utcnow)
+
+    def close(self) -> None:
+        """Release every connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        """Use the store as a context manager that closes it."""
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Close the store."""
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One unit of work: everything written inside commits together, or nothing does."""
+        try:
+            with self._engine.connect() as plain:
+                connection = plain.execution_options(**{WRITE_OPTION: True})
+                with connection.begin():
+                    yield Transaction(connection, self._now)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"state database {self.url}: write failed: {describe(exc, self._engine.url)}"
+            ) from exc
+
+    # -- snapshot reads ------------------------------------------------------------------------
+
+    def users(self) -> dict[int, User]:
+        """Every user in the snapshot, by id."""
+        return {row["id"]: to_user(row) for row in self._rows(select(schema.users))}
+
+    def groups(self) -> dict[int, Group]:
+        """Every group in the snapshot, by id."""
+        return {row["id"]: to_group(row) for row in self._rows(select(schema.groups))}
+
+    def projects(self) -> dict[int, Project]:
+        """Every project in the snapshot with its shares (ordered by group id), by id."""
+        links: defaultdict[int, list[Share]] = defaultdict(list)
+        for share in self.shares("project").values():
+            links[share.source_id].append(share)
+        rows = self._rows(select(schema.projects))
+        return {row["id"]: to_project(row, tuple(links[row["id"]])) for row in rows}
+
+    def members(self, kind: SourceKind, source_id: int) -> dict[int, Member]:
+        """The direct members of one group or project, by user id."""
+        table = schema.members
+        query = _links(table, kind).where(table.c.source_id == source_id)
+        return {row["user_id"]: to_member(row) for row in self._rows(query)}
+
+    def all_members(self, kind: SourceKind) -> dict[tuple[int, int], Member]:
+        """Every direct member row of groups or of projects, by (source id, user id)."""
+        rows = self._rows(_links(schema.members, kind))
+        return {(row["source_id"], row["user_id"]): to_member(row) for row in rows}
+
+    def shares(self, kind: SourceKind) -> dict[tuple[int, int], Share]:
+        """Every share of groups or of projects, by (source id, invited group id)."""
+        rows = self._rows(_links(schema.shares, kind))
+        return {(row["source_id"], row["group_id"]): to_share(row) for row in rows}
+
+    # -- row bookkeeping -----------------------------------------------------------------------
+
+    def users_meta(self) -> dict[int, RowMeta]:
+        """Revision and derived timestamps of every user row, by id."""
+        return {row["id"]: to_meta(row) for row in self._rows(select(schema.users))}
+
+    def groups_meta(self) -> dict[int, RowMeta]:
+        """Revision and derived timestamps of every group row, by id."""
+        return {row["id"]: to_meta(row) for row in self._rows(select(schema.groups))}
+
+    def projects_meta(self) -> dict[int, RowMeta]:
+        """Revision and derived timestamps of every project row, by id."""
+        return {row["id"]: to_meta(row) for row in self._rows(select(schema.projects))}
+
+    def members_meta(self, kind: SourceKind) -> dict[tuple[int, int], RowMeta]:
+        """Revision and derived timestamps of member rows, by (source id, user id)."""
+        rows = self._rows(_links(schema.members, kind))
+        return {(row["source_id"], row["user_id"]): to_meta(row) for row in rows}
+
+    def shares_meta(self, kind: SourceKind) -> dict[tuple[int, int], RowMeta]:
+        """Revision and derived timestamps of shares, by (source id, invited group id)."""
+        rows = self._rows(_links(schema.shares, kind))
+        return {(row["source_id"], row["group_id"]): to_meta(row) for row in rows}
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def resource_state(self, name: str) -> ResourceState | None:
+        """The polling state of one resource, None before its first poll."""
+        table = schema.resource_state
+        rows = self._rows(select(table).where(table.c.name == name))
+        return to_resource_state(rows[0]) if rows else None
+
+    def outbox(
+        self, *, status: OutboxStatus | None = None, receiver: str | None = None
+    ) -> list[OutboxRecord]:
+        """Outbox rows in queue order, optionally only one status or receiver."""
+        table = schema.outbox
+        query = select(table).order_by(table.c.id)
+        if status is not None:
+            query = query.where(table.c.status == status)
+        if receiver is not None:
+            query = query.where(table.c.receiver == receiver)
+        return [to_outbox(row) for row in self._rows(query)]
+
+    def _rows(self, query: Select[Any]) -> list[RowMapping]:
+        try:
+            with self._engine.connect() as connection:
+                return list(connection.execute(query).mappings())
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"state database {self.url}: read failed: {describe(exc, self._engine.url)}"
+            ) from exc
+
+
+def _links(table: Table, kind: SourceKind) -> Select[Any]:
+    key = table.c.user_id if "user_id" in table.c else table.c.group_id
+    return select(table).where(table.c.source_kind == kind).order_by(table.c.source_id, key)

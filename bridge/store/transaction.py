@@ -1,0 +1,259 @@
+"""The one write entry point: a unit of work whose writes commit together or not at all.
+
+Snapshot upserts compare each record with its row: a new row starts at revision 1 with
+``updated_at`` = ``created_at`` (``observed_at`` without one, HOOKS.md §2); a changed row gets
+revision + 1 and ``updated_at`` = ``observed_at``; an unchanged row is left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import ColumnElement, RowMapping, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from bridge.errors import StoreError
+from bridge.model import Group, Member, Project, Share, SourceKind, User
+from bridge.store import schema
+from bridge.store.convert import Values, flat_values, project_values
+from bridge.store.records import OutboxRow, OutboxStatus, ResourceState
+
+CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
+
+Key = tuple[Any, ...]
+# Rows that go with a deleted one: (table, column naming its id, source kind or None).
+Cascade = tuple[Table, str, SourceKind | None]
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    items = sorted(set(ids))
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def dialect_insert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that supports ON CONFLICT on this connection's database."""
+    name = connection.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise StoreError(f"unsupported state database dialect {name!r}; use SQLite or PostgreSQL")
+
+
+class Transaction:
+    """Writes of one unit of work; obtain it from ``Store.transaction()``."""
+
+    def __init__(self, connection: Connection, now: Callable[[], dt.datetime]) -> None:
+        """Wrap an open connection inside a transaction."""
+        self._conn = connection
+        self._now = now
+
+    # -- users, groups, projects -------------------------------------------------------------
+
+    def upsert_users(self, records: Iterable[User], observed_at: dt.datetime) -> int:
+        """Insert new and update changed users; return how many rows were written."""
+        return self._upsert_by_id(schema.users, [flat_values(r) for r in records], observed_at)
+
+    def delete_users(self, ids: Iterable[int]) -> int:
+        """Delete users and their member rows; return how many users were deleted."""
+        cascade: list[Cascade] = [(schema.members, "user_id", None)]
+        return self._delete_by_id(schema.users, ids, cascade)
+
+    def upsert_groups(self, records: Iterable[Group], observed_at: dt.datetime) -> int:
+        """Insert new and update changed groups; return how many rows were written."""
+        return self._upsert_by_id(schema.groups, [flat_values(r) for r in records], observed_at)
+
+    def delete_groups(self, ids: Iterable[int]) -> int:
+        """Delete groups with their member rows, their shares and the links that invite them."""
+        cascade: list[Cascade] = [
+            (schema.members, "source_id", "group"),
+            (schema.shares, "source_id", "group"),
+            (schema.shares, "group_id", None),
+        ]
+        return self._delete_by_id(schema.groups, ids, cascade)
+
+    def upsert_projects(self, records: Iterable[Project], observed_at: dt.datetime) -> int:
+        """Upsert projects and replace each one's shares with ``Project.shares``.
+
+        Returns how many project rows were written; share changes do not count.
+        """
+        projects = list(records)
+        written = self._upsert_by_id(
+            schema.projects, [project_values(p) for p in projects], observed_at
+        )
+        links = {p.id: [flat_values(s) for s in p.shares] for p in projects}
+        self._replace_links(schema.shares, "project", links, observed_at)
+        return written
+
+    def delete_projects(self, ids: Iterable[int]) -> int:
+        """Delete projects with their member rows and shares."""
+        cascade: list[Cascade] = [
+            (schema.members, "source_id", "project"),
+            (schema.shares, "source_id", "project"),
+        ]
+        return self._delete_by_id(schema.projects, ids, cascade)
+
+    # -- member rows and shares of one source ---------------------------------------------
+
+    def replace_members(
+        self,
+        kind: SourceKind,
+        source_id: int,
+        records: Iterable[Member],
+        observed_at: dt.datetime,
+    ) -> int:
+        """Make ``records`` the direct members of one group or project; others are untouched."""
+        values = [_checked(flat_values(r), kind, source_id) for r in records]
+        return self._replace_links(schema.members, kind, {source_id: values}, observed_at)
+
+    def replace_shares(
+        self,
+        kind: SourceKind,
+        source_id: int,
+        records: Iterable[Share],
+        observed_at: dt.datetime,
+    ) -> int:
+        """Make ``records`` the groups invited into one group or project."""
+        values = [_checked(flat_values(r), kind, source_id) for r in records]
+        return self._replace_links(schema.shares, kind, {source_id: values}, observed_at)
+
+    # -- bookkeeping and outbox -----------------------------------------------------------
+
+    def set_resource_state(self, state: ResourceState) -> None:
+        """Insert or replace the polling state of one resource."""
+        values = asdict(state)
+        stmt = dialect_insert(self._conn, schema.resource_state).values(values)
+        stmt = stmt.on_conflict_do_update(index_elements=["name"], set_=values)
+        self._conn.execute(stmt)
+
+    def enqueue(self, rows: Sequence[OutboxRow]) -> int:
+        """Queue events; a (receiver, idempotency_key) already queued is skipped, not an error.
+
+        Returns how many rows were queued.
+        """
+        if not rows:
+            return 0
+        now = self._now()
+        state = {
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        values = [{**asdict(row), **state} for row in rows]
+        stmt = dialect_insert(self._conn, schema.outbox).on_conflict_do_nothing(
+            index_elements=["receiver", "idempotency_key"]
+        )
+        return len(self._conn.execute(stmt.returning(schema.outbox.c.id), values).all())
+
+    def record_attempt(
+        self,
+        outbox_id: int,
+        *,
+        status: OutboxStatus,
+        next_attempt_at: dt.datetime,
+        error: str | None,
+    ) -> None:
+        """Count one delivery attempt of an outbox row and set its new status."""
+        now = self._now()
+        table = schema.outbox
+        result = self._conn.execute(
+            update(table)
+            .where(table.c.id == outbox_id)
+            .values(
+                status=status,
+                attempts=table.c.attempts + 1,
+                next_attempt_at=next_attempt_at,
+                last_error=error,
+                updated_at=now,
+                delivered_at=now if status == "delivered" else None,
+            )
+        )
+        if result.rowcount != 1:
+            raise StoreError(f"outbox row {outbox_id} does not exist")
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _upsert_by_id(self, table: Table, new: list[Values], observed_at: dt.datetime) -> int:
+        existing: dict[Key, RowMapping] = {}
+        for chunk in _chunks(v["id"] for v in new):
+            rows = self._conn.execute(select(table).where(table.c.id.in_(chunk))).mappings()
+            existing.update({(row["id"],): row for row in rows})
+        return self._merge(table, ("id",), existing, new, observed_at)
+
+    def _replace_links(
+        self,
+        table: Table,
+        kind: SourceKind,
+        new_by_source: Mapping[int, list[Values]],
+        observed_at: dt.datetime,
+    ) -> int:
+        keys = tuple(c.name for c in table.primary_key.columns)
+        existing: dict[Key, RowMapping] = {}
+        for chunk in _chunks(new_by_source):
+            query = select(table).where(table.c.source_kind == kind, table.c.source_id.in_(chunk))
+            for row in self._conn.execute(query).mappings():
+                existing[tuple(row[k] for k in keys)] = row
+        new = [values for group in new_by_source.values() for values in group]
+        written = self._merge(table, keys, existing, new, observed_at)
+        for key in existing.keys() - {tuple(v[k] for k in keys) for v in new}:
+            self._conn.execute(
+                delete(table).where(*(table.c[k] == v for k, v in zip(keys, key, strict=True)))
+            )
+            written += 1
+        return written
+
+    def _merge(
+        self,
+        table: Table,
+        keys: tuple[str, ...],
+        existing: Mapping[Key, RowMapping],
+        new: list[Values],
+        observed_at: dt.datetime,
+    ) -> int:
+        inserts: list[Values] = []
+        updated = 0
+        for values in new:
+            old = existing.get(tuple(values[k] for k in keys))
+            if old is None:
+                first = values.get("created_at") or observed_at
+                meta = {"first_seen_at": observed_at, "bridge_updated_at": first, "revision": 1}
+                inserts.append({**values, **meta})
+            elif any(old[name] != value for name, value in values.items()):
+                where = [table.c[k] == old[k] for k in keys]
+                meta = {"bridge_updated_at": observed_at, "revision": old["revision"] + 1}
+                self._conn.execute(update(table).where(*where).values(**values, **meta))
+                updated += 1
+        if inserts:
+            self._conn.execute(insert(table), inserts)
+        return len(inserts) + updated
+
+    def _delete_by_id(
+        self,
+        table: Table,
+        ids: Iterable[int],
+        cascade: Sequence[Cascade],
+    ) -> int:
+        deleted = 0
+        for chunk in _chunks(ids):
+            for child, column, kind in cascade:
+                where: list[ColumnElement[bool]] = [child.c[column].in_(chunk)]
+                if kind is not None:
+                    where.append(child.c.source_kind == kind)
+                self._conn.execute(delete(child).where(*where))
+            deleted += self._conn.execute(delete(table).where(table.c.id.in_(chunk))).rowcount
+        return deleted
+
+
+def _checked(values: Values, kind: SourceKind, source_id: int) -> Values:
+    if (values["source_kind"], values["source_id"]) != (kind, source_id):
+        raise ValueError(
+            f"record of {values['source_kind']} {values['source_id']} given for {kind} {source_id}"
+        )
+    return values
