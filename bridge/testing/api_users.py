@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable
 
@@ -114,6 +115,9 @@ def _time_param(req: Request, name: str) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+_ADMIN_ONLY_PARAMS = frozenset(
+    {"order_by", "sort", "created_after", "created_before", "two_factor", "without_projects"}
+)
 _USER_ORDERS = ("id", "name", "username", "created_at", "updated_at", "last_activity_on")
 
 
@@ -132,11 +136,14 @@ def list_users(req: Request) -> Response:
     """GET /users with admin-only ordering, keyset (16.5+) and the offset cap (17.0+)."""
     if req.caller is None and not req.text("username"):
         raise forbidden(req, "Not authorized to access /api/v4/users")
-    # Grape validates the values for everyone; only admins' ordering is then honoured.
+    # Grape validates the values for everyone; for non-admins GitLab then drops the admin-only
+    # ones from params (params.except!), so they vanish from Link URLs as well.
     order_by = req.choice("order_by", _USER_ORDERS, "id")
     sort = req.choice("sort", ("asc", "desc"), "desc")
     if not req.is_admin:
         order_by, sort = "id", "desc"
+        kept = {k: v for k, v in req.params.items() if k not in _ADMIN_ONLY_PARAMS}
+        req = dataclasses.replace(req, params=kept)
 
     def build() -> list[User]:
         rows = _filter_users(req, req.snap.users.values())

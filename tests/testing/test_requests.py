@@ -97,3 +97,23 @@ def test_anonymous_groups_keyset_walks_every_public_group(make_sim: SimFactory) 
     assert seen == [g.id for g in expected]
     by_id = requests.get(f"{sim.url}/api/v4/groups?pagination=keyset&order_by=id", timeout=10)
     assert by_id.status_code == 405
+
+
+def test_non_admin_keyset_links_drop_admin_only_parameters(make_sim: SimFactory) -> None:
+    """A non-admin's order_by/sort are dropped from the params, so the cursor walk is consistent."""
+    sim = make_sim()
+    url: str | None = (
+        f"{sim.url}/api/v4/users?pagination=keyset&order_by=username&sort=asc&per_page=7"
+    )
+    seen: list[int] = []
+    while url:
+        response = requests.get(url, headers={"PRIVATE-TOKEN": sim.tokens["user"]}, timeout=10)
+        seen += [u["id"] for u in response.json()]
+        url = response.links.get("next", {}).get("url")
+        assert url is None or ("sort=" not in url and "order_by=" not in url)
+    visible = [
+        u.id
+        for u in sim.world.snapshot().users.values()
+        if u.state not in ("blocked", "banned", "ldap_blocked")
+    ]
+    assert seen == sorted(visible, reverse=True)
