@@ -12,9 +12,13 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from bridge import __version__
 from bridge.errors import BridgeError, ConfigError
+
+if TYPE_CHECKING:
+    from bridge.settings import Settings
 
 
 def _sim_serve(args: argparse.Namespace) -> int:
@@ -78,11 +82,44 @@ def _check_config(args: argparse.Namespace) -> int:
     from bridge import config
 
     settings = config.load(args.config)
+    if args.online:
+        _check_online(settings)
     receivers = len(settings.hooks.system) + len(settings.hooks.group)
     print(f"{args.config}: configuration OK ({receivers} receivers)")
     if args.show:
         print(config.show(settings), end="")
     return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate the state database to this version's schema (also done on every start)."""
+    from bridge import config
+    from bridge.store import current_revision, head_revision, redact, upgrade
+
+    url = args.url or config.load(args.config).state.url
+    before = current_revision(url)
+    upgrade(url)
+    print(f"{redact(url)}: schema {before or 'empty'} -> {head_revision()}")
+    return 0
+
+
+def _check_online(settings: Settings) -> None:
+    """Connect to GitLab: the token must be an admin's and every receiver's group must exist."""
+    from bridge.config import ConfigProblems
+    from bridge.gitlab import GitLabSource
+
+    source = GitLabSource.from_settings(settings.gitlab)
+    instance = source.check(needs_admin=True)
+    problems = [
+        f"hooks.group[{i}].group: unknown group {hook.group!r}"
+        for i, hook in enumerate(settings.hooks.group)
+        if source.get_group(int(hook.group) if hook.group.isdigit() else hook.group) is None
+    ]
+    if problems:
+        raise ConfigProblems(problems)
+    edition = "EE" if instance.enterprise else "CE"
+    who = instance.token_username
+    print(f"{settings.gitlab.url}: GitLab {instance.version} {edition}, admin token of {who!r}")
 
 
 def _add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--show", action="store_true", help="print the configuration, secrets redacted"
     )
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also connect to GitLab: the token must be an admin's and every group must exist",
+    )
     check.set_defaults(func=_check_config)
+
+    db = commands.add_parser("db", help="the state database")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    db_upgrade = db_commands.add_parser(
+        "upgrade",
+        help="migrate the state database to this version's schema",
+        description="Apply the schema migrations (every start does this too). A database "
+        "written by a newer bridge is refused.",
+    )
+    _add_config_option(db_upgrade)
+    db_upgrade.add_argument("--url", help="database URL instead of the configuration's state.url")
+    db_upgrade.set_defaults(func=_db_upgrade)
 
     sim = commands.add_parser("sim", help="the built-in GitLab simulator")
     sim_commands = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import gitlab
 import requests
@@ -44,6 +44,7 @@ from bridge.gitlab_records import (
 )
 from bridge.model import Group, Instance, Member, Project, Share, SourceKind, User
 from bridge.retry import RetryPolicy, next_delay
+from bridge.settings import GitLabSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -142,6 +143,20 @@ class GitLabSource:
 
     def __repr__(self) -> str:
         return f"GitLabSource({self.url!r})"
+
+    @classmethod
+    def from_settings(cls, settings: GitLabSettings) -> GitLabSource:
+        """A source configured by the ``gitlab:`` section."""
+        return cls(
+            settings.url,
+            settings.token.get_secret_value(),
+            verify_tls=settings.verify_tls,
+            timeout=settings.timeout,
+            per_page=settings.per_page,
+            requests_per_second=settings.requests_per_second,
+            concurrency=settings.concurrency,
+            retry=RetryPolicy(max_attempts=settings.retry_attempts, cap=settings.retry_max_wait),
+        )
 
     @property
     def requests_made(self) -> int:
@@ -251,10 +266,11 @@ class GitLabSource:
         """One user, or None when GitLab answers 404."""
         return self._get(f"/users/{user_id}", {}, f"user {user_id}", to_user)
 
-    def get_group(self, group_id: int) -> Group | None:
-        """One group, or None when GitLab answers 404."""
+    def get_group(self, group_id: int | str) -> Group | None:
+        """One group by id or full path, or None when GitLab answers 404."""
         params: Params = {"with_projects": "false"}
-        return self._get(f"/groups/{group_id}", params, f"group {group_id}", to_group)
+        ident = quote(str(group_id), safe="")
+        return self._get(f"/groups/{ident}", params, f"group {group_id}", to_group)
 
     def get_project(self, project_id: int) -> Project | None:
         """One project with its shares, or None when GitLab answers 404."""

@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import gitlab
 import pytest
 import requests
 
 from bridge.cli import main
+from bridge.testing.simulator import Simulator
 
 
 @pytest.mark.parametrize(
@@ -111,3 +114,49 @@ def test_sim_serve_applies_latency_and_rate_limit_options() -> None:
     assert throttled.status_code == 429
     assert throttled.text == "Retry later\n"
     assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+
+
+def test_db_upgrade_migrates_and_refuses_a_newer_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """db upgrade creates the schema; a database from a newer bridge is refused with exit 74."""
+    db = tmp_path / "new" / "bridge.db"
+    url = f"sqlite:///{db}"
+    assert main(["db", "upgrade", "--url", url]) == 0
+    assert "schema empty -> 0001" in capsys.readouterr().out
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    assert main(["db", "upgrade", "--url", url]) == 74
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "9999" in err
+
+
+def _online_config(tmp_path: Path, url: str, token: str, group: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"gitlab: {{url: '{url}', token: {token}}}\n"
+        f"hooks:\n  group:\n    - {{name: prov, group: '{group}', url: 'http://127.0.0.1:9/h'}}\n"
+    )
+    return path
+
+
+def test_check_config_online(
+    small_sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--online checks the token is an admin's and that every receiver's group exists."""
+    group = small_sim.world.snapshot().group_full_paths[min(small_sim.world.snapshot().groups)]
+    ok = _online_config(tmp_path, small_sim.url, small_sim.tokens["admin"], group)
+    assert main(["check-config", "--config", str(ok), "--online"]) == 0
+    assert "GitLab 16.11.10 CE, admin token of 'root'" in capsys.readouterr().out
+    unknown = _online_config(tmp_path, small_sim.url, small_sim.tokens["admin"], "acme/plat")
+    assert main(["check-config", "--config", str(unknown), "--online"]) == 78
+    assert (
+        capsys.readouterr().err
+        == "gitlab-bridge: hooks.group[0].group: unknown group 'acme/plat'\n"
+    )
+    user = _online_config(tmp_path, small_sim.url, small_sim.tokens["user"], group)
+    assert main(["check-config", "--config", str(user), "--online"]) == 69
+    err = capsys.readouterr().err
+    assert "is not an administrator" in err
+    assert small_sim.tokens["user"] not in err
