@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,3 +47,21 @@ def client(sim: Simulator, role: str | None = "admin", **kwargs: Any) -> gitlab.
     """Unmodified python-gitlab pointed at a simulator, as ``role`` (None: anonymous)."""
     token = sim.tokens[role] if role else None
     return gitlab.Gitlab(sim.url, private_token=token, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def medium_server() -> Iterator[tuple[str, str]]:
+    """``gitlab-bridge sim serve --dataset medium`` in its own process: (url, admin token).
+
+    A separate process keeps the client's and the server's GILs apart, as in production.
+    """
+    with subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "sim", "serve", "--dataset", "medium"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        lines = dict(proc.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(3))
+        yield lines["url"], lines["admin-token"]
+        proc.terminate()
+        proc.communicate(timeout=30)

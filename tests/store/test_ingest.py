@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -97,21 +94,6 @@ def test_a_failing_member_list_aborts_without_partial_writes(store_url: str) -> 
             assert sim.tokens["admin"] not in str(store.resource_state("users"))
     finally:
         sim.stop()
-
-
-@pytest.fixture(scope="module")
-def medium_server() -> Iterator[tuple[str, str]]:
-    """A medium simulator in its own process."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "sim", "serve", "--dataset", "medium"],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None
-        lines = dict(proc.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(3))
-        yield lines["url"], lines["admin-token"]
-        proc.terminate()
-        proc.communicate(timeout=30)
 
 
 @pytest.mark.slow

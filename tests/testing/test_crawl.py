@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-
 import pytest
 import requests
 
@@ -40,21 +36,6 @@ def test_crawl_is_complete_on_every_profile(
     hide_minimal = sim.profile.direct_members_hide_minimal
     _assert_complete(result, sim.world.snapshot(), hide_minimal=hide_minimal)
     assert all(status == 200 for (_, status) in sim.counters())
-
-
-@pytest.fixture(scope="module")
-def medium_server() -> Iterator[tuple[str, str]]:
-    """``gitlab-bridge sim serve --dataset medium`` in its own process (GILs kept apart)."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "sim", "serve", "--dataset", "medium"],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None
-        lines = dict(proc.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(3))
-        yield lines["url"], lines["admin-token"]
-        proc.terminate()
-        proc.communicate(timeout=30)
 
 
 @pytest.mark.slow
