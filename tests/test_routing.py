@@ -1,0 +1,145 @@
+"""Routing: system receivers get System Hooks; group receivers get their subtree's events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.model import Group
+from bridge.routing import Event, Receiver, chain, descendants, resolve_receivers, route
+from bridge.settings import HooksSettings
+
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+def _group(gid: int, parent: int | None, path: str) -> Group:
+    return Group(
+        id=gid,
+        name=path.title(),
+        path=path,
+        full_path=path,
+        full_name=path,
+        parent_id=parent,
+        visibility="private",
+        created_at=T0,
+        web_url=f"http://g/{path}",
+        avatar_url=None,
+    )
+
+
+# acme(1) > platform(2) > infra(3); other(4)
+GROUPS = {
+    1: _group(1, None, "acme"),
+    2: _group(2, 1, "platform"),
+    3: _group(3, 2, "infra"),
+    4: _group(4, None, "other"),
+}
+RECEIVERS = (
+    Receiver(name="audit"),
+    Receiver(
+        name="acme-all", group_id=1, member_events=True, subgroup_events=True, project_events=True
+    ),
+    Receiver(name="platform-members", group_id=2, member_events=True),
+    Receiver(name="infra-projects", group_id=3, project_events=True),
+    Receiver(name="other-members", group_id=4, member_events=True),
+)
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (Event(hook="System Hook", group_id=3), ("audit",)),
+        (Event(hook="System Hook", group_id=None), ("audit",)),
+        (Event(hook="Member Hook", group_id=3), ("acme-all", "platform-members")),
+        (Event(hook="Member Hook", group_id=2), ("acme-all", "platform-members")),
+        (Event(hook="Member Hook", group_id=1), ("acme-all",)),
+        (Event(hook="Member Hook", group_id=4), ("other-members",)),
+        # a new subgroup of platform belongs to platform: its own hooks are not run
+        (Event(hook="Subgroup Hook", group_id=2), ("acme-all",)),
+        (Event(hook="Project Hook", group_id=3), ("acme-all", "infra-projects")),
+        (Event(hook="Project Hook", group_id=None), ()),  # personal project
+        (Event(hook="Member Hook", group_id=99), ()),  # unknown group: nobody
+    ],
+)
+def test_route(event: Event, expected: tuple[str, ...]) -> None:
+    """Each hook kind reaches the receivers HOOKS.md §6 names, in configuration order."""
+    assert route(event, RECEIVERS, GROUPS) == expected
+
+
+def test_destroyed_subtree_routes_with_the_old_hierarchy() -> None:
+    """For a removal the caller passes the hierarchy from before: the old parents still count."""
+    old = dict(GROUPS)
+    new = {k: v for k, v in GROUPS.items() if k != 3}
+    event = Event(hook="Member Hook", group_id=3)
+    assert route(event, RECEIVERS, old) == ("acme-all", "platform-members")
+    assert route(event, RECEIVERS, new) == ()
+
+
+def test_moved_group_follows_its_new_parent() -> None:
+    """After platform moves under other, its events reach other's receivers, not acme's."""
+    moved = {**GROUPS, 2: _group(2, 4, "platform")}
+    assert route(Event(hook="Member Hook", group_id=3), RECEIVERS, moved) == (
+        "platform-members",
+        "other-members",
+    )
+
+
+def test_chain_stops_on_cycles_and_unknown_parents() -> None:
+    """A corrupt hierarchy never loops: the chain stops at a repeat or an unknown parent."""
+    looped = {1: _group(1, 2, "a"), 2: _group(2, 1, "b")}
+    assert chain(1, looped) == [1, 2]
+    assert chain(7, {7: _group(7, 8, "orphan")}) == [7, 8]
+
+
+def test_resolve_receivers_by_path_or_id() -> None:
+    """group: takes a full path (any case, stray slashes) or an id; unknown ones are problems."""
+    hooks = HooksSettings.model_validate(
+        {
+            "system": [{"name": "audit", "url": "http://r"}],
+            "group": [
+                {"name": "a", "group": "/ACME/", "url": "http://r", "member_events": True},
+                {"name": "b", "group": "4", "url": "http://r"},
+                {"name": "c", "group": "acme/plat", "url": "http://r"},
+                {"name": "d", "group": "99", "url": "http://r"},
+            ],
+        }
+    )
+    receivers, problems = resolve_receivers(hooks, GROUPS)
+    assert [(r.name, r.group_id, r.member_events) for r in receivers] == [
+        ("audit", None, False),
+        ("a", 1, True),
+        ("b", 4, False),
+    ]
+    assert problems == (
+        "hooks.group[2].group: unknown group 'acme/plat'",
+        "hooks.group[3].group: unknown group '99'",
+    )
+
+
+@st.composite
+def forests(draw: st.DrawFn) -> dict[int, Group]:
+    """Random group forests: each group's parent has a smaller id (or none)."""
+    size = draw(st.integers(min_value=1, max_value=12))
+    groups: dict[int, Group] = {}
+    for gid in range(1, size + 1):
+        parent = (
+            draw(st.one_of(st.none(), st.integers(min_value=1, max_value=gid - 1)))
+            if gid > 1
+            else None
+        )
+        groups[gid] = _group(gid, parent, f"g{gid}")
+    return groups
+
+
+@settings(max_examples=200, deadline=None)
+@given(forests(), st.data())
+def test_group_receiver_reach_is_its_subtree(groups: dict[int, Group], data: st.DataObject) -> None:
+    """A member-events receiver on G gets an event of X exactly when X is G or below G."""
+    owner = data.draw(st.sampled_from(sorted(groups)))
+    target = data.draw(st.sampled_from(sorted(groups)))
+    receiver = Receiver(name="r", group_id=owner, member_events=True)
+    got = route(Event(hook="Member Hook", group_id=target), (receiver,), groups)
+    assert (got == ("r",)) == (target == owner or target in descendants(owner, groups.values()))
