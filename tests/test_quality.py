@@ -51,7 +51,8 @@ def test_simulator_does_not_import_bridge_adapters() -> None:
 
 
 PURE = (
-    "model", "changes", "retry", "routing", "diff", "payloads", "payloads_members", "project_groups"
+    "model", "changes", "retry", "routing", "diff", "events", "payloads", "payloads_members",
+    "project_groups",
 )  # fmt: skip
 ADAPTERS = ("gitlab", "sqlalchemy", "alembic", "requests", "yaml", "apscheduler", "bridge.store")
 
