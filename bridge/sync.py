@@ -1,0 +1,396 @@
+"""Sync use case: one pass over every resource, poll -> diff -> confirm -> events -> store.
+
+Phases run in order users, groups (+ group shares), projects (+ project shares), then the direct
+members of every group and project. Each resource commits its snapshot changes, its outbox rows
+and its bookkeeping in ONE transaction, so a crash or a failed listing leaves the previous
+snapshot in place and the next run finds the same changes again (with the same event ids, since
+they derive from the snapshot revision before the change).
+
+- Baseline: a resource without ``baseline_at`` is written silently, unless
+  ``payloads.emit_baseline`` (then its creates are queued). The member list of a group or project
+  created after its resource's baseline is not silent: its first members are real adds.
+- No false removals: every removal is confirmed by a point lookup answering 404; a record that
+  still answers keeps its old snapshot row and gets no event.
+- Member lists are read concurrently (the source enforces the request budget); every write
+  happens on the calling thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from bridge import diff
+from bridge.changes import Change
+from bridge.gitlab import GitLabSource
+from bridge.model import Group, Member, Project, Share, SourceKind, User
+from bridge.outbox import outbox_rows
+from bridge.payloads import PayloadContext, is_enterprise
+from bridge.routing import Receiver, resolve_receivers
+from bridge.settings import Settings
+from bridge.store import ResourceState, RowMeta, Store, Transaction
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], dt.datetime]
+Write = Callable[[Transaction, dt.datetime], object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncReport:
+    """What one sync pass found, queued and cost."""
+
+    requests: int
+    seconds: float
+    changes: int  # confirmed changes written, silent ones included
+    events_queued: int  # outbox rows queued (one per event and receiver)
+    baselines: tuple[str, ...]  # resources recorded silently (or with emit_baseline) this run
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Plan:
+    """One resource's confirmed changes and how to write them."""
+
+    name: str
+    changes: tuple[Change[Any], ...]
+    write: Write
+    revisions: Mapping[str, int]
+    new: PayloadContext
+    old: PayloadContext
+    new_projects: Mapping[int, Project]
+    old_projects: Mapping[int, Project]
+    fresh: bool = False  # a member list of a source created after its baseline
+
+
+def sync(
+    source: GitLabSource, store: Store, settings: Settings, *, now: Clock, workers: int = 4
+) -> SyncReport:
+    """Poll every resource once and queue the events of what changed."""
+    run = _Sync(source, store, settings, now)
+    started, before = time.perf_counter(), source.requests_made
+    run.users()
+    run.groups()
+    run.projects()
+    run.members(workers)
+    return SyncReport(
+        requests=source.requests_made - before,
+        seconds=time.perf_counter() - started,
+        changes=run.changes,
+        events_queued=run.queued,
+        baselines=tuple(run.baselines),
+    )
+
+
+class _Sync:
+    """The state of one pass: the source, the store and what has been done so far."""
+
+    def __init__(self, source: GitLabSource, store: Store, settings: Settings, now: Clock) -> None:
+        self.source, self.store, self.settings, self._now = source, store, settings, now
+        self.instance = source.check(needs_admin=True)
+        self.changes = self.queued = 0
+        self.baselines: list[str] = []
+        self.fresh: set[tuple[SourceKind, int]] = set()  # sources added after their baseline
+        self.old_groups: Mapping[int, Group] = {}  # the hierarchy before this pass
+
+    # -- phases --------------------------------------------------------------------------------
+
+    def users(self) -> None:
+        """Users: upsert what is listed, delete confirmed removals."""
+        new = {u.id: u for u in self.source.users()}
+        old = self.store.users()
+        changes, kept = _confirm(diff.diff_users(old, new), self._user_exists)
+        new |= kept
+        removed = [c.key[0] for c in changes if c.kind == "removed"]
+
+        def write(tx: Transaction, at: dt.datetime) -> None:
+            tx.upsert_users(new.values(), at)
+            tx.delete_users(removed)
+
+        groups = self.store.groups()
+        self._commit(
+            "users",
+            changes,
+            write,
+            _revisions("user", self.store.users_meta()),
+            (self._context(new, groups), self._context(old, groups)),
+        )
+
+    def groups(self) -> None:
+        """Groups and their shares; a vanished group's shares cascade with it."""
+        listed, listed_shares = self.source.groups_and_shares()
+        new = {g.id: g for g in listed}
+        old = self.old_groups = self.store.groups()
+        group_changes, kept = _confirm(diff.diff_groups(old, new), self._group_exists)
+        new |= kept
+        shares = {(s.source_id, s.group_id): s for s in listed_shares}
+        share_changes, kept_shares = _confirm(
+            diff.diff_shares("group", self.store.shares("group"), shares), self._group_share_exists
+        )
+        shares |= kept_shares
+        removed = [c.key[0] for c in group_changes if c.kind == "removed"]
+        by_group = _by_source(shares.values(), new)
+
+        def write(tx: Transaction, at: dt.datetime) -> None:
+            tx.upsert_groups(new.values(), at)
+            tx.delete_groups(removed)
+            for group_id, links in by_group.items():
+                tx.replace_shares("group", group_id, links, at)
+
+        users = self.store.users()
+        revisions = {
+            **_revisions("group", self.store.groups_meta()),
+            **_revisions("group_share", self.store.shares_meta("group")),
+        }
+        changes = diff.order([*group_changes, *share_changes], old_groups=old, new_groups=new)
+        self._commit(
+            "groups",
+            changes,
+            write,
+            revisions,
+            (self._context(users, new), self._context(users, old)),
+            fresh=[("group", c.key[0]) for c in group_changes if c.kind == "added"],
+        )
+
+    def projects(self) -> None:
+        """Projects and their shares (stored with the project)."""
+        new = {p.id: p for p in self.source.projects()}
+        old = self.store.projects()
+        project_changes, kept = _confirm(diff.diff_projects(old, new), self._project_exists)
+        new |= kept
+        share_changes, kept_shares = _confirm(
+            diff.diff_shares("project", diff.project_shares(old), diff.project_shares(new)),
+            self._project_share_exists,
+        )
+        new = _with_shares(new, list(kept_shares.values()))
+        removed = [c.key[0] for c in project_changes if c.kind == "removed"]
+
+        def write(tx: Transaction, at: dt.datetime) -> None:
+            tx.upsert_projects(new.values(), at)
+            tx.delete_projects(removed)
+
+        users, groups = self.store.users(), self.store.groups()
+        revisions = {
+            **_revisions("project", self.store.projects_meta()),
+            **_revisions("project_share", self.store.shares_meta("project")),
+        }
+        changes = diff.order(
+            [*project_changes, *share_changes], old_groups=groups, new_groups=groups
+        )
+        self._commit(
+            "projects",
+            changes,
+            write,
+            revisions,
+            (self._context(users, groups), self._context(users, {**groups, **self.old_groups})),
+            projects=(new, old),
+            fresh=[("project", c.key[0]) for c in project_changes if c.kind == "added"],
+        )
+
+    def members(self, workers: int) -> None:
+        """Direct members of every group and project: read concurrently, written here."""
+        users, groups, projects = self.store.users(), self.store.groups(), self.store.projects()
+        ctx = self._context(users, groups)
+        sources: list[tuple[SourceKind, int]] = [("group", g) for g in sorted(groups)]
+        sources += [("project", p) for p in sorted(projects)]
+        old = {
+            kind: _members_by_source(self.store.all_members(kind)) for kind in ("group", "project")
+        }
+        metas = {kind: self.store.members_meta(kind) for kind in ("group", "project")}
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures: dict[Future[tuple[Member, ...] | None], tuple[SourceKind, int]] = {
+                pool.submit(self.source.members, kind, ident): (kind, ident)
+                for kind, ident in sources
+            }
+            for future in as_completed(futures):
+                kind, ident = futures[future]
+                listed = future.result()  # a SourceError propagates: this list stays as it was
+                if listed is None:
+                    continue  # the source is gone: the next groups/projects phase confirms it
+                self._member_list(
+                    kind, ident, listed, old[kind].get(ident, {}), metas[kind], ctx, projects
+                )
+
+    def _member_list(
+        self,
+        kind: SourceKind,
+        source_id: int,
+        listed: Sequence[Member],
+        old: Mapping[tuple[int, int], Member],
+        metas: Mapping[tuple[int, int], RowMeta],
+        ctx: PayloadContext,
+        projects: Mapping[int, Project],
+    ) -> None:
+        new = {(m.source_id, m.user_id): m for m in listed}
+        changes, kept = _confirm(diff.diff_members(kind, old, new), self._member_exists)
+        new |= kept
+        resource = "group_member" if kind == "group" else "project_member"
+
+        def write(tx: Transaction, at: dt.datetime) -> None:
+            tx.replace_members(kind, source_id, new.values(), at)
+
+        self._commit(
+            f"members:{kind}:{source_id}",
+            diff.order(changes, old_groups=ctx.groups, new_groups=ctx.groups),
+            write,
+            _revisions(resource, {k: v for k, v in metas.items() if k[0] == source_id}),
+            (ctx, ctx),
+            projects=(projects, projects),
+            member_list=(kind, source_id),
+        )
+
+    # -- commit --------------------------------------------------------------------------------
+
+    def _commit(
+        self,
+        name: str,
+        changes: Sequence[Change[Any]],
+        write: Write,
+        revisions: Mapping[str, int],
+        contexts: tuple[PayloadContext, PayloadContext],
+        *,
+        projects: tuple[Mapping[int, Project], Mapping[int, Project]] = ({}, {}),
+        fresh: Iterable[tuple[SourceKind, int]] = (),
+        member_list: tuple[SourceKind, int] | None = None,
+    ) -> None:
+        """Write one resource's changes, outbox rows and state in one transaction."""
+        at = contexts[0].observed_at
+        previous = self.store.resource_state(name)
+        baseline = (
+            previous is None or previous.baseline_at is None
+        ) and member_list not in self.fresh
+        emitted: Sequence[Change[Any]] = changes
+        if baseline:
+            self.baselines.append(name)
+            emit = self.settings.payloads.emit_baseline
+            emitted = [c for c in changes if c.kind == "added"] if emit else []
+        rows = outbox_rows(
+            emitted,
+            instance_url=self.instance.url,
+            receivers=self._receivers(contexts),
+            revisions=revisions,
+            new=contexts[0],
+            old=contexts[1],
+            new_projects=projects[0],
+            old_projects=projects[1],
+        )
+        state = ResourceState(
+            name=name,
+            baseline_at=previous.baseline_at if previous and previous.baseline_at else at,
+            last_complete_at=at,
+            last_attempt_at=at,
+            watermark=previous.watermark if previous else None,
+        )
+        with self.store.transaction() as tx:
+            write(tx, at)
+            queued = tx.enqueue(rows)
+            tx.set_resource_state(state)
+        self.changes += len(changes)
+        self.queued += queued
+        if not baseline:
+            self.fresh.update(fresh)
+        log.debug("%s: %d changes, %d outbox rows queued", name, len(changes), queued)
+
+    def _receivers(self, contexts: tuple[PayloadContext, PayloadContext]) -> tuple[Receiver, ...]:
+        groups = {**contexts[1].groups, **contexts[0].groups}
+        receivers, problems = resolve_receivers(self.settings.hooks, groups)
+        for problem in problems:
+            log.warning("%s", problem)
+        return receivers
+
+    def _context(self, users: Mapping[int, User], groups: Mapping[int, Group]) -> PayloadContext:
+        return PayloadContext(
+            settings=self.settings.payloads,
+            enterprise=is_enterprise(self.settings.payloads.edition, self.instance.enterprise),
+            users=users,
+            groups=groups,
+            group_members=self.store.all_members("group"),
+            project_members=self.store.all_members("project"),
+            observed_at=self._now().replace(microsecond=0),
+        )
+
+    # -- point lookups: does a record the listing lacks still exist? -----------------------
+
+    def _user_exists(self, change: Change[Any]) -> bool:
+        return self.source.get_user(change.key[0]) is not None
+
+    def _group_exists(self, change: Change[Any]) -> bool:
+        return self.source.get_group(change.key[0]) is not None
+
+    def _project_exists(self, change: Change[Any]) -> bool:
+        return self.source.get_project(change.key[0]) is not None
+
+    def _member_exists(self, change: Change[Any]) -> bool:
+        member: Member = _old(change)
+        found = self.source.get_member(member.source_kind, member.source_id, member.user_id)
+        return found is not None
+
+    def _group_share_exists(self, change: Change[Any]) -> bool:
+        links = self.source.group_shares(change.key[0])
+        return links is not None and any(s.group_id == change.key[1] for s in links)
+
+    def _project_share_exists(self, change: Change[Any]) -> bool:
+        project = self.source.get_project(change.key[0])
+        return project is not None and any(s.group_id == change.key[1] for s in project.shares)
+
+
+def _confirm(
+    changes: Iterable[Change[Any]], exists: Callable[[Change[Any]], bool]
+) -> tuple[tuple[Change[Any], ...], dict[Any, Any]]:
+    """Confirmed changes, and the old records (by snapshot key) of removals still found."""
+    confirmed: list[Change[Any]] = []
+    kept: dict[Any, Any] = {}
+    for change in changes:
+        if change.kind == "removed" and exists(change):
+            log.info("%s: missing from the listing but still exists; kept", change.subject)
+            kept[change.key[0] if len(change.key) == 1 else change.key] = _old(change)
+        else:
+            confirmed.append(change)
+    return tuple(confirmed), kept
+
+
+def _old(change: Change[Any]) -> Any:
+    if change.old is None:
+        raise ValueError(f"{change.kind} {change.subject}: no old record")
+    return change.old
+
+
+def _revisions(resource: str, metas: Mapping[Any, RowMeta]) -> dict[str, int]:
+    """Subject -> snapshot revision, for ``event_uuid``."""
+    out: dict[str, int] = {}
+    for key, meta in metas.items():
+        parts = key if isinstance(key, tuple) else (key,)
+        out[":".join((resource, *map(str, parts)))] = meta.revision
+    return out
+
+
+def _by_source(shares: Iterable[Share], ids: Iterable[int]) -> dict[int, list[Share]]:
+    grouped: dict[int, list[Share]] = {i: [] for i in ids}
+    for share in shares:
+        grouped.setdefault(share.source_id, []).append(share)
+    return grouped
+
+
+def _members_by_source(
+    rows: Mapping[tuple[int, int], Member],
+) -> dict[int, dict[tuple[int, int], Member]]:
+    grouped: defaultdict[int, dict[tuple[int, int], Member]] = defaultdict(dict)
+    for key, member in rows.items():
+        grouped[key[0]][key] = member
+    return dict(grouped)
+
+
+def _with_shares(projects: Mapping[int, Project], extra: Sequence[Share]) -> dict[int, Project]:
+    """Projects with unconfirmed share removals put back (ordered by invited group id)."""
+    out = dict(projects)
+    for share in extra:
+        if share.source_id in out:
+            project = out[share.source_id]
+            links = sorted((*project.shares, share), key=lambda s: s.group_id)
+            out[share.source_id] = dataclasses.replace(project, shares=tuple(links))
+    return out
