@@ -78,6 +78,7 @@ def sync(
     run.groups()
     run.projects()
     run.members(workers)
+    run.destroys()
     return SyncReport(
         requests=source.requests_made - before,
         seconds=time.perf_counter() - started,
@@ -97,29 +98,37 @@ class _Sync:
         self.baselines: list[str] = []
         self.fresh: set[tuple[SourceKind, int]] = set()  # sources added after their baseline
         self.old_groups: Mapping[int, Group] = {}  # the hierarchy before this pass
+        # HOOKS.md §4: destroys come last (projects; groups, children first; users), each
+        # still committed with its outbox rows in its own transaction.
+        self.deferred: dict[str, Callable[[], None]] = {}
+        self.doomed: dict[str, set[int]] = {"user": set(), "group": set(), "project": set()}
 
     # -- phases --------------------------------------------------------------------------------
 
     def users(self) -> None:
-        """Users: upsert what is listed, delete confirmed removals."""
+        """Users: upsert what is listed now; confirmed removals wait for the destroy pass."""
         new = {u.id: u for u in self.source.users()}
         old = self.store.users()
         changes, kept = _confirm(diff.diff_users(old, new), self._user_exists)
         new |= kept
-        removed = [c.key[0] for c in changes if c.kind == "removed"]
-
-        def write(tx: Transaction, at: dt.datetime) -> None:
-            tx.upsert_users(new.values(), at)
-            tx.delete_users(removed)
-
+        destroys = [c for c in changes if c.kind == "removed"]
+        self.doomed["user"].update(c.key[0] for c in destroys)
         groups = self.store.groups()
-        self._commit(
-            "users",
-            changes,
-            write,
-            _revisions("user", self.store.users_meta()),
-            (self._context(new, groups), self._context(old, groups)),
-        )
+        contexts = (self._context(new, groups), self._context(old, groups))
+        revisions = _revisions("user", self.store.users_meta())
+
+        def upsert(tx: Transaction, at: dt.datetime) -> None:
+            tx.upsert_users(new.values(), at)
+
+        def delete(tx: Transaction, at: dt.datetime) -> None:
+            tx.delete_users([c.key[0] for c in destroys])
+
+        rest = [c for c in changes if c.kind != "removed"]
+        self._commit("users", rest, upsert, revisions, contexts)
+        if destroys:
+            self.deferred["users"] = lambda: self._commit(
+                "users", destroys, delete, revisions, contexts
+            )
 
     def groups(self) -> None:
         """Groups and their shares; a vanished group's shares cascade with it."""
@@ -134,13 +143,16 @@ class _Sync:
         )
         shares |= kept_shares
         removed = [c.key[0] for c in group_changes if c.kind == "removed"]
+        self.doomed["group"].update(removed)
         by_group = _by_source(shares.values(), new)
 
         def write(tx: Transaction, at: dt.datetime) -> None:
             tx.upsert_groups(new.values(), at)
-            tx.delete_groups(removed)
             for group_id, links in by_group.items():
                 tx.replace_shares("group", group_id, links, at)
+
+        def delete(tx: Transaction, at: dt.datetime) -> None:
+            tx.delete_groups(removed)  # their shares and member rows go with them
 
         users = self.store.users()
         revisions = {
@@ -148,14 +160,21 @@ class _Sync:
             **_revisions("group_share", self.store.shares_meta("group")),
         }
         changes = diff.order([*group_changes, *share_changes], old_groups=old, new_groups=new)
+        contexts = (self._context(users, new), self._context(users, old))
+        later = [c for c in changes if _goes_with_destroys(c, self.doomed)]
+        now_ = [c for c in changes if not _goes_with_destroys(c, self.doomed)]
         self._commit(
             "groups",
-            changes,
+            now_,
             write,
             revisions,
-            (self._context(users, new), self._context(users, old)),
+            contexts,
             fresh=[("group", c.key[0]) for c in group_changes if c.kind == "added"],
         )
+        if later:
+            self.deferred["groups"] = lambda: self._commit(
+                "groups", later, delete, revisions, contexts
+            )
 
     def projects(self) -> None:
         """Projects and their shares (stored with the project)."""
@@ -169,10 +188,13 @@ class _Sync:
         )
         new = _with_shares(new, list(kept_shares.values()))
         removed = [c.key[0] for c in project_changes if c.kind == "removed"]
+        self.doomed["project"].update(removed)
 
         def write(tx: Transaction, at: dt.datetime) -> None:
             tx.upsert_projects(new.values(), at)
-            tx.delete_projects(removed)
+
+        def delete(tx: Transaction, at: dt.datetime) -> None:
+            tx.delete_projects(removed)  # their shares and member rows go with them
 
         users, groups = self.store.users(), self.store.groups()
         revisions = {
@@ -182,15 +204,25 @@ class _Sync:
         changes = diff.order(
             [*project_changes, *share_changes], old_groups=groups, new_groups=groups
         )
+        contexts = (
+            self._context(users, groups),
+            self._context(users, {**groups, **self.old_groups}),
+        )
+        later = [c for c in changes if _goes_with_destroys(c, self.doomed)]
+        now_ = [c for c in changes if not _goes_with_destroys(c, self.doomed)]
         self._commit(
             "projects",
-            changes,
+            now_,
             write,
             revisions,
-            (self._context(users, groups), self._context(users, {**groups, **self.old_groups})),
+            contexts,
             projects=(new, old),
             fresh=[("project", c.key[0]) for c in project_changes if c.kind == "added"],
         )
+        if later:
+            self.deferred["projects"] = lambda: self._commit(
+                "projects", later, delete, revisions, contexts, projects=(new, old)
+            )
 
     def members(self, workers: int) -> None:
         """Direct members of every group and project: read concurrently, written here."""
@@ -216,6 +248,13 @@ class _Sync:
                     kind, ident, listed, old[kind].get(ident, {}), metas[kind], ctx, projects
                 )
 
+    def destroys(self) -> None:
+        """Queue destroys last, in GitLab's order: projects, groups (children first), users."""
+        for name in ("projects", "groups", "users"):
+            commit = self.deferred.pop(name, None)
+            if commit is not None:
+                commit()
+
     def _member_list(
         self,
         kind: SourceKind,
@@ -229,6 +268,10 @@ class _Sync:
         new = {(m.source_id, m.user_id): m for m in listed}
         changes, kept = _confirm(diff.diff_members(kind, old, new), self._member_exists)
         new |= kept
+        # Members of users being destroyed get no remove event (HOOKS.md §4 cascades).
+        changes = tuple(
+            c for c in changes if not (c.kind == "removed" and c.key[1] in self.doomed["user"])
+        )
         resource = "group_member" if kind == "group" else "project_member"
 
         def write(tx: Transaction, at: dt.datetime) -> None:
@@ -337,6 +380,19 @@ class _Sync:
     def _project_share_exists(self, change: Change[Any]) -> bool:
         project = self.source.get_project(change.key[0])
         return project is not None and any(s.group_id == change.key[1] for s in project.shares)
+
+
+def _goes_with_destroys(change: Change[Any], doomed: Mapping[str, set[int]]) -> bool:
+    """A destroy, or a share removal whose shared or invited group or project is destroyed."""
+    if change.kind != "removed":
+        return False
+    if change.resource in ("group", "project"):
+        return True
+    if change.resource == "group_share":
+        return change.key[0] in doomed["group"] or change.key[1] in doomed["group"]
+    if change.resource == "project_share":
+        return change.key[0] in doomed["project"] or change.key[1] in doomed["group"]
+    return False
 
 
 def _confirm(

@@ -307,7 +307,7 @@ def test_two_runs_after_one_change_queue_one_row_per_receiver(
 def test_removed_subtree_gives_destroys_children_first_and_no_member_removals(
     sim: Simulator, store: Store, top: int
 ) -> None:
-    """A deleted subtree: destroys only, child before parent; the groups phase commits first."""
+    """A deleted subtree: destroys only, projects first, then groups child before parent."""
     user = sim.world.add_user("member1")
     parent = sim.world.add_group("doomed", parent_id=top)
     child = sim.world.add_group("doomed-child", parent_id=parent.id)
@@ -317,23 +317,17 @@ def test_removed_subtree_gives_destroys_children_first_and_no_member_removals(
     sim.world.remove_group(parent.id)
     run(sim, store, top)
     assert queued(store) == [
-        ("group_destroy", SYSTEM, "System Hook"),
-        ("subgroup_destroy", GROUP, "Subgroup Hook"),
-        ("group_destroy", SYSTEM, "System Hook"),
-        ("subgroup_destroy", GROUP, "Subgroup Hook"),
         ("project_destroy", SYSTEM, "System Hook"),
         ("project_destroy", GROUP, "Project Hook"),
+        ("group_destroy", SYSTEM, "System Hook"),
+        ("subgroup_destroy", GROUP, "Subgroup Hook"),
+        ("group_destroy", SYSTEM, "System Hook"),
+        ("subgroup_destroy", GROUP, "Subgroup Hook"),
     ]
-    assert [payload(r)["group_id"] for r in store.outbox()[:4:2]] == [child.id, parent.id]
+    assert [payload(r)["group_id"] for r in store.outbox()[2::2]] == [child.id, parent.id]
     assert (child.id, user.id) not in store.all_members("group")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync commits per resource in phase order (users, groups, projects, members), so "
-    "group_destroy is queued before the project_destroy of its projects; HOOKS.md §4 orders "
-    "all destroys last: projects, then groups children first, then users",
-)
 def test_destroys_are_queued_projects_before_groups(sim: Simulator, store: Store, top: int) -> None:
     """A deleted group with a project queues project_destroy before group_destroy (HOOKS.md §4)."""
     run(sim, store, top)
@@ -345,3 +339,19 @@ def test_destroys_are_queued_projects_before_groups(sim: Simulator, store: Store
     names = [name for name, receiver, _ in queued(store) if receiver == SYSTEM]
     tail = [n for n in names if n in ("project_destroy", "group_destroy")]
     assert tail == ["project_destroy", "group_destroy"], (project.id, names)
+
+
+def test_destroyed_user_with_memberships_gives_only_user_destroy(
+    sim: Simulator, store: Store, top: int
+) -> None:
+    """A deleted member gives only user_destroy: no user_remove_* for its membership rows."""
+    user = sim.world.add_user("member-leaver")
+    project_id = min(sim.world.snapshot().projects)
+    sim.world.add_member("group", top, user.id, 30)
+    sim.world.add_member("project", project_id, user.id, 20)
+    run(sim, store, top)
+    sim.world.remove_user(user.id)
+    run(sim, store, top)
+    assert queued(store) == [("user_destroy", SYSTEM, "System Hook")]  # baseline was silent
+    assert (top, user.id) not in store.all_members("group")
+    assert (project_id, user.id) not in store.all_members("project")
