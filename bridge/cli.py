@@ -122,6 +122,50 @@ def _check_online(settings: Settings) -> None:
     print(f"{settings.gitlab.url}: GitLab {instance.version} {edition}, admin token of {who!r}")
 
 
+def _sync(args: argparse.Namespace) -> int:
+    """One pass over every resource: poll, diff, queue the events of what changed."""
+    import datetime as dt
+
+    from bridge import config
+    from bridge.errors import SourceError
+    from bridge.gitlab import GitLabSource
+    from bridge.store import Store
+    from bridge.sync import sync
+
+    settings = config.load(args.config)
+    source = GitLabSource.from_settings(settings.gitlab)
+    tty = sys.stderr.isatty()
+
+    def progress(phase: str) -> None:
+        if tty:
+            print(f"\rsync: {phase}...".ljust(40), end="", file=sys.stderr, flush=True)
+
+    with Store.open(settings.state.url) as store:
+        try:
+            report = sync(
+                source,
+                store,
+                settings,
+                now=lambda: dt.datetime.now(dt.UTC),
+                workers=settings.gitlab.concurrency,
+                progress=progress,
+            )
+        except SourceError as exc:
+            if tty:
+                print(file=sys.stderr)
+            print(f"gitlab-bridge: sync failed: {exc}", file=sys.stderr)
+            return 1
+    if tty:
+        print("\r".ljust(41), end="\r", file=sys.stderr)
+    baseline = f", baseline of {len(report.baselines)} resources" if report.baselines else ""
+    print(
+        f"sync: {report.resources} resources polled, {report.requests} requests, "
+        f"{report.changes} changes, "
+        f"{report.events_queued} events queued{baseline}, {report.seconds:.1f} s"
+    )
+    return 0
+
+
 def _add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
@@ -155,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also connect to GitLab: the token must be an admin's and every group must exist",
     )
     check.set_defaults(func=_check_config)
+
+    sync_cmd = commands.add_parser(
+        "sync",
+        help="poll every resource once and queue the events of what changed",
+        description="One pass: read users, groups, projects, shares and every direct member "
+        "list, diff them against the stored snapshot, confirm removals, and queue the hooks "
+        "GitLab would have sent. The first pass of each resource is a silent baseline. Exit 0 "
+        "on success, 1 when polling failed, 78 on configuration errors.",
+    )
+    _add_config_option(sync_cmd)
+    sync_cmd.set_defaults(func=_sync)
 
     db = commands.add_parser("db", help="the state database")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")

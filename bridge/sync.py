@@ -46,6 +46,7 @@ Write = Callable[[Transaction, dt.datetime], object]
 class SyncReport:
     """What one sync pass found, queued and cost."""
 
+    resources: int  # resources written: users, groups, projects and each member list
     requests: int
     seconds: float
     changes: int  # confirmed changes written, silent ones included
@@ -53,33 +54,32 @@ class SyncReport:
     baselines: tuple[str, ...]  # resources recorded silently (or with emit_baseline) this run
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Plan:
-    """One resource's confirmed changes and how to write them."""
-
-    name: str
-    changes: tuple[Change[Any], ...]
-    write: Write
-    revisions: Mapping[str, int]
-    new: PayloadContext
-    old: PayloadContext
-    new_projects: Mapping[int, Project]
-    old_projects: Mapping[int, Project]
-    fresh: bool = False  # a member list of a source created after its baseline
-
-
 def sync(
-    source: GitLabSource, store: Store, settings: Settings, *, now: Clock, workers: int = 4
+    source: GitLabSource,
+    store: Store,
+    settings: Settings,
+    *,
+    now: Clock,
+    workers: int = 4,
+    progress: Callable[[str], None] = lambda _phase: None,
 ) -> SyncReport:
-    """Poll every resource once and queue the events of what changed."""
+    """Poll every resource once and queue the events of what changed.
+
+    ``progress`` is told each phase as it starts (the CLI shows it on a terminal).
+    """
     run = _Sync(source, store, settings, now)
     started, before = time.perf_counter(), source.requests_made
-    run.users()
-    run.groups()
-    run.projects()
-    run.members(workers)
-    run.destroys()
+    for phase, step in (
+        ("users", run.users),
+        ("groups", run.groups),
+        ("projects", run.projects),
+        ("members", lambda: run.members(workers)),
+        ("destroys", run.destroys),
+    ):
+        progress(phase)
+        step()
     return SyncReport(
+        resources=len(run.resources),
         requests=source.requests_made - before,
         seconds=time.perf_counter() - started,
         changes=run.changes,
@@ -96,6 +96,7 @@ class _Sync:
         self.instance = source.check(needs_admin=True)
         self.changes = self.queued = 0
         self.baselines: list[str] = []
+        self.resources: set[str] = set()
         self.fresh: set[tuple[SourceKind, int]] = set()  # sources added after their baseline
         self.old_groups: Mapping[int, Group] = {}  # the hierarchy before this pass
         # HOOKS.md §4: destroys come last (projects; groups, children first; users), each
@@ -335,6 +336,7 @@ class _Sync:
             tx.set_resource_state(state)
         self.changes += len(changes)
         self.queued += queued
+        self.resources.add(name)
         if not baseline:
             self.fresh.update(fresh)
         log.debug("%s: %d changes, %d outbox rows queued", name, len(changes), queued)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gitlab
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from bridge.cli import main
+from bridge.testing.faults import FaultRule
 from bridge.testing.simulator import Simulator
 
 
@@ -160,3 +162,44 @@ def test_check_config_online(
     err = capsys.readouterr().err
     assert "is not an administrator" in err
     assert small_sim.tokens["user"] not in err
+
+
+def _sync_config(tmp_path: Path, url: str, token: str) -> Path:
+    path = tmp_path / "sync.yaml"
+    path.write_text(
+        f"gitlab: {{url: '{url}', token: {token}, retry_attempts: 1, retry_max_wait: 0.01}}\n"
+        f"state: {{url: 'sqlite:///{tmp_path / 'state' / 'bridge.db'}'}}\n"
+        "hooks:\n  system:\n    - {name: audit, url: 'http://127.0.0.1:9/hook'}\n"
+    )
+    return path
+
+
+def test_sync_command_baselines_then_queues_a_change(
+    make_sim: Callable[..., Simulator], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sync prints one summary line; the first run is a baseline, the next queues real changes."""
+    sim = make_sim()
+    path = _sync_config(tmp_path, sim.url, sim.tokens["admin"])
+    assert main(["sync", "--config", str(path)]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("sync: ") and "0 events queued, baseline of" in first
+    sim.world.add_user("newcomer")
+    assert main(["sync", "--config", str(path)]) == 0
+    second = capsys.readouterr().out.strip()
+    assert re.fullmatch(
+        r"sync: \d+ resources polled, \d+ requests, 1 changes, 1 events queued, [\d.]+ s", second
+    )
+
+
+def test_sync_command_exits_1_when_polling_fails(
+    make_sim: Callable[..., Simulator], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A GitLab that keeps failing makes sync exit 1 with the reason on one line."""
+    sim = make_sim()
+    path = _sync_config(tmp_path, sim.url, sim.tokens["admin"])
+    sim.faults.add(FaultRule(kind="status", status=503, fraction=1.0, match="GET /users"))
+    assert main(["sync", "--config", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gitlab-bridge: sync failed: ")
+    assert "\n" not in err
+    assert sim.tokens["admin"] not in err
