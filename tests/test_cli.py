@@ -182,13 +182,13 @@ def test_sync_command_baselines_then_queues_a_change(
     path = _sync_config(tmp_path, sim.url, sim.tokens["admin"])
     assert main(["sync", "--config", str(path)]) == 0
     first = capsys.readouterr().out
-    assert first.startswith("sync: ") and "0 events queued, baseline of" in first
+    assert first.startswith("sync: ")
+    assert "0 events queued, baseline of" in first
     sim.world.add_user("newcomer")
     assert main(["sync", "--config", str(path)]) == 0
     second = capsys.readouterr().out.strip()
-    assert re.fullmatch(
-        r"sync: \d+ resources polled, \d+ requests, 1 changes, 1 events queued, [\d.]+ s", second
-    )
+    pattern = r"sync: \d+ resources polled, \d+ requests, 1 changes, 1 events queued, [\d.]+ s"
+    assert re.fullmatch(pattern, second)
 
 
 def test_sync_command_exits_1_when_polling_fails(
