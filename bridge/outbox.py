@@ -3,7 +3,8 @@
 Each change is turned into events with the hierarchy of its side (the pre-change one for removals,
 the new one otherwise), routed to receivers (HOOKS.md §6), and given a deterministic identity:
 ``event_uuid`` from the subject's snapshot revision before the change (§4), so one change detected
-twice is one event, and ``idempotency_key`` per receiver. No I/O, no clock, no logging.
+twice is one event, and ``idempotency_key`` per receiver. The same row bookkeeping gives removals
+their snapshot timestamps (§2). No I/O, no clock, no logging.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from bridge.changes import Change
 from bridge.events import events_for
 from bridge.model import Project
 from bridge.payloads import PayloadContext, body, event_uuid, idempotency_key
+from bridge.records import OutboxRow, RowMeta
 from bridge.routing import Receiver, route
-from bridge.store.records import OutboxRow
 
 
 def outbox_rows(
@@ -24,15 +25,15 @@ def outbox_rows(
     *,
     instance_url: str,
     receivers: Sequence[Receiver],
-    revisions: Mapping[str, int],
+    snapshot: Mapping[str, RowMeta],
     new: PayloadContext,
     old: PayloadContext,
     new_projects: Mapping[int, Project],
     old_projects: Mapping[int, Project],
 ) -> tuple[OutboxRow, ...]:
-    """Rows for ``changes`` (in §4 order already); ``revisions`` maps subject -> revision before.
+    """Rows for ``changes`` (in §4 order already); ``snapshot`` maps subject -> row bookkeeping.
 
-    A subject missing from ``revisions`` is new: revision 0.
+    A subject missing from ``snapshot`` is new: revision 0.
     """
     destroyed = _destroyed(changes)
     rows: list[OutboxRow] = []
@@ -47,11 +48,12 @@ def outbox_rows(
             destroyed_users=destroyed["user"],
             destroyed_groups=destroyed["group"],
             destroyed_projects=destroyed["project"],
+            snapshot=snapshot,
         )
         for event in events:
-            uuid = event_uuid(
-                instance_url, event.event_name, event.subject, revisions.get(event.subject, 0)
-            )
+            meta = snapshot.get(event.subject)
+            revision = 0 if meta is None else meta.revision
+            uuid = event_uuid(instance_url, event.event_name, event.subject, revision)
             payload = body(event.payload).decode("utf-8")
             rows.extend(
                 OutboxRow(

@@ -8,9 +8,9 @@ with store.transaction() as tx:                      # all or nothing
 
 from __future__ import annotations
 
+from bridge.records import OutboxRecord, OutboxRow, OutboxStatus, ResourceState, RowMeta
 from bridge.store.engine import DEFAULT_URL, redact
 from bridge.store.migrate import current_revision, head_revision, upgrade
-from bridge.store.records import OutboxRecord, OutboxRow, OutboxStatus, ResourceState, RowMeta
 from bridge.store.store import Store
 from bridge.store.transaction import Transaction
 

@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from bridge.model import Group, Member, Namespace, Project, Share, User
-from bridge.store.records import OutboxRecord, ResourceState, RowMeta
+from bridge.records import OutboxRecord, ResourceState, RowMeta
 
 Values = dict[str, Any]
 

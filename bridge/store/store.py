@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.errors import StoreError
 from bridge.model import Group, Member, Project, Share, SourceKind, User
+from bridge.records import OutboxRecord, OutboxStatus, ResourceState, RowMeta
 from bridge.store import schema
 from bridge.store.convert import (
     to_group,
@@ -26,7 +27,6 @@ from bridge.store.convert import (
 )
 from bridge.store.engine import WRITE_OPTION, describe, make_engine, redact
 from bridge.store.migrate import upgrade_engine
-from bridge.store.records import OutboxRecord, OutboxStatus, ResourceState, RowMeta
 from bridge.store.transaction import Transaction
 
 
@@ -138,6 +138,11 @@ class Store:
         return {(row["source_id"], row["group_id"]): to_meta(row) for row in rows}
 
     # -- bookkeeping ---------------------------------------------------------------------------
+
+    def resource_states(self) -> list[ResourceState]:
+        """Every resource's polling state, by name."""
+        table = schema.resource_state
+        return [to_resource_state(r) for r in self._rows(select(table).order_by(table.c.name))]
 
     def resource_state(self, name: str) -> ResourceState | None:
         """The polling state of one resource, None before its first poll."""

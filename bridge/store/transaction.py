@@ -18,9 +18,9 @@ from sqlalchemy.engine import Connection
 
 from bridge.errors import StoreError
 from bridge.model import Group, Member, Project, Share, SourceKind, User
+from bridge.records import OutboxRow, OutboxStatus, ResourceState
 from bridge.store import schema
 from bridge.store.convert import Values, flat_values, project_values
-from bridge.store.records import OutboxRow, OutboxStatus, ResourceState
 
 CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
 

@@ -1,4 +1,7 @@
-"""Records the store returns besides the model: outbox rows, resource state, row bookkeeping."""
+"""Records the store keeps besides the model: outbox rows, resource state, row bookkeeping.
+
+Plain frozen dataclasses, importable by the pure core without pulling in SQLAlchemy.
+"""
 
 from __future__ import annotations
 
