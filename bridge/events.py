@@ -16,6 +16,9 @@ Choices where §4 leaves room:
   remove; member rows (and, for §5, share links) of destroyed sources, users or invited groups
   get no remove event.
 - System Hook targets carry ``group_id=None``: every system receiver gets them (§6).
+- Timestamps (§2): a removal carries the snapshot's ``updated_at`` (the bridge-derived one where
+  REST has none); a record without a REST ``created_at`` uses its first sighting. ``snapshot``
+  maps a subject to its row bookkeeping; a subject it lacks keeps the builders' defaults.
 - Project members and project shares need their project; the caller passes ``new_projects`` and
   ``old_projects`` since ``PayloadContext`` holds no projects. A missing source is a ValueError.
 """
@@ -25,13 +28,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypedDict, TypeVar
 
 from bridge import payloads as p
 from bridge import payloads_members as pm
 from bridge.changes import Change, ChangeKind, R
 from bridge.model import Group, Member, Project, Share
-from bridge.payloads import Payload, PayloadContext
+from bridge.payloads import Payload, PayloadContext, Ts
+from bridge.records import RowMeta
 from bridge.routing import Event, HookKind
 
 # The attributes §4 requires tracked; the record holds no other non-volatile project field.
@@ -44,6 +48,7 @@ TRACKED_PROJECT_FIELDS: Final = (
     "topics",
 )
 _NO_PROJECTS: Final[Mapping[int, Project]] = MappingProxyType({})
+_NO_METAS: Final[Mapping[str, RowMeta]] = MappingProxyType({})
 T = TypeVar("T")
 
 
@@ -58,6 +63,13 @@ class PendingEvent:
     target: Event
 
 
+class _Stamp(TypedDict, total=False):
+    """Explicit builder timestamps; an absent key keeps the builder's default."""
+
+    created_at: Ts
+    updated_at: Ts
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Inputs:
     """Everything a handler needs besides the change."""
@@ -69,6 +81,20 @@ class _Inputs:
     destroyed_users: frozenset[int]
     destroyed_groups: frozenset[int]
     destroyed_projects: frozenset[int]
+    snapshot: Mapping[str, RowMeta]
+
+    def stamp(self, change: Change[Any]) -> _Stamp:
+        """Builder timestamps from the snapshot row (§2); empty for adds and unknown rows."""
+        meta = self.snapshot.get(change.subject)
+        if meta is None or change.kind == "added":
+            return {}
+        record = _row(change)
+        out: _Stamp = {}
+        if getattr(record, "created_at", None) is None:
+            out["created_at"] = meta.first_seen_at
+        if change.kind == "removed" and getattr(record, "updated_at", None) is None:
+            out["updated_at"] = meta.updated_at
+        return out
 
     def ctx(self, change: Change[Any]) -> PayloadContext:
         """The pre-change context for removals, the new one otherwise (§6)."""
@@ -89,6 +115,7 @@ def events_for(
     destroyed_users: frozenset[int] = frozenset(),
     destroyed_groups: frozenset[int] = frozenset(),
     destroyed_projects: frozenset[int] = frozenset(),
+    snapshot: Mapping[str, RowMeta] = _NO_METAS,
 ) -> tuple[PendingEvent, ...]:
     """The events of ``changes`` (in §4 order already), in that order (HOOKS.md §4)."""
     inputs = _Inputs(
@@ -99,6 +126,7 @@ def events_for(
         destroyed_users=destroyed_users | _removed(changes, "user"),
         destroyed_groups=destroyed_groups | _removed(changes, "group"),
         destroyed_projects=destroyed_projects | _removed(changes, "project"),
+        snapshot=snapshot,
     )
     return tuple(event for c in changes for event in _HANDLERS[c.resource](c, inputs))
 
@@ -157,24 +185,29 @@ def _user_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
     if change.kind == "added":
         return [_system(change, p.user_create(io.new, _new(change)))]
     if change.kind == "removed":
-        return [_system(change, p.user_destroy(io.old, _old(change)))]
+        return [_system(change, p.user_destroy(io.old, _old(change), **io.stamp(change)))]
     old, new = _old(change), _new(change)
     if old.username == new.username:
         return []  # other user fields fire nothing (§4)
-    return [_system(change, p.user_rename(io.new, old, new))]
+    return [_system(change, p.user_rename(io.new, old, new, **io.stamp(change)))]
 
 
 def _group_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
     if change.kind == "changed":
         old, new = _old(change), _new(change)
         # Own path only: a name change, a move keeping the path, or an ancestor's rename is silent.
-        return [_system(change, p.group_rename(io.new, old, new))] if old.path != new.path else []
+        return (
+            [_system(change, p.group_rename(io.new, old, new, **io.stamp(change)))]
+            if old.path != new.path
+            else []
+        )
     group: Group = _row(change)
     ctx = io.ctx(change)
     added = change.kind == "added"
-    events = [_system(change, (p.group_create if added else p.group_destroy)(ctx, group))]
+    stamp = io.stamp(change)
+    events = [_system(change, (p.group_create if added else p.group_destroy)(ctx, group, **stamp))]
     if group.parent_id is not None:
-        sub = (p.subgroup_create if added else p.subgroup_destroy)(ctx, group)
+        sub = (p.subgroup_create if added else p.subgroup_destroy)(ctx, group, **stamp)
         events.append(_event(change, "Subgroup Hook", sub, group.parent_id))
     return events
 
@@ -185,9 +218,10 @@ def _project_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
     project: Project = _row(change)
     ctx = io.ctx(change)
     build = p.project_create if change.kind == "added" else p.project_destroy
-    events = [_system(change, build(ctx, project))]
+    stamp = io.stamp(change)
+    events = [_system(change, build(ctx, project, **stamp))]
     if project.namespace.kind == "group":  # personal projects reach no group receiver
-        group_form = build(ctx, project, system_hook=False)
+        group_form = build(ctx, project, system_hook=False, **stamp)
         events.append(_event(change, "Project Hook", group_form, project.namespace.id))
     return events
 
@@ -207,14 +241,31 @@ def _project_changed(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
 
 # --- members ----------------------------------------------------------------------------------
 
-_GROUP_MEMBER: Final[Mapping[ChangeKind, Callable[[PayloadContext, Group, Member], Payload]]] = {
+S_contra = TypeVar("S_contra", Group, Project, contravariant=True)
+M_contra = TypeVar("M_contra", Member, Share, contravariant=True)
+
+
+class _Build(Protocol[S_contra, M_contra]):
+    """A member or share builder of ``bridge.payloads_members``."""
+
+    def __call__(
+        self,
+        ctx: PayloadContext,
+        source: S_contra,
+        record: M_contra,
+        /,
+        *,
+        created_at: Ts = None,
+        updated_at: Ts = None,
+    ) -> Payload: ...
+
+
+_GROUP_MEMBER: Final[Mapping[ChangeKind, _Build[Group, Member]]] = {
     "added": pm.user_add_to_group,
     "changed": pm.user_update_for_group,
     "removed": pm.user_remove_from_group,
 }
-_PROJECT_MEMBER: Final[
-    Mapping[ChangeKind, Callable[[PayloadContext, Project, Member], Payload]]
-] = {
+_PROJECT_MEMBER: Final[Mapping[ChangeKind, _Build[Project, Member]]] = {
     "added": pm.user_add_to_team,
     "changed": pm.user_update_for_team,
     "removed": pm.user_remove_from_team,
@@ -239,7 +290,7 @@ def _group_member_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]
             member_hook = False  # the Member Hook carries level and expiry only
     ctx = io.ctx(change)
     group = _source(ctx.groups, change.key[0], "group", change)
-    payload = _GROUP_MEMBER[change.kind](ctx, group, _row(change))
+    payload = _GROUP_MEMBER[change.kind](ctx, group, _row(change), **io.stamp(change))
     events = [_system(change, payload)]
     if member_hook:
         events.append(_event(change, "Member Hook", dict(payload), group.id))
@@ -252,7 +303,8 @@ def _project_member_events(change: Change[Any], io: _Inputs) -> list[PendingEven
     if change.kind == "changed" and _member_terms(_old(change)) == _member_terms(_new(change)):
         return []
     project = _source(io.projects(change), change.key[0], "project", change)
-    return [_system(change, _PROJECT_MEMBER[change.kind](io.ctx(change), project, _row(change)))]
+    build = _PROJECT_MEMBER[change.kind]
+    return [_system(change, build(io.ctx(change), project, _row(change), **io.stamp(change)))]
 
 
 def _member_terms(member: Member) -> tuple[object, ...]:
@@ -261,12 +313,12 @@ def _member_terms(member: Member) -> tuple[object, ...]:
 
 # --- share links (§5, opt-in) -----------------------------------------------------------------
 
-_GROUP_SHARE: Final[Mapping[ChangeKind, Callable[[PayloadContext, Group, Share], Payload]]] = {
+_GROUP_SHARE: Final[Mapping[ChangeKind, _Build[Group, Share]]] = {
     "added": pm.group_add_to_group,
     "changed": pm.group_update_for_group,
     "removed": pm.group_remove_from_group,
 }
-_PROJECT_SHARE: Final[Mapping[ChangeKind, Callable[[PayloadContext, Project, Share], Payload]]] = {
+_PROJECT_SHARE: Final[Mapping[ChangeKind, _Build[Project, Share]]] = {
     "added": pm.group_add_to_team,
     "changed": pm.group_update_for_team,
     "removed": pm.group_remove_from_team,
@@ -288,14 +340,17 @@ def _group_share_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
         return []
     ctx = io.ctx(change)
     group = _source(ctx.groups, change.key[0], "group", change)
-    return [_system(change, _GROUP_SHARE[change.kind](ctx, group, _row(change)))]
+    return [
+        _system(change, _GROUP_SHARE[change.kind](ctx, group, _row(change), **io.stamp(change)))
+    ]
 
 
 def _project_share_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
     if _share_silent(change, io, io.destroyed_projects):
         return []
     project = _source(io.projects(change), change.key[0], "project", change)
-    return [_system(change, _PROJECT_SHARE[change.kind](io.ctx(change), project, _row(change)))]
+    build = _PROJECT_SHARE[change.kind]
+    return [_system(change, build(io.ctx(change), project, _row(change), **io.stamp(change)))]
 
 
 _HANDLERS: Final[Mapping[str, Callable[[Change[Any], _Inputs], list[PendingEvent]]]] = {

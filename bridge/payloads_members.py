@@ -209,10 +209,15 @@ def _group_share(
 
 
 def group_add_to_team(
-    ctx: PayloadContext, project: Project, share: Share, *, created_at: Ts = None
+    ctx: PayloadContext,
+    project: Project,
+    share: Share,
+    *,
+    created_at: Ts = None,
+    updated_at: Ts = None,
 ) -> Payload:
     """``group_add_to_team``: a group was invited to ``project``."""
-    return _team_share(ctx, "group_add_to_team", "create", project, share, (created_at, None))
+    return _team_share(ctx, "group_add_to_team", "create", project, share, (created_at, updated_at))
 
 
 def group_remove_from_team(
@@ -242,10 +247,15 @@ def group_update_for_team(
 
 
 def group_add_to_group(
-    ctx: PayloadContext, group: Group, share: Share, *, created_at: Ts = None
+    ctx: PayloadContext,
+    group: Group,
+    share: Share,
+    *,
+    created_at: Ts = None,
+    updated_at: Ts = None,
 ) -> Payload:
     """``group_add_to_group``: a group was invited to ``group``."""
-    return _group_share(ctx, "group_add_to_group", "create", group, share, (created_at, None))
+    return _group_share(ctx, "group_add_to_group", "create", group, share, (created_at, updated_at))
 
 
 def group_remove_from_group(

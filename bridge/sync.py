@@ -29,6 +29,7 @@ from typing import Any
 
 from bridge import diff
 from bridge.changes import Change
+from bridge.errors import SourceError
 from bridge.gitlab import GitLabSource
 from bridge.model import Group, Member, Project, Share, SourceKind, User
 from bridge.outbox import outbox_rows
@@ -52,6 +53,7 @@ class SyncReport:
     changes: int  # confirmed changes written, silent ones included
     events_queued: int  # outbox rows queued (one per event and receiver)
     baselines: tuple[str, ...]  # resources recorded silently (or with emit_baseline) this run
+    failures: tuple[str, ...] = ()  # "members:group:7: <reason>": lists left as they were
 
 
 def sync(
@@ -77,7 +79,14 @@ def sync(
         ("destroys", run.destroys),
     ):
         progress(phase)
-        step()
+        run.phase_start = source.requests_made
+        try:
+            step()
+        except SourceError as exc:
+            # Users, groups and projects feed every later phase: a failed one ends the pass.
+            if phase in ("users", "groups", "projects"):
+                run.failed(phase, exc)
+            raise
     return SyncReport(
         resources=len(run.resources),
         requests=source.requests_made - before,
@@ -85,6 +94,7 @@ def sync(
         changes=run.changes,
         events_queued=run.queued,
         baselines=tuple(run.baselines),
+        failures=tuple(run.failures),
     )
 
 
@@ -97,6 +107,9 @@ class _Sync:
         self.changes = self.queued = 0
         self.baselines: list[str] = []
         self.resources: set[str] = set()
+        self.warned: set[str] = set()
+        self.failures: list[str] = []
+        self.phase_start = 0
         self.fresh: set[tuple[SourceKind, int]] = set()  # sources added after their baseline
         self.old_groups: Mapping[int, Group] = {}  # the hierarchy before this pass
         # HOOKS.md §4: destroys come last (projects; groups, children first; users), each
@@ -116,7 +129,7 @@ class _Sync:
         self.doomed["user"].update(c.key[0] for c in destroys)
         groups = self.store.groups()
         contexts = (self._context(new, groups), self._context(old, groups))
-        revisions = _revisions("user", self.store.users_meta())
+        snapshot = _metas("user", self.store.users_meta())
 
         def upsert(tx: Transaction, at: dt.datetime) -> None:
             tx.upsert_users(new.values(), at)
@@ -125,10 +138,11 @@ class _Sync:
             tx.delete_users([c.key[0] for c in destroys])
 
         rest = [c for c in changes if c.kind != "removed"]
-        self._commit("users", rest, upsert, revisions, contexts)
+        used = self.source.requests_made - self.phase_start
+        self._commit("users", rest, upsert, snapshot, contexts, requests=used)
         if destroys:
             self.deferred["users"] = lambda: self._commit(
-                "users", destroys, delete, revisions, contexts
+                "users", destroys, delete, snapshot, contexts, requests=used
             )
 
     def groups(self) -> None:
@@ -156,25 +170,27 @@ class _Sync:
             tx.delete_groups(removed)  # their shares and member rows go with them
 
         users = self.store.users()
-        revisions = {
-            **_revisions("group", self.store.groups_meta()),
-            **_revisions("group_share", self.store.shares_meta("group")),
+        snapshot = {
+            **_metas("group", self.store.groups_meta()),
+            **_metas("group_share", self.store.shares_meta("group")),
         }
         changes = diff.order([*group_changes, *share_changes], old_groups=old, new_groups=new)
         contexts = (self._context(users, new), self._context(users, old))
         later = [c for c in changes if _goes_with_destroys(c, self.doomed)]
         now_ = [c for c in changes if not _goes_with_destroys(c, self.doomed)]
+        used = self.source.requests_made - self.phase_start
         self._commit(
             "groups",
             now_,
             write,
-            revisions,
+            snapshot,
             contexts,
             fresh=[("group", c.key[0]) for c in group_changes if c.kind == "added"],
+            requests=used,
         )
         if later:
             self.deferred["groups"] = lambda: self._commit(
-                "groups", later, delete, revisions, contexts
+                "groups", later, delete, snapshot, contexts, requests=used
             )
 
     def projects(self) -> None:
@@ -198,9 +214,9 @@ class _Sync:
             tx.delete_projects(removed)  # their shares and member rows go with them
 
         users, groups = self.store.users(), self.store.groups()
-        revisions = {
-            **_revisions("project", self.store.projects_meta()),
-            **_revisions("project_share", self.store.shares_meta("project")),
+        snapshot = {
+            **_metas("project", self.store.projects_meta()),
+            **_metas("project_share", self.store.shares_meta("project")),
         }
         changes = diff.order(
             [*project_changes, *share_changes], old_groups=groups, new_groups=groups
@@ -211,24 +227,28 @@ class _Sync:
         )
         later = [c for c in changes if _goes_with_destroys(c, self.doomed)]
         now_ = [c for c in changes if not _goes_with_destroys(c, self.doomed)]
+        used = self.source.requests_made - self.phase_start
         self._commit(
             "projects",
             now_,
             write,
-            revisions,
+            snapshot,
             contexts,
             projects=(new, old),
             fresh=[("project", c.key[0]) for c in project_changes if c.kind == "added"],
+            requests=used,
         )
         if later:
             self.deferred["projects"] = lambda: self._commit(
-                "projects", later, delete, revisions, contexts, projects=(new, old)
+                "projects", later, delete, snapshot, contexts, projects=(new, old), requests=used
             )
 
     def members(self, workers: int) -> None:
         """Direct members of every group and project: read concurrently, written here."""
         users, groups, projects = self.store.users(), self.store.groups(), self.store.projects()
         ctx = self._context(users, groups)
+        # Removals route along the hierarchy as it was before this pass (HOOKS.md §6).
+        contexts = (ctx, dataclasses.replace(ctx, groups={**groups, **self.old_groups}))
         sources: list[tuple[SourceKind, int]] = [("group", g) for g in sorted(groups)]
         sources += [("project", p) for p in sorted(projects)]
         old = {
@@ -236,18 +256,45 @@ class _Sync:
         }
         metas = {kind: self.store.members_meta(kind) for kind in ("group", "project")}
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures: dict[Future[tuple[Member, ...] | None], tuple[SourceKind, int]] = {
-                pool.submit(self.source.members, kind, ident): (kind, ident)
+            futures: dict[Future[tuple[tuple[Member, ...] | None, int]], tuple[SourceKind, int]] = {
+                pool.submit(self._fetch_members, kind, ident): (kind, ident)
                 for kind, ident in sources
             }
             for future in as_completed(futures):
                 kind, ident = futures[future]
-                listed = future.result()  # a SourceError propagates: this list stays as it was
-                if listed is None:
-                    continue  # the source is gone: the next groups/projects phase confirms it
-                self._member_list(
-                    kind, ident, listed, old[kind].get(ident, {}), metas[kind], ctx, projects
-                )
+                try:
+                    listed, requests = future.result()
+                    if listed is None:
+                        continue  # the source is gone: the next groups/projects phase confirms it
+                    self._member_list(
+                        kind,
+                        ident,
+                        listed,
+                        old[kind].get(ident, {}),
+                        metas[kind],
+                        contexts,
+                        projects,
+                        requests,
+                    )
+                except SourceError as exc:  # this list stays as it was; the others go on
+                    self.failed(f"members:{kind}:{ident}", exc)
+
+    def _fetch_members(self, kind: SourceKind, ident: int) -> tuple[tuple[Member, ...] | None, int]:
+        """One member list and the requests it took (counted on the worker's own thread)."""
+        before = self.source.requests_by_this_thread
+        listed = self.source.members(kind, ident)
+        return listed, self.source.requests_by_this_thread - before
+
+    def failed(self, name: str, error: Exception) -> None:
+        """Record a failed poll: the snapshot and baseline stay, the error is kept for status."""
+        log.warning("%s: %s", name, error)
+        self.failures.append(f"{name}: {error}")
+        previous = self.store.resource_state(name) or ResourceState(name=name)
+        state = dataclasses.replace(
+            previous, last_attempt_at=self._now().replace(microsecond=0), last_error=str(error)
+        )
+        with self.store.transaction() as tx:
+            tx.set_resource_state(state)
 
     def destroys(self) -> None:
         """Queue destroys last, in GitLab's order: projects, groups (children first), users."""
@@ -263,11 +310,14 @@ class _Sync:
         listed: Sequence[Member],
         old: Mapping[tuple[int, int], Member],
         metas: Mapping[tuple[int, int], RowMeta],
-        ctx: PayloadContext,
+        contexts: tuple[PayloadContext, PayloadContext],
         projects: Mapping[int, Project],
+        requests: int,
     ) -> None:
         new = {(m.source_id, m.user_id): m for m in listed}
+        before = self.source.requests_by_this_thread
         changes, kept = _confirm(diff.diff_members(kind, old, new), self._member_exists)
+        requests += self.source.requests_by_this_thread - before
         new |= kept
         # Members of users being destroyed get no remove event (HOOKS.md §4 cascades).
         changes = tuple(
@@ -280,12 +330,13 @@ class _Sync:
 
         self._commit(
             f"members:{kind}:{source_id}",
-            diff.order(changes, old_groups=ctx.groups, new_groups=ctx.groups),
+            diff.order(changes, old_groups=contexts[1].groups, new_groups=contexts[0].groups),
             write,
-            _revisions(resource, {k: v for k, v in metas.items() if k[0] == source_id}),
-            (ctx, ctx),
+            _metas(resource, {k: v for k, v in metas.items() if k[0] == source_id}),
+            contexts,
             projects=(projects, projects),
             member_list=(kind, source_id),
+            requests=requests,
         )
 
     # -- commit --------------------------------------------------------------------------------
@@ -295,12 +346,13 @@ class _Sync:
         name: str,
         changes: Sequence[Change[Any]],
         write: Write,
-        revisions: Mapping[str, int],
+        snapshot: Mapping[str, RowMeta],
         contexts: tuple[PayloadContext, PayloadContext],
         *,
         projects: tuple[Mapping[int, Project], Mapping[int, Project]] = ({}, {}),
         fresh: Iterable[tuple[SourceKind, int]] = (),
         member_list: tuple[SourceKind, int] | None = None,
+        requests: int,
     ) -> None:
         """Write one resource's changes, outbox rows and state in one transaction."""
         at = contexts[0].observed_at
@@ -316,8 +368,8 @@ class _Sync:
         rows = outbox_rows(
             emitted,
             instance_url=self.instance.url,
-            receivers=self._receivers(contexts),
-            revisions=revisions,
+            receivers=self._receivers(contexts) if emitted else (),
+            snapshot=snapshot,
             new=contexts[0],
             old=contexts[1],
             new_projects=projects[0],
@@ -329,6 +381,7 @@ class _Sync:
             last_complete_at=at,
             last_attempt_at=at,
             watermark=previous.watermark if previous else None,
+            last_requests=requests,
         )
         with self.store.transaction() as tx:
             write(tx, at)
@@ -344,8 +397,9 @@ class _Sync:
     def _receivers(self, contexts: tuple[PayloadContext, PayloadContext]) -> tuple[Receiver, ...]:
         groups = {**contexts[1].groups, **contexts[0].groups}
         receivers, problems = resolve_receivers(self.settings.hooks, groups)
-        for problem in problems:
-            log.warning("%s", problem)
+        for problem in set(problems) - self.warned:
+            log.warning("%s", problem)  # once per pass, not once per resource
+        self.warned.update(problems)
         return receivers
 
     def _context(self, users: Mapping[int, User], groups: Mapping[int, Group]) -> PayloadContext:
@@ -418,12 +472,12 @@ def _old(change: Change[Any]) -> Any:
     return change.old
 
 
-def _revisions(resource: str, metas: Mapping[Any, RowMeta]) -> dict[str, int]:
-    """Subject -> snapshot revision, for ``event_uuid``."""
-    out: dict[str, int] = {}
+def _metas(resource: str, metas: Mapping[Any, RowMeta]) -> dict[str, RowMeta]:
+    """Subject -> row bookkeeping: the revision for ``event_uuid``, timestamps for removals."""
+    out: dict[str, RowMeta] = {}
     for key, meta in metas.items():
         parts = key if isinstance(key, tuple) else (key,)
-        out[":".join((resource, *map(str, parts)))] = meta.revision
+        out[":".join((resource, *map(str, parts)))] = meta
     return out
 
 
