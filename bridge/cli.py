@@ -163,6 +163,14 @@ def _sync(args: argparse.Namespace) -> int:
         f"{report.changes} changes, "
         f"{report.events_queued} events queued{baseline}, {report.seconds:.1f} s"
     )
+    if report.failures:
+        more = f" (and {len(report.failures) - 1} more)" if len(report.failures) > 1 else ""
+        print(
+            f"gitlab-bridge: sync incomplete: {report.failures[0]}{more}; "
+            "those lists keep their previous snapshot",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

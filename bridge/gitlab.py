@@ -97,12 +97,20 @@ class _Bucket:
 
 
 class _Counter:
+    """A total, plus a per-thread count so concurrent callers can each measure their own cost."""
+
     def __init__(self) -> None:
         self._lock, self.value = threading.Lock(), 0
+        self._local = threading.local()
 
     def add(self) -> None:
         with self._lock:
             self.value += 1
+        self._local.value = self.mine + 1
+
+    @property
+    def mine(self) -> int:
+        return int(getattr(self._local, "value", 0))
 
 
 Missing = Literal["fatal", "resource", "any"]
@@ -162,6 +170,11 @@ class GitLabSource:
     def requests_made(self) -> int:
         """HTTP requests sent so far, retries included."""
         return self._requests.value
+
+    @property
+    def requests_by_this_thread(self) -> int:
+        """HTTP requests the calling thread has sent so far, retries included."""
+        return self._requests.mine
 
     # -- instance -----------------------------------------------------------------------------
 

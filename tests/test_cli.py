@@ -203,3 +203,22 @@ def test_sync_command_exits_1_when_polling_fails(
     assert err.startswith("gitlab-bridge: sync failed: ")
     assert "\n" not in err
     assert sim.tokens["admin"] not in err
+
+
+def test_sync_command_exits_1_when_member_lists_fail(
+    make_sim: Callable[..., Simulator], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Failed member lists still give the summary line, then exit 1 naming the first culprit."""
+    sim = make_sim()
+    path = _sync_config(tmp_path, sim.url, sim.tokens["admin"])
+    rule = FaultRule(kind="status", status=502, fraction=1.0, match="GET /projects/:id/members")
+    sim.faults.add(rule)
+    assert main(["sync", "--config", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("sync: ")
+    err = captured.err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"gitlab-bridge: sync incomplete: members:project:\d+: .*502.* \(and \d+ more\); "
+        r"those lists keep their previous snapshot",
+        err,
+    )

@@ -248,19 +248,42 @@ def test_member_missing_from_listing_but_found_is_not_removed(
     assert (top, user_id) in store.all_members("group")
 
 
-def test_failed_member_page_keeps_the_snapshot(sim: Simulator, store: Store, top: int) -> None:
-    """A member listing that fails raises and writes nothing: no removal, no event."""
+def test_failed_member_lists_keep_their_snapshot_and_the_others_go_on(
+    sim: Simulator, store: Store, top: int
+) -> None:
+    """Failing group member lists write nothing and are reported; project lists still commit."""
     user_id, _ = member_of(sim, top)
+    project = min(sim.world.snapshot().projects)
     run(sim, store, top)
     before = store.all_members("group")
     sim.world.remove_member("group", top, user_id)
-    rule = FaultRule(kind="status", match="GET /groups/:id/members", times=1000, status=502)
+    sim.world.add_member("project", project, user_id, 30)
+    rule = FaultRule(kind="status", match="GET /groups/:id/members", times=10_000, status=502)
     sim.faults.add(rule)
     source = GitLabSource(sim.url, sim.tokens["admin"], retry=RetryPolicy(max_attempts=1))
-    with pytest.raises(Exception, match="502"):
-        sync(source, store, settings(sim, top), now=lambda: NOW, workers=2)
+    report = sync(source, store, settings(sim, top), now=lambda: NOW, workers=2)
     assert store.all_members("group") == before
-    assert store.outbox() == []
+    assert queued(store) == [("user_add_to_team", SYSTEM, "System Hook")]
+    assert len(report.failures) == len(sim.world.snapshot().groups)
+    assert f"members:group:{top}: " in "\n".join(report.failures)
+    state = store.resource_state(f"members:group:{top}")
+    assert state is not None
+    assert state.last_error is not None
+    assert "502" in state.last_error
+    assert state.last_complete_at == state.baseline_at  # still the baseline's, not this run's
+
+
+def test_resource_state_records_the_requests_each_resource_used(
+    sim: Simulator, store: Store, top: int
+) -> None:
+    """Per-resource request counts add up to the pass's total (status will show them)."""
+    report = run(sim, store, top)
+    states = [store.resource_state(name) for name in ("users", "groups", "projects")]
+    assert all(s is not None and s.last_requests and s.last_requests > 0 for s in states)
+    group_list = store.resource_state(f"members:group:{top}")
+    assert group_list is not None
+    assert group_list.last_requests == 1
+    assert sum(s.last_requests or 0 for s in store.resource_states()) == report.requests
 
 
 def test_crash_inside_the_transaction_writes_nothing_and_rerun_queues_once(
