@@ -18,7 +18,10 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
+
+from bridge.wire import secret_key
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -97,7 +100,8 @@ class _Receiver(_Model):
     token: SecretStr | None = None
     enable_ssl_verification: bool = True
     custom_headers: dict[str, str] = Field(default_factory=dict)
-    signing_secret: SecretStr | None = None
+    # Standard Webhooks signing; a list during a rotation (one signature per secret).
+    signing_secret: tuple[SecretStr, ...] = ()
     timeout: Duration = 10.0
 
     @field_validator("name")
@@ -119,17 +123,28 @@ class _Receiver(_Model):
             raise ValueError("at most 20 custom headers, as in GitLab")
         return value
 
-    @field_validator("token", "signing_secret", mode="before")
+    @field_validator("token", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """``token: ${HOOK_TOKEN:-}`` with the variable unset means no token at all."""
         return None if value == "" else value
 
+    @field_validator("signing_secret", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        """One secret, a list of them, or empty/null for none."""
+        if value is None or value == "":
+            return ()
+        return (value,) if isinstance(value, str | SecretStr) else value
+
     @field_validator("signing_secret")
     @classmethod
-    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith("whsec_"):
-            raise ValueError("must start with whsec_ (Standard Webhooks)")
+    def _whsec(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for secret in value:
+            try:
+                secret_key(secret.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"{exc} (Standard Webhooks)") from None
         return value
 
 
@@ -167,19 +182,30 @@ class PollSettings(_Model):
 
 
 class DeliverySettings(_Model):
-    """Retries, dead letters and per-receiver protection."""
+    """Retries, dead letters and per-receiver protection (HOOKS.md §7.3)."""
 
-    concurrency: int = Field(4, ge=1, le=64)
-    max_attempts: int = Field(20, ge=1)
-    max_age: Duration = 3 * 86400.0
-    backoff_base: Duration = 10.0
-    backoff_max: Duration = 3600.0
-    max_retry_after: Duration = 3600.0
+    concurrency: int = Field(4, ge=1, le=64)  # receivers served in parallel
+    max_attempts: int = Field(12, ge=1)
+    max_age: Duration = 72 * 3600.0
+    backoff_base: Duration = 30.0
+    backoff_cap: Duration = 6 * 3600.0
+    retry_after_cap: Duration = 3600.0
     accept_redirects: bool = False
     user_agent_product_token: bool = True
-    circuit_breaker_failures: int = Field(5, ge=1)
-    circuit_breaker_pause: Duration = 300.0
+    circuit_threshold: int = Field(5, ge=1)
+    circuit_probe: Duration = 60.0
+    circuit_probe_max: Duration = 3600.0
     keep_delivered: Duration = 30 * 86400.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DeliverySettings:
+        if self.backoff_base <= 0 or self.circuit_probe <= 0:
+            raise ValueError("backoff_base and circuit_probe must be positive")
+        if self.backoff_cap < self.backoff_base:
+            raise ValueError("backoff_cap must not be below backoff_base")
+        if self.circuit_probe_max < self.circuit_probe:
+            raise ValueError("circuit_probe_max must not be below circuit_probe")
+        return self
 
 
 class PayloadSettings(_Model):

@@ -154,7 +154,7 @@ def test_secrets_never_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str
     with pytest.raises(config.ConfigProblems) as err:
         config.load(bad, {})
     assert err.value.problems == (
-        "hooks.system[0].signing_secret: must start with whsec_ (Standard Webhooks)",
+        "hooks.system[0].signing_secret: a signing secret starts with whsec_ (Standard Webhooks)",
     )
     assert "plain-secret" not in str(err.value)
 
