@@ -52,7 +52,7 @@ def test_simulator_does_not_import_bridge_adapters() -> None:
 
 PURE = (
     "model", "changes", "retry", "routing", "diff", "events", "payloads", "payloads_members",
-    "project_groups",
+    "project_groups", "records", "outbox", "delivery_policy", "wire",
 )  # fmt: skip
 ADAPTERS = ("gitlab", "sqlalchemy", "alembic", "requests", "yaml", "apscheduler", "bridge.store")
 
