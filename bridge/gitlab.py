@@ -194,6 +194,7 @@ class GitLabSource:
         self._instance = Instance(
             url=self.url,
             version=found.group(0),
+            full_version=raw.strip(),
             revision=str(info.get("revision", "")),
             enterprise=bool(info.get("enterprise", raw.endswith("-ee"))),
             token_user_id=int(who["id"]),

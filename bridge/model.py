@@ -21,6 +21,7 @@ class Instance:
 
     url: str  # base URL: scheme, host, port, relative root; no trailing slash
     version: str  # leading X.Y.Z of /metadata or /version
+    full_version: str = ""  # as GitLab reports it, e.g. "16.11.3-ee" (User-Agent of hooks)
     revision: str
     enterprise: bool
     token_user_id: int

@@ -24,6 +24,7 @@ def outbox_rows(
     changes: Sequence[Change[Any]],
     *,
     instance_url: str,
+    gitlab_version: str = "",
     receivers: Sequence[Receiver],
     snapshot: Mapping[str, RowMeta],
     new: PayloadContext,
@@ -64,6 +65,8 @@ def outbox_rows(
                     subject=event.subject,
                     payload=payload,
                     idempotency_key=idempotency_key(uuid, name),
+                    instance_url=instance_url,
+                    gitlab_version=gitlab_version,
                 )
                 for name in route(event.target, receivers, groups)
             )

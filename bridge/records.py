@@ -23,6 +23,8 @@ class OutboxRow:
     subject: str  # what the event is about ("user:58", "member:group:7:64"): per-subject ordering
     payload: str
     idempotency_key: str
+    instance_url: str = ""  # X-Gitlab-Instance
+    gitlab_version: str = ""  # for User-Agent: "16.11.3-ee"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +46,13 @@ class OutboxRecord:
     created_at: dt.datetime
     updated_at: dt.datetime
     delivered_at: dt.datetime | None
+    instance_url: str = ""
+    gitlab_version: str = ""
+    gitlab_event_uuid: str = ""  # X-Gitlab-Event-UUID: random, fixed when queued
+    enqueued_at: dt.datetime | None = None  # max_age counts from here (reset on redelivery)
+    claimed_until: dt.datetime | None = None
+    claimed_by: str | None = None
+    last_status_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,3 +75,37 @@ class RowMeta:
     first_seen_at: dt.datetime
     updated_at: dt.datetime  # bridge-derived: created_at at first sight, observed_at on change
     revision: int  # 1 at first sight, +1 per change
+
+
+AttemptOutcome = Literal["delivered", "retry", "dead"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryAttempt:
+    """One HTTP attempt of one outbox row (HOOKS.md §7.3: all attempts are kept)."""
+
+    outbox_id: int
+    number: int  # 1-based, per row; a redelivery continues the count
+    started_at: dt.datetime
+    duration_ms: int
+    url: str  # without credentials
+    webhook_uuid: str
+    status_code: int | None  # None: no HTTP answer (timeout, connection, TLS)
+    error: str | None
+    response_body: str | None  # at most 8 KB
+    outcome: AttemptOutcome
+
+
+CircuitState = Literal["closed", "open"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiverState:
+    """A receiver's circuit breaker (HOOKS.md §7.3)."""
+
+    name: str
+    consecutive_failures: int = 0
+    circuit: CircuitState = "closed"
+    probe_at: dt.datetime | None = None  # when an open circuit lets one attempt through
+    probe_interval: float = 0.0  # seconds; doubles per failed probe up to the cap
+    changed_at: dt.datetime | None = None

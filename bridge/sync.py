@@ -368,6 +368,7 @@ class _Sync:
         rows = outbox_rows(
             emitted,
             instance_url=self.instance.url,
+            gitlab_version=self.instance.full_version or self.instance.version,
             receivers=self._receivers(contexts) if emitted else (),
             snapshot=snapshot,
             new=contexts[0],

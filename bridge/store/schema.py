@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -144,6 +145,10 @@ resource_state = Table(
 
 OUTBOX_STATUSES = ("pending", "delivered", "failed", "dead")
 
+# One row per (event, receiver). ``status``: pending (not attempted yet, or redelivered), failed
+# (awaiting a retry), delivered, dead. ``enqueued_at`` starts the ``max_age`` clock (reset by a
+# redelivery); ``claimed_until``/``claimed_by`` lease a row to one worker while it is in flight,
+# so a crashed worker's row becomes claimable again when the lease runs out.
 outbox = Table(
     "outbox",
     metadata,
@@ -162,10 +167,48 @@ outbox = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("delivered_at", UtcDateTime()),
+    Column("instance_url", Text(), nullable=False, server_default=""),
+    Column("gitlab_version", Text(), nullable=False, server_default=""),
+    Column("gitlab_event_uuid", String(36), nullable=False, server_default=""),
+    Column("enqueued_at", UtcDateTime()),
+    Column("claimed_until", UtcDateTime()),
+    Column("claimed_by", Text()),
+    Column("last_status_code", Integer()),
     UniqueConstraint("receiver", "idempotency_key", name="uq_outbox_receiver_key"),
     CheckConstraint(
         "status IN ('pending', 'delivered', 'failed', 'dead')", name="ck_outbox_status"
     ),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_receiver", "receiver", "id"),
+    Index("ix_outbox_subject", "receiver", "subject", "id"),
+)
+
+# Every attempt of every outbox row, kept until the row is purged (HOOKS.md §7.3).
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", OutboxId, primary_key=True, autoincrement=True),
+    Column("outbox_id", BigInteger(), nullable=False),
+    Column("number", Integer(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("duration_ms", Integer(), nullable=False),
+    Column("url", Text(), nullable=False),
+    Column("webhook_uuid", String(36), nullable=False),
+    Column("status_code", Integer()),
+    Column("error", Text()),
+    Column("response_body", Text()),
+    Column("outcome", String(16), nullable=False),
+    Index("ix_attempts_outbox", "outbox_id", "id"),
+)
+
+# Circuit breaker state per receiver; survives restarts and feeds ``status``.
+receivers = Table(
+    "receivers",
+    metadata,
+    Column("name", Text(), primary_key=True),
+    Column("consecutive_failures", Integer(), nullable=False),
+    Column("circuit", String(8), nullable=False),
+    Column("probe_at", UtcDateTime()),
+    Column("probe_interval", Float(), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
 )

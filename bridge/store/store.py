@@ -25,6 +25,7 @@ from bridge.store.convert import (
     to_share,
     to_user,
 )
+from bridge.store.deliveries import Deliveries
 from bridge.store.engine import WRITE_OPTION, describe, make_engine, redact
 from bridge.store.migrate import upgrade_engine
 from bridge.store.transaction import Transaction
@@ -42,6 +43,7 @@ class Store:
         self._engine = engine
         self._now = now
         self.url = redact(engine.url)
+        self.deliveries = Deliveries(engine, self.url, now)
 
     @classmethod
     def open(cls, url: str, *, now: Callable[[], dt.datetime] | None = None) -> Store:

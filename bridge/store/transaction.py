@@ -8,6 +8,7 @@ revision + 1 and ``updated_at`` = ``observed_at``; an unchanged row is left alon
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -145,8 +146,10 @@ class Transaction:
             "next_attempt_at": now,
             "created_at": now,
             "updated_at": now,
+            "enqueued_at": now,
         }
-        values = [{**asdict(row), **state} for row in rows]
+        # X-Gitlab-Event-UUID: random per (event, receiver), fixed from now on (HOOKS.md §7.1).
+        values = [{**asdict(row), **state, "gitlab_event_uuid": str(uuid.uuid4())} for row in rows]
         stmt = dialect_insert(self._conn, schema.outbox).on_conflict_do_nothing(
             index_elements=["receiver", "idempotency_key"]
         )

@@ -22,13 +22,14 @@ def test_migrations_create_every_table(store_url: str) -> None:
     assert current_revision(store_url) is None
     with Store.open(store_url):
         pass
-    assert current_revision(store_url) == head_revision() == "0001"
+    assert current_revision(store_url) == head_revision() == "0002"
     engine = create_engine(store_url)
     try:
         tables = set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
     expected = {"users", "groups", "projects", "members", "shares", "resource_state", "outbox"}
+    expected |= {"delivery_attempts", "receivers"}
     assert tables == expected | {"alembic_version"}
 
 
@@ -38,7 +39,7 @@ def test_reopen_is_idempotent_and_keeps_data(open_store: StoreFactory, store_url
     with first.transaction() as tx:
         tx.upsert_users([user(1)], T1)
     first.close()
-    assert upgrade(store_url) == "0001"
+    assert upgrade(store_url) == "0002"
     assert open_store().users() == {1: user(1)}
 
 
@@ -65,7 +66,7 @@ def test_newer_schema_is_refused(store: Store, store_url: str) -> None:
     with pytest.raises(SchemaError) as info:
         Store.open(store_url)
     message = str(info.value)
-    assert "schema revision 0042_future, newer than this bridge's 0001" in message
+    assert "schema revision 0042_future, newer than this bridge's 0002" in message
     assert "upgrade the bridge or point state.url elsewhere" in message
     assert current_revision(store_url) == "0042_future"
 
@@ -133,3 +134,33 @@ def test_sqlite_reads_proceed_while_another_store_writes(tmp_path: Path) -> None
             tx.upsert_users([user(2)], T1)
             assert reader.users() == {1: user(1)}
         assert sorted(reader.users()) == [1, 2]
+
+
+def test_outbox_rows_queued_before_0002_survive_the_upgrade(store_url: str) -> None:
+    """A 0001 database with a queued row migrates; the row keeps working for delivery."""
+    from alembic.command import upgrade as alembic_upgrade
+
+    from bridge.store.engine import make_engine
+    from bridge.store.migrate import _config
+
+    engine = make_engine(store_url)
+    try:
+        config = _config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            alembic_upgrade(config, "0001")
+            connection.execute(
+                text(
+                    "INSERT INTO outbox (event_uuid, receiver, hook, event_name, subject, payload,"
+                    " idempotency_key, status, attempts, next_attempt_at, created_at, updated_at)"
+                    " VALUES ('e-1', 'audit', 'System Hook', 'user_create', 'user:1', '{}',"
+                    " 'k-1', 'pending', 0, :t, :t, :t)"
+                ),
+                {"t": T1},
+            )
+    finally:
+        engine.dispose()
+    with Store.open(store_url) as store:
+        (row,) = store.deliveries.listing()
+        assert (row.gitlab_event_uuid, row.enqueued_at, row.status) == ("e-1", T1, "pending")
+        assert [r.id for r in store.deliveries.due("audit", T1, 10)] == [row.id]
