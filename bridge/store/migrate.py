@@ -17,7 +17,8 @@ from bridge.store.engine import describe, make_engine, redact
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _config() -> Config:
+def migration_config() -> Config:
+    """Alembic's configuration for the migrations shipped in the package."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -25,7 +26,7 @@ def _config() -> Config:
 
 def head_revision() -> str:
     """The newest schema revision this bridge knows."""
-    head = ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(migration_config()).get_current_head()
     assert head is not None, "the package ships at least one migration"
     return head
 
@@ -52,7 +53,7 @@ def upgrade(url: str) -> str:
 def upgrade_engine(engine: Engine) -> None:
     """Refuse a database from a newer schema, then migrate it up to head in one transaction."""
     check_revision(engine)
-    config = _config()
+    config = migration_config()
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
@@ -68,7 +69,7 @@ def check_revision(engine: Engine) -> None:
     current = _current(engine)
     if current is None:
         return
-    scripts = ScriptDirectory.from_config(_config())
+    scripts = ScriptDirectory.from_config(migration_config())
     if current not in {script.revision for script in scripts.walk_revisions()}:
         raise SchemaError(
             f"state database {redact(engine.url)} is at schema revision {current}, newer than "

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.command import upgrade as alembic_upgrade
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from bridge.errors import SchemaError, StoreError
 from bridge.store import DEFAULT_URL, Store, current_revision, head_revision, upgrade
+from bridge.store.engine import make_engine
+from bridge.store.migrate import migration_config
 from bridge.store.schema import metadata
 from tests.store.conftest import StoreFactory
 from tests.store.factories import T1, user
@@ -138,14 +141,9 @@ def test_sqlite_reads_proceed_while_another_store_writes(tmp_path: Path) -> None
 
 def test_outbox_rows_queued_before_0002_survive_the_upgrade(store_url: str) -> None:
     """A 0001 database with a queued row migrates; the row keeps working for delivery."""
-    from alembic.command import upgrade as alembic_upgrade
-
-    from bridge.store.engine import make_engine
-    from bridge.store.migrate import _config
-
     engine = make_engine(store_url)
     try:
-        config = _config()
+        config = migration_config()
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             alembic_upgrade(config, "0001")
