@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge import diff
 from bridge.changes import Change
@@ -39,6 +39,7 @@ from bridge.settings import Settings
 from bridge.store import ResourceState, RowMeta, Store, Transaction
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 Clock = Callable[[], dt.datetime]
 Write = Callable[[Transaction, dt.datetime], object]
 
@@ -254,7 +255,9 @@ class _Sync:
         old = {
             kind: _members_by_source(self.store.all_members(kind)) for kind in ("group", "project")
         }
-        metas = {kind: self.store.members_meta(kind) for kind in ("group", "project")}
+        metas = {
+            kind: _members_by_source(self.store.members_meta(kind)) for kind in ("group", "project")
+        }
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures: dict[Future[tuple[tuple[Member, ...] | None, int]], tuple[SourceKind, int]] = {
                 pool.submit(self._fetch_members, kind, ident): (kind, ident)
@@ -271,7 +274,7 @@ class _Sync:
                         ident,
                         listed,
                         old[kind].get(ident, {}),
-                        metas[kind],
+                        metas[kind].get(ident, {}),
                         contexts,
                         projects,
                         requests,
@@ -332,7 +335,7 @@ class _Sync:
             f"members:{kind}:{source_id}",
             diff.order(changes, old_groups=contexts[1].groups, new_groups=contexts[0].groups),
             write,
-            _metas(resource, {k: v for k, v in metas.items() if k[0] == source_id}),
+            _metas(resource, metas),
             contexts,
             projects=(projects, projects),
             member_list=(kind, source_id),
@@ -489,10 +492,9 @@ def _by_source(shares: Iterable[Share], ids: Iterable[int]) -> dict[int, list[Sh
     return grouped
 
 
-def _members_by_source(
-    rows: Mapping[tuple[int, int], Member],
-) -> dict[int, dict[tuple[int, int], Member]]:
-    grouped: defaultdict[int, dict[tuple[int, int], Member]] = defaultdict(dict)
+def _members_by_source(rows: Mapping[tuple[int, int], T]) -> dict[int, dict[tuple[int, int], T]]:
+    """Rows keyed (source_id, user_id), grouped by source: each member list gets only its own."""
+    grouped: defaultdict[int, dict[tuple[int, int], T]] = defaultdict(dict)
     for key, member in rows.items():
         grouped[key[0]][key] = member
     return dict(grouped)
