@@ -99,16 +99,15 @@ def order(
     new_groups: Mapping[int, Group],
 ) -> tuple[Change[Any], ...]:
     """Sort one poll's changes in HOOKS.md §4's order; ties by resource, then key."""
-    new_depth = _depths(new_groups)
-    old_depth = _depths(old_groups)
 
     def rank(change: Change[Any]) -> tuple[int, int, int, str, tuple[int, ...]]:
         phase, sub = _PHASES[change.kind, change.resource]
-        depth = 0
-        if change.resource == "group" and change.kind == "added":
-            depth = new_depth.get(change.key[0], 0)  # parents first
-        elif change.resource == "group" and change.kind == "removed":
-            depth = -old_depth.get(change.key[0], 0)  # children first
+        depth = 0  # only added or removed groups need one: member lists must stay cheap
+        group_id = change.key[0]
+        if change.resource == "group" and change.kind == "added" and group_id in new_groups:
+            depth = _depth(group_id, new_groups)  # parents first
+        elif change.resource == "group" and change.kind == "removed" and group_id in old_groups:
+            depth = -_depth(group_id, old_groups)  # children first
         return phase, sub, depth, change.resource, change.key
 
     return tuple(sorted(changes, key=rank))
@@ -183,13 +182,8 @@ def _mapping_key(key: tuple[int, ...]) -> int | tuple[int, int]:
     raise ValueError(f"change key {key} has neither one nor two ids")
 
 
-def _depths(groups: Mapping[int, Group]) -> dict[int, int]:
-    """Each group's number of ancestors present in ``groups`` (a cycle stops the count)."""
-    return {group_id: _depth(group_id, groups) for group_id in groups}
-
-
 def _depth(group_id: int, groups: Mapping[int, Group]) -> int:
-    """Ancestors of one group within ``groups``."""
+    """Ancestors of one group present in ``groups`` (a cycle stops the count)."""
     seen = {group_id}
     parent = groups[group_id].parent_id
     while parent is not None and parent in groups and parent not in seen:

@@ -110,6 +110,8 @@ class _Sync:
         self.resources: set[str] = set()
         self.warned: set[str] = set()
         self.failures: list[str] = []
+        # Read once: a pass writes tens of thousands of member lists, one state row each.
+        self.states = {state.name: state for state in store.resource_states()}
         self.phase_start = 0
         self.fresh: set[tuple[SourceKind, int]] = set()  # sources added after their baseline
         self.old_groups: Mapping[int, Group] = {}  # the hierarchy before this pass
@@ -292,12 +294,13 @@ class _Sync:
         """Record a failed poll: the snapshot and baseline stay, the error is kept for status."""
         log.warning("%s: %s", name, error)
         self.failures.append(f"{name}: {error}")
-        previous = self.store.resource_state(name) or ResourceState(name=name)
+        previous = self.states.get(name) or ResourceState(name=name)
         state = dataclasses.replace(
             previous, last_attempt_at=self._now().replace(microsecond=0), last_error=str(error)
         )
         with self.store.transaction() as tx:
             tx.set_resource_state(state)
+        self.states[name] = state
 
     def destroys(self) -> None:
         """Queue destroys last, in GitLab's order: projects, groups (children first), users."""
@@ -359,7 +362,7 @@ class _Sync:
     ) -> None:
         """Write one resource's changes, outbox rows and state in one transaction."""
         at = contexts[0].observed_at
-        previous = self.store.resource_state(name)
+        previous = self.states.get(name)
         baseline = (
             previous is None or previous.baseline_at is None
         ) and member_list not in self.fresh
@@ -391,6 +394,7 @@ class _Sync:
             write(tx, at)
             queued = tx.enqueue(rows)
             tx.set_resource_state(state)
+        self.states[name] = state
         self.changes += len(changes)
         self.queued += queued
         self.resources.add(name)
