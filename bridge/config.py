@@ -172,12 +172,17 @@ def _describe(err: Any) -> str:
     return f"{dotted(loc)}: {msg}"
 
 
+_USERINFO = re.compile(r"^(https?://)[^/\s@]+@")
+
+
 def redacted(settings: Settings) -> dict[str, Any]:
     """The settings as plain data with every secret replaced by ``"***"``."""
 
     def walk(value: Any) -> Any:
         if isinstance(value, SecretStr):
             return "***"
+        if isinstance(value, str) and _USERINFO.match(value):
+            return _USERINFO.sub(r"\1***@", value)  # a receiver URL's user:pass@
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
         if isinstance(value, list | tuple):

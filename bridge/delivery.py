@@ -123,13 +123,14 @@ class Deliverer:
         now: Clock = lambda: dt.datetime.now(dt.UTC),
         rng: random.Random | None = None,
         stop: threading.Event | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         """``stop`` ends a pass early between attempts (SIGTERM); leases are given back."""
         self.store, self.settings = store, settings
         self.targets = targets_of(hooks)
         self.policy = policy_of(settings)
         self.sender = sender or Sender()
-        self._now, self._rng = now, rng or random.Random()
+        self._now, self._rng, self._wall = now, rng or random.Random(), wall
         self._rng_lock = threading.Lock()
         self.stop = stop or threading.Event()
         self.owner = f"bridge-{uuid.uuid4()}"
@@ -201,7 +202,7 @@ class Deliverer:
             row,
             target,
             webhook_uuid=webhook_uuid,
-            timestamp=int(now.timestamp()),
+            timestamp=int(self._wall()),  # webhook-timestamp: real time, even under a test clock
             product_token=self.settings.user_agent_product_token,
         )
         answer = self.sender.send(row.receiver, request)

@@ -52,9 +52,12 @@ def parse_duration(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
-def _http_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s:]+(:\d+)?(/\S*)?$", value):
-        raise ValueError("must be http(s)://host[:port][/path]")
+def _http_url(value: str, *, credentials: bool = False) -> str:
+    """An http(s) URL; receivers may carry ``user:pass@`` (HTTP Basic auth, as in GitLab)."""
+    userinfo = r"([^/\s@]+@)?" if credentials else ""
+    if not re.match(rf"^https?://{userinfo}[^/\s:@]+(:\d+)?(/\S*)?$", value):
+        shape = "[user:pass@]host" if credentials else "host"
+        raise ValueError(f"must be http(s)://{shape}[:port][/path]")
     return value.rstrip("/")
 
 
@@ -114,7 +117,7 @@ class _Receiver(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return _http_url(value)
+        return _http_url(value, credentials=True)
 
     @field_validator("custom_headers")
     @classmethod

@@ -60,7 +60,7 @@ def test_every_problem_is_reported_at_once_with_dotted_paths(
         "gitlab.url: must be http(s)://host[:port][/path]",
         "gitlab.token: is required",
         "gitlab.tokn: unknown key",
-        "hooks.group[0].url: must be http(s)://host[:port][/path]",
+        "hooks.group[0].url: must be http(s)://[user:pass@]host[:port][/path]",
         "hooks.group[0].group: is required",
         "poll.users: '5x' is not a duration like 30s, 5m, 1h or a number of seconds",
         "payloads.time_zone: unknown time zone 'Mars/Olympus'",

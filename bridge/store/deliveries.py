@@ -140,13 +140,13 @@ class Deliveries:
             _save_receiver(conn, receiver, now)
 
     def expire(self, receiver: str, cutoff: dt.datetime, reason: str) -> int:
-        """Waiting rows of ``receiver`` enqueued before ``cutoff`` become dead letters."""
+        """Waiting rows of ``receiver`` enqueued at or before ``cutoff`` become dead letters."""
         stmt = (
             update(_OUT)
             .where(
                 _OUT.c.receiver == receiver,
                 _OUT.c.status.in_(WAITING),
-                _OUT.c.enqueued_at < cutoff,
+                _OUT.c.enqueued_at <= cutoff,
                 _unclaimed(self._now()),
             )
             .values(status="dead", last_error=reason, updated_at=self._now())

@@ -73,6 +73,8 @@ def test_enqueue_stores_rows_as_pending(store: Store) -> None:
         created_at=T0,
         updated_at=T0,
         delivered_at=None,
+        gitlab_event_uuid=record.gitlab_event_uuid,  # random (checked in the deliveries suite)
+        enqueued_at=T0,
     )
 
 
