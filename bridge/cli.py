@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from bridge import __version__
+from bridge.cli_deliveries import add_commands as add_delivery_commands
 from bridge.errors import BridgeError, ConfigError
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ def _sync(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from bridge import config
+    from bridge.cli_deliveries import deliver_pass
     from bridge.errors import SourceError
     from bridge.gitlab import GitLabSource
     from bridge.store import Store
@@ -154,15 +156,18 @@ def _sync(args: argparse.Namespace) -> int:
             if tty:
                 print(file=sys.stderr)
             print(f"gitlab-bridge: sync failed: {exc}", file=sys.stderr)
+            if not args.no_deliver:
+                deliver_pass(settings, store)  # what was queued before still goes out
             return 1
-    if tty:
-        print("\r".ljust(41), end="\r", file=sys.stderr)
-    baseline = f", baseline of {len(report.baselines)} resources" if report.baselines else ""
-    print(
-        f"sync: {report.resources} resources polled, {report.requests} requests, "
-        f"{report.changes} changes, "
-        f"{report.events_queued} events queued{baseline}, {report.seconds:.1f} s"
-    )
+        if tty:
+            print("\r".ljust(41), end="\r", file=sys.stderr)
+        baseline = f", baseline of {len(report.baselines)} resources" if report.baselines else ""
+        print(
+            f"sync: {report.resources} resources polled, {report.requests} requests, "
+            f"{report.changes} changes, "
+            f"{report.events_queued} events queued{baseline}, {report.seconds:.1f} s"
+        )
+        delivery = 0 if args.no_deliver else deliver_pass(settings, store)[1]
     if report.failures:
         more = f" (and {len(report.failures) - 1} more)" if len(report.failures) > 1 else ""
         print(
@@ -171,7 +176,7 @@ def _sync(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return delivery
 
 
 def _add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -213,11 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="poll every resource once and queue the events of what changed",
         description="One pass: read users, groups, projects, shares and every direct member "
         "list, diff them against the stored snapshot, confirm removals, and queue the hooks "
-        "GitLab would have sent. The first pass of each resource is a silent baseline. Exit 0 "
-        "on success, 1 when polling failed, 78 on configuration errors.",
+        "GitLab would have sent; then give every due event one delivery attempt. The first "
+        "pass of each resource is a silent baseline. Exit 0 on success, 1 when polling failed, "
+        "75 when events stay undelivered, 78 on configuration errors.",
     )
     _add_config_option(sync_cmd)
+    sync_cmd.add_argument(
+        "--no-deliver", action="store_true", help="only poll and queue; deliver later"
+    )
     sync_cmd.set_defaults(func=_sync)
+
+    add_delivery_commands(commands, _add_config_option)
 
     db = commands.add_parser("db", help="the state database")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")

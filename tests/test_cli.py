@@ -125,7 +125,7 @@ def test_db_upgrade_migrates_and_refuses_a_newer_schema(
     db = tmp_path / "new" / "bridge.db"
     url = f"sqlite:///{db}"
     assert main(["db", "upgrade", "--url", url]) == 0
-    assert "schema empty -> 0001" in capsys.readouterr().out
+    assert "schema empty -> 0002" in capsys.readouterr().out
     with sqlite3.connect(db) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '9999'")
     assert main(["db", "upgrade", "--url", url]) == 74
@@ -180,12 +180,12 @@ def test_sync_command_baselines_then_queues_a_change(
     """sync prints one summary line; the first run is a baseline, the next queues real changes."""
     sim = make_sim()
     path = _sync_config(tmp_path, sim.url, sim.tokens["admin"])
-    assert main(["sync", "--config", str(path)]) == 0
+    assert main(["sync", "--config", str(path), "--no-deliver"]) == 0
     first = capsys.readouterr().out
     assert first.startswith("sync: ")
     assert "0 events queued, baseline of" in first
     sim.world.add_user("newcomer")
-    assert main(["sync", "--config", str(path)]) == 0
+    assert main(["sync", "--config", str(path), "--no-deliver"]) == 0
     second = capsys.readouterr().out.strip()
     pattern = r"sync: \d+ resources polled, \d+ requests, 1 changes, 1 events queued, [\d.]+ s"
     assert re.fullmatch(pattern, second)
