@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge.testing.receiver import Receiver, Reply
 from standardwebhooks.webhooks import Webhook
 
 from bridge.delivery import Deliverer, DeliveryReport
 from bridge.settings import DeliverySettings, HooksSettings
 from bridge.store import Store
+from bridge.testing.receiver import Receiver, Reply
 from tests.store.factories import outbox_row
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
