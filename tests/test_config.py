@@ -135,13 +135,15 @@ def test_secrets_never_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path = _write(
         tmp_path,
         MINIMAL + "hooks:\n  system:\n    - {name: s, url: 'http://r', token: tok-XYZ, "
-        f"signing_secret: {hook_secret}}}\n",
+        f"signing_secret: {hook_secret}}}\n"
+        "    - {name: basic, url: 'https://bob:pa55word@hooks.example/h'}\n",
     )
     assert main(["check-config", "--config", str(path), "--show"]) == 0
     out = capsys.readouterr().out
-    assert "configuration OK (1 receivers)" in out
+    assert "configuration OK (2 receivers)" in out
     assert "token: '***'" in out
-    for value in (secret, "tok-XYZ", hook_secret):
+    assert "url: https://***@hooks.example/h" in out
+    for value in (secret, "tok-XYZ", hook_secret, "pa55word"):
         assert value not in out
     settings = config.load(path, {})
     assert secret not in repr(settings)
