@@ -1,6 +1,6 @@
 """Deliveries per second to a local receiver, against a bare ``requests`` loop in the same run.
 
-    python bench/deliver.py [--events 2000] [--receivers 4] [--concurrency 4] [--store URL]
+    python bench/deliver.py [--events 2000] [--receivers 4] [--concurrency 4] [--store EMPTY-DB-URL]
 
 The receiver (bridge.testing.receiver) runs in its own process and answers 200 at once. The
 bridge run is one ``Deliverer.run_pass`` over a freshly queued outbox: claim, sign nothing, POST,
@@ -29,6 +29,7 @@ from bridge.store import Store
 RECEIVER = (
     "import signal, sys\n"
     "from bridge.testing.receiver import Receiver\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})\n"
     "r = Receiver().start()\n"
     "print(r.url, flush=True)\n"
     "signal.sigwait({signal.SIGTERM, signal.SIGINT})\n"

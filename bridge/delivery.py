@@ -241,7 +241,7 @@ class Deliverer:
             status=_STATUS[decision.outcome],
             next_attempt_at=decision.next_attempt_at,
             error=error,
-            receiver=new_state,
+            receiver=None if new_state == state else new_state,
         )
         report.count(decision.outcome)
         return new_state

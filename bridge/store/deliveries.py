@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -38,9 +38,15 @@ _REC = schema.receivers
 class Deliveries:
     """Delivery reads and writes; obtain it as ``store.deliveries``."""
 
-    def __init__(self, engine: Engine, url: str, now: Callable[[], dt.datetime]) -> None:
-        """Share the store's engine; ``url`` is the redacted one for messages."""
-        self._engine, self._url, self._now = engine, url, now
+    def __init__(
+        self,
+        engine: Engine,
+        url: str,
+        now: Callable[[], dt.datetime],
+        lock: AbstractContextManager[object],
+    ) -> None:
+        """Share the store's engine and write lock; ``url`` is the redacted one for messages."""
+        self._engine, self._url, self._now, self._lock = engine, url, now, lock
 
     # -- the worker ------------------------------------------------------------------------
 
@@ -116,9 +122,9 @@ class Deliveries:
         status: OutboxStatus,
         next_attempt_at: dt.datetime | None,
         error: str | None,
-        receiver: ReceiverState,
+        receiver: ReceiverState | None,
     ) -> None:
-        """Record one attempt, the row's new state and the receiver's circuit, in one go."""
+        """Record one attempt, the row's new state and (if it changed) the receiver's circuit."""
         now = self._now()
         values: dict[str, Any] = {
             "status": status,
@@ -137,7 +143,8 @@ class Deliveries:
             result = conn.execute(update(_OUT).where(_OUT.c.id == attempt.outbox_id).values(values))
             if result.rowcount != 1:
                 raise StoreError(f"outbox row {attempt.outbox_id} does not exist")
-            _save_receiver(conn, receiver, now)
+            if receiver is not None:
+                _save_receiver(conn, receiver, now)
 
     def expire(self, receiver: str, cutoff: dt.datetime, reason: str) -> int:
         """Waiting rows of ``receiver`` enqueued at or before ``cutoff`` become dead letters."""
@@ -275,7 +282,7 @@ class Deliveries:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         try:
-            with self._engine.connect() as plain:
+            with self._lock, self._engine.connect() as plain:
                 conn = plain.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
                     yield conn

@@ -26,7 +26,7 @@ from bridge.store.convert import (
     to_user,
 )
 from bridge.store.deliveries import Deliveries
-from bridge.store.engine import WRITE_OPTION, describe, make_engine, redact
+from bridge.store.engine import WRITE_OPTION, describe, make_engine, redact, write_lock
 from bridge.store.migrate import upgrade_engine
 from bridge.store.transaction import Transaction
 
@@ -43,7 +43,8 @@ class Store:
         self._engine = engine
         self._now = now
         self.url = redact(engine.url)
-        self.deliveries = Deliveries(engine, self.url, now)
+        self._lock = write_lock(engine)
+        self.deliveries = Deliveries(engine, self.url, now, self._lock)
 
     @classmethod
     def open(cls, url: str, *, now: Callable[[], dt.datetime] | None = None) -> Store:
@@ -72,7 +73,7 @@ class Store:
     def transaction(self) -> Iterator[Transaction]:
         """One unit of work: everything written inside commits together, or nothing does."""
         try:
-            with self._engine.connect() as plain:
+            with self._lock, self._engine.connect() as plain:
                 connection = plain.execution_options(**{WRITE_OPTION: True})
                 with connection.begin():
                     yield Transaction(connection, self._now)
