@@ -39,6 +39,7 @@ from bridge.settings import Settings
 from bridge.store import ResourceState, RowMeta, Store, Transaction
 
 log = logging.getLogger(__name__)
+QUIET_BATCH = 500
 T = TypeVar("T")
 Clock = Callable[[], dt.datetime]
 Write = Callable[[Transaction, dt.datetime], object]
@@ -110,6 +111,7 @@ class _Sync:
         self.resources: set[str] = set()
         self.warned: set[str] = set()
         self.failures: list[str] = []
+        self.quiet: list[ResourceState] = []  # unchanged member lists' bookkeeping, batched
         # Read once: a pass writes tens of thousands of member lists, one state row each.
         self.states = {state.name: state for state in store.resource_states()}
         self.phase_start = 0
@@ -283,6 +285,7 @@ class _Sync:
                     )
                 except SourceError as exc:  # this list stays as it was; the others go on
                     self.failed(f"members:{kind}:{ident}", exc)
+        self.flush_quiet()
 
     def _fetch_members(self, kind: SourceKind, ident: int) -> tuple[tuple[Member, ...] | None, int]:
         """One member list and the requests it took (counted on the worker's own thread)."""
@@ -390,10 +393,17 @@ class _Sync:
             watermark=previous.watermark if previous else None,
             last_requests=requests,
         )
-        with self.store.transaction() as tx:
-            write(tx, at)
-            queued = tx.enqueue(rows)
-            tx.set_resource_state(state)
+        if member_list is not None and not changes and not baseline:
+            # Nothing to write but bookkeeping: batch it (a crash loses only timestamps).
+            self.quiet.append(state)
+            if len(self.quiet) >= QUIET_BATCH:
+                self.flush_quiet()
+            queued = 0
+        else:
+            with self.store.transaction() as tx:
+                write(tx, at)
+                queued = tx.enqueue(rows)
+                tx.set_resource_state(state)
         self.states[name] = state
         self.changes += len(changes)
         self.queued += queued
@@ -401,6 +411,14 @@ class _Sync:
         if not baseline:
             self.fresh.update(fresh)
         log.debug("%s: %d changes, %d outbox rows queued", name, len(changes), queued)
+
+    def flush_quiet(self) -> None:
+        """Write the batched bookkeeping of unchanged member lists."""
+        if self.quiet:
+            with self.store.transaction() as tx:
+                for state in self.quiet:
+                    tx.set_resource_state(state)
+            self.quiet.clear()
 
     def _receivers(self, contexts: tuple[PayloadContext, PayloadContext]) -> tuple[Receiver, ...]:
         groups = {**contexts[1].groups, **contexts[0].groups}
