@@ -111,6 +111,7 @@ class _Sync:
         self.resources: set[str] = set()
         self.warned: set[str] = set()
         self.failures: list[str] = []
+        self._members: dict[SourceKind, Mapping[tuple[int, int], Member]] = {}
         self.quiet: list[ResourceState] = []  # unchanged member lists' bookkeeping, batched
         # Read once: a pass writes tens of thousands of member lists, one state row each.
         self.states = {state.name: state for state in store.resource_states()}
@@ -257,7 +258,7 @@ class _Sync:
         sources: list[tuple[SourceKind, int]] = [("group", g) for g in sorted(groups)]
         sources += [("project", p) for p in sorted(projects)]
         old = {
-            kind: _members_by_source(self.store.all_members(kind)) for kind in ("group", "project")
+            kind: _members_by_source(self.members_at_start(kind)) for kind in ("group", "project")
         }
         metas = {
             kind: _members_by_source(self.store.members_meta(kind)) for kind in ("group", "project")
@@ -420,6 +421,15 @@ class _Sync:
                     tx.set_resource_state(state)
             self.quiet.clear()
 
+    def members_at_start(self, kind: SourceKind) -> Mapping[tuple[int, int], Member]:
+        """Every direct member row as the pass found it, read once (200k rows cost seconds).
+
+        Member rows change only in the members phase, after every context has been built.
+        """
+        if kind not in self._members:
+            self._members[kind] = self.store.all_members(kind)
+        return self._members[kind]
+
     def _receivers(self, contexts: tuple[PayloadContext, PayloadContext]) -> tuple[Receiver, ...]:
         groups = {**contexts[1].groups, **contexts[0].groups}
         receivers, problems = resolve_receivers(self.settings.hooks, groups)
@@ -434,8 +444,8 @@ class _Sync:
             enterprise=is_enterprise(self.settings.payloads.edition, self.instance.enterprise),
             users=users,
             groups=groups,
-            group_members=self.store.all_members("group"),
-            project_members=self.store.all_members("project"),
+            group_members=self.members_at_start("group"),
+            project_members=self.members_at_start("project"),
             observed_at=self._now().replace(microsecond=0),
         )
 
