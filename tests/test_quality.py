@@ -52,7 +52,7 @@ def test_simulator_does_not_import_bridge_adapters() -> None:
 
 PURE = (
     "model", "changes", "retry", "routing", "diff", "events", "payloads", "payloads_members",
-    "project_groups", "records", "outbox", "delivery_policy", "wire",
+    "project_groups", "records", "outbox", "delivery_policy", "wire", "pagination",
 )  # fmt: skip
 ADAPTERS = ("gitlab", "sqlalchemy", "alembic", "requests", "yaml", "apscheduler", "bridge.store")
 
