@@ -237,6 +237,9 @@ class ServerSettings(_Model):
     enabled: bool = True
     listen: str = "127.0.0.1:9292"
     token: SecretStr | None = None
+    external_url: str | None = None  # where clients reach the bridge (pagination links)
+    auth_cache_ttl: Duration = 60.0  # how long GitLab's answer to "may this token read it" holds
+    snapshot_refresh: Duration = 30.0  # how often answers pick up the latest snapshot
 
     @field_validator("listen")
     @classmethod
