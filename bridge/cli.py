@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bridge import __version__
 from bridge.cli_deliveries import add_commands as add_delivery_commands
+from bridge.cli_project_groups import add_commands as add_project_groups_commands
 from bridge.errors import BridgeError, ConfigError
 
 if TYPE_CHECKING:
@@ -229,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync_cmd.set_defaults(func=_sync)
 
     add_delivery_commands(commands, _add_config_option)
+    add_project_groups_commands(commands, _add_config_option)
 
     db = commands.add_parser("db", help="the state database")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
