@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from bridge import __version__
 from bridge.cli_deliveries import add_commands as add_delivery_commands
 from bridge.cli_project_groups import add_commands as add_project_groups_commands
+from bridge.cli_support import wait_for_signal
 from bridge.errors import BridgeError, ConfigError
 
 if TYPE_CHECKING:
@@ -64,14 +62,7 @@ def _sim_serve(args: argparse.Namespace) -> int:
         f"version: {sim.profile.version_string}  dataset: {args.dataset} (seed {args.seed})",
         flush=True,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    stop.wait()
+    wait_for_signal()
     sim.stop()
     return 0
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bridge.cli_support import print_table
 from bridge.errors import BridgeError, ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def _list(args: argparse.Namespace) -> int:
                 (r.last_error or "")[:60],
             )
         )
-    _print_table(table)
+    print_table(table)
     return 0
 
 
@@ -347,12 +348,6 @@ def _attempt_json(attempt: Any) -> dict[str, Any]:
         "error": attempt.error,
         "response_body": attempt.response_body,
     }
-
-
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
 
 
 def _positive_id(text: str) -> int:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
+from bridge.cli_support import print_table, wait_for_signal
 from bridge.errors import ConfigError, UsageError
 
 
@@ -59,9 +57,7 @@ def _project_groups(args: argparse.Namespace) -> int:
             if group.id in shared:
                 how = f"shared (level {shared[group.id].access_level})"
             rows.append((str(group.id), group.full_path, group.name, how))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for row in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        print_table(rows)
     when = "never completely polled" if age is None else f"{_ago(age)} old"
     print(f"{project.path_with_namespace}: {len(found)} groups; snapshot {when}", file=sys.stderr)
     return 0
@@ -96,14 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
                 f"server.listen: cannot listen on {settings.server.listen}: {exc.strerror}"
             ) from None
         print(f"serving {server.url}/api/v4/projects/:id/groups", flush=True)
-        stop = threading.Event()
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        stop.wait()
+        wait_for_signal()
         server.stop()
         authorizer.close()
     return 0

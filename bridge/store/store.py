@@ -19,7 +19,6 @@ from bridge.store.convert import (
     to_group,
     to_member,
     to_meta,
-    to_outbox,
     to_project,
     to_resource_state,
     to_share,
@@ -157,13 +156,8 @@ class Store:
         self, *, status: OutboxStatus | None = None, receiver: str | None = None
     ) -> list[OutboxRecord]:
         """Outbox rows in queue order, optionally only one status or receiver."""
-        table = schema.outbox
-        query = select(table).order_by(table.c.id)
-        if status is not None:
-            query = query.where(table.c.status == status)
-        if receiver is not None:
-            query = query.where(table.c.receiver == receiver)
-        return [to_outbox(row) for row in self._rows(query)]
+        statuses = () if status is None else (status,)
+        return self.deliveries.listing(statuses=statuses, receiver=receiver)
 
     def _rows(self, query: Select[Any]) -> list[RowMapping]:
         try:
