@@ -370,19 +370,12 @@ def _qs(text: str) -> Params:
     return parse_qsl(text, keep_blank_values=True)
 
 
-# Where the simulator and GitLab's source disagree, the bridge follows GitLab: these xfails are
-# simulator bugs (reported, not fixed here); tests/test_project_groups.py pins GitLab's answers.
-_GRAPE_EMPTY = (
-    "simulator bug: Grape coerces '' to nil for non-String types (PrimitiveCoercer#treat_as_nil?)"
-)
-_TO_I = (
-    "simulator bug: CommaSeparatedToIntegerArray: split(',').map(&:strip).map(&:to_i) never fails"
-)
-_BOTH = "simulator bug: Grape runs the coerce and the values validators and joins their messages"
-_CASE = "simulator bug: dry-types Params::Bool takes listed spellings only (TRUE, True; not tRuE)"
-_ALL = "simulator bug: Grape reports every invalid parameter, joined by ', '"
-_BLANK = "simulator bug: lib/api/projects.rb searches only if params[:search].present?"
-_INT = "simulator bug: dry-types Params::Integer is Ruby's Integer(s, 10): ASCII, spaces allowed"
+# Raw query strings at the corners of Grape's rules, which the simulator (bridge.testing.grape)
+# and parse_query both follow: '' is nil for non-String types; skip_groups is
+# CommaSeparatedToIntegerArray (to_i never fails); a failed coercion still runs the values
+# validator; Params::Bool takes listed spellings only (not tRuE); every invalid parameter is
+# reported, joined by ', '; a blank search is skipped (params[:search].present?);
+# Params::Integer is Ruby's Integer(s, 10) (ASCII digits, surrounding spaces allowed).
 PARAMETER_CASES = [
     pytest.param("with_shared=maybe", id="bad-boolean"),
     pytest.param("with_shared=true&shared_visible_only=2", id="bad-visible-only"),
@@ -394,38 +387,17 @@ PARAMETER_CASES = [
     pytest.param("search[]=share", id="search-array"),
     pytest.param("with_shared=true&shared_min_access_level=", id="empty-level"),
     pytest.param("search=", id="empty-search"),
-    pytest.param("with_shared=", id="empty-boolean", marks=pytest.mark.xfail(reason=_GRAPE_EMPTY)),
-    pytest.param("skip_groups=abc", id="skip-not-a-number", marks=pytest.mark.xfail(reason=_TO_I)),
-    pytest.param(
-        "skip_groups[]={root},{project_group}",
-        id="skip-array-csv",
-        marks=pytest.mark.xfail(reason=_TO_I),
-    ),
-    pytest.param(
-        "shared_min_access_level=abc",
-        id="level-not-a-number",
-        marks=pytest.mark.xfail(reason=_BOTH),
-    ),
-    pytest.param(
-        "with_shared=tRuE", id="boolean-mixed-case", marks=pytest.mark.xfail(reason=_CASE)
-    ),
-    pytest.param(
-        "with_shared=maybe&shared_min_access_level=7",
-        id="two-errors",
-        marks=pytest.mark.xfail(reason=_ALL),
-    ),
-    pytest.param(
-        "with_shared=true&search=%20%20", id="blank-search", marks=pytest.mark.xfail(reason=_BLANK)
-    ),
-    pytest.param(
-        "with_shared=true&shared_min_access_level=%2030",
-        id="level-spaces",
-        marks=pytest.mark.xfail(reason=_INT),
-    ),
+    pytest.param("with_shared=", id="empty-boolean"),
+    pytest.param("skip_groups=abc", id="skip-not-a-number"),
+    pytest.param("skip_groups[]={root},{project_group}", id="skip-array-csv"),
+    pytest.param("shared_min_access_level=abc", id="level-not-a-number"),
+    pytest.param("with_shared=tRuE", id="boolean-mixed-case"),
+    pytest.param("with_shared=maybe&shared_min_access_level=7", id="two-errors"),
+    pytest.param("with_shared=true&search=%20%20", id="blank-search"),
+    pytest.param("with_shared=true&shared_min_access_level=%2030", id="level-spaces"),
     pytest.param(
         "with_shared=true&shared_min_access_level=%EF%BC%93%EF%BC%90",  # fullwidth "30"
         id="level-fullwidth-digits",
-        marks=pytest.mark.xfail(reason=_INT),
     ),
 ]
 

@@ -9,6 +9,7 @@ from bridge.testing import access
 from bridge.testing import entities as ent
 from bridge.testing.api import cached_rows, ctx, find_project, link_base, paginated, route
 from bridge.testing.entities_projects import basic_project, project_with_access
+from bridge.testing.grape import Declared, present
 from bridge.testing.http import ApiError, Request, Response
 from bridge.testing.pagination import PaginationError, check_offset_cap, keyset_by_id
 from bridge.testing.records import Project
@@ -171,12 +172,22 @@ def get_project(req: Request) -> Response:
 
 
 def project_groups(req: Request) -> Response:
-    """GET /projects/:id/groups: ancestors plus shared groups (GITLAB_API.md §5)."""
-    with_shared = req.flag("with_shared")
-    shared_visible_only = req.profile.shared_visible_only and req.flag("shared_visible_only")
-    level = req.integer("shared_min_access_level", req.profile.shared_min_access_levels())
-    skip = req.int_list("skip_groups", csv=req.profile.skip_groups_csv)
-    search = req.text("search")
+    """GET /projects/:id/groups: ancestors plus shared groups (GITLAB_API.md §5).
+
+    Parameters are validated as Grape does (``bridge.testing.grape``), in the order
+    ``lib/api/projects.rb`` declares them, before the project is looked up.
+    """
+    declared = Declared(req.params)
+    search = declared.string("search")
+    skip = declared.integer_array("skip_groups", comma_separated=req.profile.skip_groups_csv)
+    with_shared = declared.boolean("with_shared")
+    shared_visible_only = False  # undeclared before ~13.12: ignored, not validated
+    if req.profile.shared_visible_only:
+        shared_visible_only = declared.boolean("shared_visible_only")
+    level = declared.integer(
+        "shared_min_access_level", values=req.profile.shared_min_access_levels()
+    )
+    declared.check()
     project = find_project(req)
     ids = access.project_groups(
         req.snap,
@@ -186,7 +197,7 @@ def project_groups(req: Request) -> Response:
         shared_min_access_level=level,
         shared_visible_only=shared_visible_only,
         skip_groups=skip,
-        search=search,
+        search=search if present(search) else None,  # groups.search(...) if search.present?
     )
     c = ctx(req)
     return paginated(req, ids, lambda gid: ent.public_group(req.snap.groups[gid], c))
