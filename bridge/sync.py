@@ -20,12 +20,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from bridge import diff
 from bridge.changes import Change
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 QUIET_BATCH = 500
 T = TypeVar("T")
 Clock = Callable[[], dt.datetime]
+Resource = Literal["users", "groups", "projects", "members"]
+RESOURCES: tuple[Resource, ...] = ("users", "groups", "projects", "members")
 Write = Callable[[Transaction, dt.datetime], object]
 
 
@@ -56,6 +59,7 @@ class SyncReport:
     events_queued: int  # outbox rows queued (one per event and receiver)
     baselines: tuple[str, ...]  # resources recorded silently (or with emit_baseline) this run
     failures: tuple[str, ...] = ()  # "members:group:7: <reason>": lists left as they were
+    stopped: bool = False  # ``stop`` ended the pass early
 
 
 def sync(
@@ -66,12 +70,20 @@ def sync(
     now: Clock,
     workers: int = 4,
     progress: Callable[[str], None] = lambda _phase: None,
+    resources: Collection[Resource] = RESOURCES,
+    stop: threading.Event | None = None,
 ) -> SyncReport:
-    """Poll every resource once and queue the events of what changed.
+    """Poll ``resources`` (all by default) once and queue the events of what changed.
 
-    ``progress`` is told each phase as it starts (the CLI shows it on a terminal).
+    ``progress`` is told each phase as it starts (the CLI shows it on a terminal). ``stop``
+    ends the pass between two resources' transactions (SIGTERM): what was committed stays, the
+    rest is found again by the next pass. A pass that confirms a group's destroy also polls
+    projects, so that the group's projects are destroyed first, as GitLab does.
     """
-    run = _Sync(source, store, settings, now)
+    unknown = set(resources) - set(RESOURCES)
+    if unknown:
+        raise ValueError(f"unknown resources {sorted(unknown)}")
+    run = _Sync(source, store, settings, now, stop or threading.Event())
     started, before = time.perf_counter(), source.requests_made
     for phase, step in (
         ("users", run.users),
@@ -80,6 +92,13 @@ def sync(
         ("members", lambda: run.members(workers)),
         ("destroys", run.destroys),
     ):
+        wanted = phase in resources or (
+            phase == "projects" and bool(run.doomed["group"]) and "groups" in resources
+        )
+        if phase != "destroys" and not wanted:
+            continue
+        if run.stop.is_set():
+            break
         progress(phase)
         run.phase_start = source.requests_made
         try:
@@ -97,14 +116,23 @@ def sync(
         events_queued=run.queued,
         baselines=tuple(run.baselines),
         failures=tuple(run.failures),
+        stopped=run.stop.is_set(),
     )
 
 
 class _Sync:
     """The state of one pass: the source, the store and what has been done so far."""
 
-    def __init__(self, source: GitLabSource, store: Store, settings: Settings, now: Clock) -> None:
+    def __init__(
+        self,
+        source: GitLabSource,
+        store: Store,
+        settings: Settings,
+        now: Clock,
+        stop: threading.Event,
+    ) -> None:
         self.source, self.store, self.settings, self._now = source, store, settings, now
+        self.stop = stop
         self.instance = source.check(needs_admin=True)
         self.changes = self.queued = 0
         self.baselines: list[str] = []
@@ -122,12 +150,15 @@ class _Sync:
         # still committed with its outbox rows in its own transaction.
         self.deferred: dict[str, Callable[[], None]] = {}
         self.doomed: dict[str, set[int]] = {"user": set(), "group": set(), "project": set()}
+        self.users_polled = False
+        self.alive: set[int] = set()  # users looked up and found during this pass
 
     # -- phases --------------------------------------------------------------------------------
 
     def users(self) -> None:
         """Users: upsert what is listed now; confirmed removals wait for the destroy pass."""
         new = {u.id: u for u in self.source.users()}
+        self.users_polled = True
         old = self.store.users()
         changes, kept = _confirm(diff.diff_users(old, new), self._user_exists)
         new |= kept
@@ -263,12 +294,17 @@ class _Sync:
         metas = {
             kind: _members_by_source(self.store.members_meta(kind)) for kind in ("group", "project")
         }
+        self.fresh.update(self._created_after_baseline())
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures: dict[Future[tuple[tuple[Member, ...] | None, int]], tuple[SourceKind, int]] = {
                 pool.submit(self._fetch_members, kind, ident): (kind, ident)
                 for kind, ident in sources
             }
             for future in as_completed(futures):
+                if self.stop.is_set():
+                    for pending in futures:
+                        pending.cancel()  # lists not yet written are read again next pass
+                    break
                 kind, ident = futures[future]
                 try:
                     listed, requests = future.result()
@@ -287,6 +323,36 @@ class _Sync:
                 except SourceError as exc:  # this list stays as it was; the others go on
                     self.failed(f"members:{kind}:{ident}", exc)
         self.flush_quiet()
+
+    def _user_doomed(self, user_id: int) -> bool:
+        """Is this user being destroyed? Asked of GitLab when this pass did not list users."""
+        if self.users_polled or user_id in self.doomed["user"]:
+            return user_id in self.doomed["user"]
+        if user_id not in self.alive:
+            if self.source.get_user(user_id) is None:
+                self.doomed["user"].add(user_id)
+            else:
+                self.alive.add(user_id)
+        return user_id in self.doomed["user"]
+
+    def _created_after_baseline(self) -> set[tuple[SourceKind, int]]:
+        """Groups and projects first seen after their resource's baseline, by earlier passes.
+
+        Their first member lists are real adds, not a baseline, even when the daemon polls
+        members in a later pass than the one that found the group or project.
+        """
+        fresh: set[tuple[SourceKind, int]] = set()
+        sources: tuple[tuple[SourceKind, str, Mapping[int, RowMeta]], ...] = (
+            ("group", "groups", self.store.groups_meta()),
+            ("project", "projects", self.store.projects_meta()),
+        )
+        for kind, name, metas in sources:
+            state = self.states.get(name)
+            if state is None or state.baseline_at is None:
+                continue
+            baseline = state.baseline_at
+            fresh.update((kind, i) for i, meta in metas.items() if meta.first_seen_at > baseline)
+        return fresh
 
     def _fetch_members(self, kind: SourceKind, ident: int) -> tuple[tuple[Member, ...] | None, int]:
         """One member list and the requests it took (counted on the worker's own thread)."""
@@ -331,7 +397,7 @@ class _Sync:
         new |= kept
         # Members of users being destroyed get no remove event (HOOKS.md §4 cascades).
         changes = tuple(
-            c for c in changes if not (c.kind == "removed" and c.key[1] in self.doomed["user"])
+            c for c in changes if not (c.kind == "removed" and self._user_doomed(c.key[1]))
         )
         resource = "group_member" if kind == "group" else "project_member"
 
