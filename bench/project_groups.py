@@ -50,7 +50,7 @@ def start(command: list[str], lines: int) -> tuple[subprocess.Popen[str], list[s
 def load(
     base: str, token: str, jobs: list[tuple[int, dict[str, str]]], clients: int
 ) -> tuple[list[float], float]:
-    """Run ``jobs`` over ``clients`` threads; each request's latency in ms, and the wall time in s."""
+    """Run ``jobs`` over ``clients`` threads: each latency in ms, and the wall time in s."""
     latencies: list[float] = []
     lock = threading.Lock()
     chunks = [jobs[i::clients] for i in range(clients)]

@@ -6,8 +6,9 @@
     ├── SourceError                  talking to GitLab failed (exit 69)
     │   ├── RetriableSourceError     429, 5xx, connection trouble: try again later
     │   └── FatalSourceError         401, 403, bad answers: a person must act
-    └── StoreError                   the state database failed (exit 74)
-        └── SchemaError              the database belongs to another schema version
+    ├── StoreError                   the state database failed (exit 74)
+    │   └── SchemaError              the database belongs to another schema version
+    └── AlreadyRunning               another daemon holds this state (exit 73)
 
 Each error's ``str()`` names the culprit (resource, page, path, URL without credentials) so the
 CLI prints it as one line. Tokens never appear in messages. Foreign exceptions are translated
@@ -57,3 +58,9 @@ class StoreError(BridgeError):
 
 class SchemaError(StoreError):
     """The database was written by a different (usually newer) schema version."""
+
+
+class AlreadyRunning(BridgeError):
+    """Another daemon already runs on the same SQLite state."""
+
+    exit_code = 73  # EX_CANTCREAT: the instance lock cannot be taken

@@ -5,11 +5,16 @@ authorization is GitLab's own, asked of the real instance with the caller's toke
 (``GitLabAuthorizer``), so nobody sees a project GitLab would hide from them. Error bodies have
 GitLab's shapes: 400 ``{"error": ...}``, 401 and 404 ``{"message": ...}``. Binds 127.0.0.1 by
 default; the ``X-Gitlab-Bridge-Snapshot-Age`` header says how old the answer's data is.
+
+Under ``gitlab-bridge run`` it also serves the daemon's ``/-/health`` (open), ``/-/ready`` and
+``/metrics`` (``Authorization: Bearer <server.token>``; without a token, loopback clients only).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from bridge.gitlab_auth import AuthUnavailable, Credential, GitLabAuthorizer, InvalidToken
@@ -41,8 +47,26 @@ class Reply:
     """Status, JSON-able body and extra headers."""
 
     status: int
-    body: object
+    body: object  # JSON-able, or bytes sent as they are
     headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str = "application/json"
+
+
+class Operations(Protocol):
+    """The daemon's own endpoints: health, readiness and metrics."""
+
+    @property
+    def metrics_token(self) -> str | None:
+        """The bearer token ``/metrics`` needs (``server.token``); None: loopback only."""
+
+    def health(self) -> Reply:
+        """``/-/health``: the process answers."""
+
+    def ready(self) -> Reply:
+        """``/-/ready``: connected to GitLab and every resource polled at least once."""
+
+    def metrics(self) -> Reply:
+        """``/metrics``: the Prometheus exposition."""
 
 
 class BridgeServer:
@@ -55,9 +79,11 @@ class BridgeServer:
         *,
         external_url: str,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        operations: Operations | None = None,
     ) -> None:
         """``external_url`` is where clients reach the bridge (for pagination links)."""
         self.views, self.authorizer, self._now = views, authorizer, now
+        self.operations = operations
         self.external_url = external_url.rstrip("/")
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -86,8 +112,24 @@ class BridgeServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def handle(self, path: str, query: str, token: Credential | None) -> Reply:
-        """Route one GET request."""
+    def handle(
+        self,
+        path: str,
+        query: str,
+        token: Credential | None,
+        *,
+        client: str = "127.0.0.1",
+        authorization: str = "",
+    ) -> Reply:
+        """Route one GET request; ``client`` is the peer's address."""
+        ops = self.operations
+        if ops is not None and path in ("/-/health", "/-/ready", "/metrics"):
+            if path == "/-/health":
+                return ops.health()
+            if not _operator(ops.metrics_token, client, authorization):
+                return Reply(401, {"message": "401 Unauthorized: send Authorization: Bearer "
+                                   "<server.token>"})  # fmt: skip
+            return ops.ready() if path == "/-/ready" else ops.metrics()
         match = _GROUPS_ROUTE.match(path)
         if match is None:
             return Reply(404, {"error": "404 Not Found"})
@@ -126,6 +168,14 @@ class BridgeServer:
         return Reply(200, [public_group_details(g) for g in page], headers)
 
 
+def _operator(token: str | None, client: str, authorization: str) -> bool:
+    """Is this request allowed the operator endpoints? Without a token, loopback only."""
+    if token is None:
+        return ipaddress.ip_address(client.removeprefix("::ffff:")).is_loopback
+    scheme, _, given = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -154,15 +204,24 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         try:
-            reply = self.server.bridge.handle(parts.path, parts.query, self._credential())
+            reply = self.server.bridge.handle(
+                parts.path,
+                parts.query,
+                self._credential(),
+                client=str(self.client_address[0]),
+                authorization=self.headers.get("Authorization", ""),
+            )
         except Exception:  # one broken request must not take the server down
             log.exception("request %s failed", parts.path)
             reply = Reply(500, {"message": "500 Internal Server Error"})
-        body = json.dumps(reply.body, separators=(",", ":"), ensure_ascii=False).encode()
+        if isinstance(reply.body, bytes):
+            body = reply.body
+        else:
+            body = json.dumps(reply.body, separators=(",", ":"), ensure_ascii=False).encode()
         lines = [
             f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}",
             f"Date: {self.date_time_string()}",
-            "Content-Type: application/json",
+            f"Content-Type: {reply.content_type}",
             f"Content-Length: {len(body)}",
             *(f"{name}: {value}" for name, value in reply.headers),
         ]

@@ -183,6 +183,13 @@ class PollSettings(_Model):
     projects: Duration = 900.0
     members: Duration = 1800.0
 
+    @field_validator("users", "groups", "projects", "members")
+    @classmethod
+    def _at_least_a_second(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
 
 class DeliverySettings(_Model):
     """Retries, dead letters and per-receiver protection (HOOKS.md §7.3)."""
@@ -208,6 +215,20 @@ class DeliverySettings(_Model):
             raise ValueError("backoff_cap must not be below backoff_base")
         if self.circuit_probe_max < self.circuit_probe:
             raise ValueError("circuit_probe_max must not be below circuit_probe")
+        return self
+
+
+class DaemonSettings(_Model):
+    """``gitlab-bridge run``: housekeeping and shutdown."""
+
+    housekeeping: Duration = 3600.0  # how often delivered rows older than keep_delivered go
+    shutdown_timeout: Duration = 30.0  # SIGTERM: work in flight gets this long, then is abandoned
+    status_interval: Duration = 10.0  # how often systemd's STATUS= line is refreshed
+
+    @model_validator(mode="after")
+    def _positive(self) -> DaemonSettings:
+        if min(self.housekeeping, self.shutdown_timeout, self.status_interval) <= 0:
+            raise ValueError("housekeeping, shutdown_timeout and status_interval must be positive")
         return self
 
 
@@ -245,7 +266,8 @@ class ServerSettings(_Model):
     @classmethod
     def _listen(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        # Port 0 asks the OS for a free port; the server prints the one it got.
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9292")
         return value
 
@@ -260,3 +282,4 @@ class Settings(_Model):
     delivery: DeliverySettings = DeliverySettings()
     payloads: PayloadSettings = PayloadSettings()
     server: ServerSettings = ServerSettings()
+    daemon: DaemonSettings = DaemonSettings()

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.errors import StoreError
@@ -223,6 +223,15 @@ class Deliveries:
             for receiver, status, count in conn.execute(query):
                 out.setdefault(receiver, {})[status] = int(count)
         return out
+
+    def next_due(self) -> dt.datetime | None:
+        """When the earliest waiting row becomes due (its lease's end if one is held)."""
+        held = _OUT.c.claimed_until
+        due = case((held > _OUT.c.next_attempt_at, held), else_=_OUT.c.next_attempt_at)
+        query = select(func.min(due)).where(_OUT.c.status.in_(WAITING))
+        with self._read() as conn:
+            value = conn.execute(query).scalar()
+        return _aware(value)
 
     def oldest_waiting(self) -> dt.datetime | None:
         """When the oldest waiting row was enqueued (for the queue-age metric)."""
