@@ -213,11 +213,13 @@ class Daemon:
         except ConfigError as exc:
             problems = "; ".join(str(exc).splitlines())
             log.error("reload refused, keeping the previous configuration: %s", problems)
+            self.metrics.reloads.labels("refused").inc()
             return False
         old = self.runtime.settings
         if new.state != old.state:
             log.error("reload refused, keeping the previous configuration: state.url changed; "
                       "restart the service to move the state")  # fmt: skip
+            self.metrics.reloads.labels("refused").inc()
             return False
         source = self.runtime.source
         if new.gitlab != old.gitlab:
@@ -241,6 +243,7 @@ class Daemon:
         if new.server != old.server:
             log.warning("server settings changed; they apply after a restart")
         self._wake_delivery.set()
+        self.metrics.reloads.labels("applied").inc()
         log.info("configuration reloaded from %s", self.config_path)
         return True
 

@@ -47,6 +47,10 @@ class Metrics:
             _P + "deliveries", "Delivery attempts by receiver and outcome (delivered, retry, dead)",
             ["receiver", "outcome"], registry=r,
         )  # fmt: skip
+        self.reloads = Counter(
+            _P + "config_reloads", "SIGHUP reloads by outcome (applied, refused)", ["outcome"],
+            registry=r,
+        )  # fmt: skip
         r.register(_StoreCollector(status))
 
     def poll(self, resource: str, report: SyncReport | None, requests: int) -> None:
