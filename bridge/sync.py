@@ -396,6 +396,7 @@ class _Sync:
         requests += self.source.requests_by_this_thread - before
         new |= kept
         # Members of users being destroyed get no remove event (HOOKS.md §4 cascades).
+        dirty = bool(changes)  # silenced removals still change the snapshot
         changes = tuple(
             c for c in changes if not (c.kind == "removed" and self._user_doomed(c.key[1]))
         )
@@ -413,6 +414,7 @@ class _Sync:
             projects=(projects, projects),
             member_list=(kind, source_id),
             requests=requests,
+            dirty=dirty,
         )
 
     # -- commit --------------------------------------------------------------------------------
@@ -429,6 +431,7 @@ class _Sync:
         fresh: Iterable[tuple[SourceKind, int]] = (),
         member_list: tuple[SourceKind, int] | None = None,
         requests: int,
+        dirty: bool = False,
     ) -> None:
         """Write one resource's changes, outbox rows and state in one transaction."""
         at = contexts[0].observed_at
@@ -460,7 +463,7 @@ class _Sync:
             watermark=previous.watermark if previous else None,
             last_requests=requests,
         )
-        if member_list is not None and not changes and not baseline:
+        if member_list is not None and not changes and not dirty and not baseline:
             # Nothing to write but bookkeeping: batch it (a crash loses only timestamps).
             self.quiet.append(state)
             if len(self.quiet) >= QUIET_BATCH:
