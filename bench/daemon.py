@@ -1,0 +1,139 @@
+"""The daemon's idle cost and the time from a change in GitLab to its hook, default intervals.
+
+    python bench/daemon.py [--dataset small] [--idle 60] [--samples 3]
+
+A simulated GitLab runs in its own process, ``gitlab-bridge run`` in another with the default
+poll intervals (users 5m, groups 15m, projects 15m, members 30m) and one system receiver here.
+After the first polls (the baseline), the daemon is left alone for ``--idle`` seconds: its CPU
+time (``/proc/PID/stat``) and RSS are read before and after. Then, ``--samples`` times, a user
+is created at a random moment within one users interval and the time until its
+``user_create`` reaches the receiver is measured. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bridge.testing.receiver import Receiver
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) in MB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return round(values["VmRSS"], 1), round(values["VmHWM"], 1)
+
+
+def main() -> int:
+    """Start everything, measure, print."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", default="small")
+    parser.add_argument("--idle", type=float, default=60.0)
+    parser.add_argument("--samples", type=int, default=3)
+    parser.add_argument("--users-interval", type=float, default=300.0, help="poll.users (s)")
+    args = parser.parse_args()
+    rng = random.Random(1)
+    cli = [sys.executable, "-m", "bridge.cli"]
+    sim = subprocess.Popen(
+        [*cli, "sim", "serve", "--dataset", args.dataset], stdout=subprocess.PIPE, text=True
+    )
+    assert sim.stdout is not None
+    info = dict(sim.stdout.readline().strip().split(": ", 1) for _ in range(3))
+    url, token = info["url"], info["admin-token"]
+    with tempfile.TemporaryDirectory() as tmp, Receiver() as receiver:
+        config = Path(tmp) / "bridge.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "gitlab": {"url": url, "token": token},
+                    "state": {"url": f"sqlite:///{Path(tmp) / 'bridge.db'}"},
+                    "hooks": {"system": [{"name": "audit", "url": receiver.url_for("/audit")}]},
+                    "poll": {"users": args.users_interval},
+                    "server": {"listen": "127.0.0.1:0"},
+                }
+            )
+        )
+        started = time.monotonic()
+        daemon = subprocess.Popen(
+            [*cli, "run", "--config", str(config), "--log-level", "warning"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert daemon.stdout is not None
+        base = daemon.stdout.readline().split()[1]
+        try:
+            while not requests.get(f"{base}/-/ready", timeout=10).ok:
+                time.sleep(0.1)
+            ready = time.monotonic() - started
+            baseline_rss = memory_mb(daemon.pid)
+            time.sleep(5)  # let the first delivery and status passes settle
+            cpu0, t0 = cpu_seconds(daemon.pid), time.monotonic()
+            time.sleep(args.idle)
+            idle_cpu = (cpu_seconds(daemon.pid) - cpu0) / (time.monotonic() - t0)
+            idle_rss = memory_mb(daemon.pid)
+            latencies = []
+            for n in range(args.samples):
+                time.sleep(rng.uniform(0, args.users_interval))
+                seen = len(receiver.deliveries())
+                changed = time.monotonic()
+                requests.post(
+                    f"{url}/-/sim/users", json={"username": f"bench-{n}"}, timeout=10
+                ).raise_for_status()
+                receiver.wait_for(seen + 1, timeout=args.users_interval * 2 + 60)
+                arrived = receiver.deliveries()[seen]
+                assert json.loads(arrived.body)["username"] == f"bench-{n}"
+                latencies.append(round(time.monotonic() - changed, 1))
+        finally:
+            daemon.terminate()
+            daemon.communicate(timeout=60)
+            sim.terminate()
+            sim.communicate(timeout=30)
+    print(
+        json.dumps(
+            {
+                "dataset": args.dataset,
+                "seconds_to_ready": round(ready, 1),
+                "rss_after_baseline_mb": baseline_rss[0],
+                "idle_seconds": args.idle,
+                "idle_cpu_percent": round(idle_cpu * 100, 2),
+                "idle_rss_mb": idle_rss[0],
+                "peak_rss_mb": idle_rss[1],
+                "users_interval": args.users_interval,
+                "change_to_hook_seconds": latencies,
+                "change_to_hook_mean": round(statistics.fmean(latencies), 1)
+                if latencies
+                else None,
+                "exit_code": daemon.returncode,
+            }
+        ),
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
