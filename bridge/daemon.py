@@ -47,6 +47,7 @@ from bridge.server import BridgeServer, Reply
 from bridge.settings import Settings
 from bridge.snapshot_view import ViewCache, load
 from bridge.store import Store
+from bridge.store.leader import PollerLease
 from bridge.sync import RESOURCES, Resource, SyncReport, sync
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ class Daemon:
         self._authorizer: GitLabAuthorizer | None = None
         self._scheduler: BackgroundScheduler | None = None
         self._delivery_thread: threading.Thread | None = None
+        self._lease: PollerLease | None = None
+        self._follower_logged = False
         self.runtime = _Runtime(settings, GitLabSource.from_settings(settings.gitlab))
         self.deliverer: Deliverer | None = None
         self.metrics = Metrics(self.status)
@@ -122,6 +125,7 @@ class Daemon:
         if database is not None:
             self._lock = InstanceLock(database).acquire()
         self.store = Store.open(settings.state.url)
+        self._lease = self.store.poller_lease()
         self.deliverer = self._deliverer(settings)
         if settings.server.enabled:
             self._start_server(settings)
@@ -197,6 +201,8 @@ class Daemon:
             self._authorizer.close()
         if self.deliverer is not None:
             self.deliverer.sender.close()
+        if self._lease is not None:
+            self._lease.release()
         if self.store is not None:
             self.store.close()
         if self._lock is not None:
@@ -251,7 +257,13 @@ class Daemon:
 
     def poll(self, resource: Resource) -> SyncReport | None:
         """One poll of one resource; queued events wake the delivery thread."""
-        if self.stop_event.is_set() or self.store is None:
+        if self.stop_event.is_set() or self.store is None or self._lease is None:
+            return None
+        if not self._lease.try_lead():
+            if not self._follower_logged:
+                log.info("another instance polls this PostgreSQL state; this one delivers")
+                self._follower_logged = True
+            self.health.polled.add(resource)  # ready: the leader keeps the snapshot current
             return None
         runtime = self.runtime
         before = runtime.source.requests_made

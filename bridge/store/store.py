@@ -26,6 +26,7 @@ from bridge.store.convert import (
 )
 from bridge.store.deliveries import Deliveries
 from bridge.store.engine import WRITE_OPTION, describe, make_engine, redact, write_lock
+from bridge.store.leader import PollerLease
 from bridge.store.migrate import upgrade_engine
 from bridge.store.transaction import Transaction
 
@@ -55,6 +56,10 @@ class Store:
             engine.dispose()
             raise
         return cls(engine, now or _utcnow)
+
+    def poller_lease(self) -> PollerLease:
+        """Leadership among daemons sharing this database (see ``bridge.store.leader``)."""
+        return PollerLease(self._engine)
 
     def close(self) -> None:
         """Release every connection."""

@@ -1,0 +1,43 @@
+"""Poller leadership among daemons sharing one state database."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, text
+
+from bridge.store import Store
+from bridge.store.leader import LOCK_CLASS
+from tests.store.conftest import StoreFactory
+
+
+def test_one_poller_at_a_time_and_takeover_after_release(
+    open_store: StoreFactory, store_url: str
+) -> None:
+    """PostgreSQL: the second instance may not poll until the first lets go; SQLite: always."""
+    first, second = open_store().poller_lease(), open_store().poller_lease()
+    assert first.try_lead()
+    assert first.try_lead()  # held: asking again keeps it
+    postgres = store_url.startswith("postgresql")
+    assert second.try_lead() is not postgres
+    first.release()
+    assert second.try_lead()
+    second.release()
+
+
+def test_a_dead_leaders_lock_is_taken_over(pg_url: str, pg_admin: Engine) -> None:
+    """PostgreSQL ends a dead poller's session, and its lock with it: another takes over."""
+    with Store.open(pg_url) as leader_store, Store.open(pg_url) as follower_store:
+        leader, follower = leader_store.poller_lease(), follower_store.poller_lease()
+        assert leader.try_lead()
+        assert not follower.try_lead()
+        with pg_admin.begin() as admin:  # what a crash (or a killed connection) does
+            ended = admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND classid = :c AND granted"
+                ),
+                {"c": LOCK_CLASS},
+            ).scalars()
+            assert list(ended) == [True]
+        assert follower.try_lead()
+        assert not leader.try_lead()  # its session is gone and the lock has a new holder
+        follower.release()
