@@ -232,7 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_delivery_commands(commands, _add_config_option)
     add_project_groups_commands(commands, _add_config_option)
 
-    db = commands.add_parser("db", help="the state database")
+    db = commands.add_parser(
+        "db",
+        help="the state database",
+        description="Manage the state database named by state.url: `db upgrade` applies the "
+        "schema migrations.",
+    )
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
     db_upgrade = db_commands.add_parser(
         "upgrade",
@@ -244,7 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade.add_argument("--url", help="database URL instead of the configuration's state.url")
     db_upgrade.set_defaults(func=_db_upgrade)
 
-    sim = commands.add_parser("sim", help="the built-in GitLab simulator")
+    sim = commands.add_parser(
+        "sim",
+        help="the built-in GitLab simulator",
+        description="The simulated GitLab the bridge is tested against: `sim serve` serves one "
+        "on real sockets, with a generated dataset, for trying the bridge without a GitLab.",
+    )
     sim_commands = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
     serve = sim_commands.add_parser(
         "serve",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +31,15 @@ def _run(args: argparse.Namespace) -> int:
         settings,
         on_listen=lambda url: print(f"listening {url}", flush=True),
     )
-    return daemon.run()
+    code = daemon.run()
+    if daemon.abandoned:
+        # Threads still wait on GitLab or a receiver; the interpreter would join them at exit.
+        # The database rolls their transactions back; leases expire. Leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _status(args: argparse.Namespace) -> int:

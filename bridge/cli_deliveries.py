@@ -370,7 +370,12 @@ def add_commands(
     add_config_option(deliver)
     deliver.set_defaults(func=_deliver)
 
-    deliveries = commands.add_parser("deliveries", help="inspect and manage queued events")
+    deliveries = commands.add_parser(
+        "deliveries",
+        help="inspect and manage queued events",
+        description="The outbox: `list` and `show` queued, delivered and dead events, `retry` "
+        "them with the same Idempotency-Key, `purge` old delivered ones.",
+    )
     sub = deliveries.add_subparsers(dest="deliveries_command", required=True, metavar="SUBCOMMAND")
     listing = sub.add_parser(
         "list", help="list queued events", description="Outbox rows, oldest first."
@@ -418,7 +423,12 @@ def add_commands(
     purge.add_argument("--include-dead", action="store_true", help="purge dead letters too")
     purge.set_defaults(func=_purge)
 
-    hooks = commands.add_parser("hooks", help="the configured receivers")
+    hooks = commands.add_parser(
+        "hooks",
+        help="the configured receivers",
+        description="The receivers of the configuration: `hooks test NAME` sends one sample "
+        "event, as GitLab's Test button does.",
+    )
     hooks_sub = hooks.add_subparsers(dest="hooks_command", required=True, metavar="SUBCOMMAND")
     test = hooks_sub.add_parser(
         "test",

@@ -99,6 +99,7 @@ class Daemon:
         self._reload_requested = threading.Event()
         self._main_wake = threading.Event()
         self._exit_requested = False
+        self.abandoned = False  # stop() gave up on work in flight: exit without joining threads
         self.health = _Health()
         self._lock: InstanceLock | None = None
         self.store: Store | None = None
@@ -189,6 +190,7 @@ class Daemon:
             self._delivery_thread.join(max(0.0, deadline - time.monotonic()))
             finished = finished and not self._delivery_thread.is_alive()
         if not finished:
+            self.abandoned = True
             log.error(
                 "work still in flight after %.0fs; abandoning it (the database rolls it back, "
                 "the next start redoes it)",

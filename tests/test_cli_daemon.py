@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from bridge import config
-from bridge.cli import main
+from bridge.cli import build_parser, main
 from bridge.daemon import Daemon
 from bridge.demo import run_demo
 from bridge.instance_lock import InstanceLock
@@ -147,3 +148,23 @@ def test_demo_plays_the_story_and_every_step_gets_its_hooks() -> None:
     ):
         assert event in summary, event
     assert "-> team   Member Hook  user_add_to_group" in text
+
+
+def commands(
+    parser: argparse.ArgumentParser, prefix: str = ""
+) -> Iterator[tuple[str, argparse.ArgumentParser, str]]:
+    """Every subcommand: (full name, its parser, the help line its parent lists)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help or "" for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield f"{prefix}{name}", sub, helps.get(name, "")
+                yield from commands(sub, f"{prefix}{name} ")
+
+
+def test_every_command_has_a_help_line_and_a_description() -> None:
+    """`gitlab-bridge --help` lists each command with a line; COMMAND --help explains it."""
+    found = list(commands(build_parser()))
+    assert {"run", "status", "demo", "sync", "deliver", "serve"} <= {n for n, _, _ in found}
+    missing = [name for name, sub, line in found if not line or not sub.description]
+    assert missing == []

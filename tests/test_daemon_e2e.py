@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from bridge.testing.faults import Latency
 from bridge.testing.receiver import Receiver
 from bridge.testing.simulator import Simulator
 from tests.conftest import SimFactory
@@ -260,3 +261,39 @@ def test_sd_notify_ready_status_and_watchdog(
     summary = next(m for m in messages if "STATUS=polled users" in m)
     assert "queue 0; dead 0" in summary
     assert "STOPPING=1" in messages
+
+
+def test_sigterm_during_a_hung_poll_exits_within_the_shutdown_timeout(
+    make_sim: SimFactory, tmp_path: Path, receiver: Receiver
+) -> None:
+    """A poll stuck on a slow GitLab is abandoned after shutdown_timeout; nothing is lost."""
+    sim = make_sim("small", version="16.11")
+    config = write_config(tmp_path / "config.yaml", sim, receiver, sim.world.add_group("slow").id)
+    data = json.loads(config.read_text())
+    data["daemon"]["shutdown_timeout"] = "1s"
+    config.write_text(json.dumps(data))
+    daemon = Daemon(config)
+    try:
+        wait_until(lambda: daemon.get("/-/ready", Authorization="Bearer metrics-secret").ok,
+                   "readiness")  # fmt: skip
+        sim.world.add_user("while-slow")
+        sim.faults.latency = Latency(fixed_ms=8000)  # every request now hangs for 8 s
+        time.sleep(2.0)  # a poll is waiting on GitLab
+        started = time.monotonic()
+        code, log = daemon.stop()
+        took = time.monotonic() - started
+    finally:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+    assert code == 1, log
+    assert "abandoning it" in log
+    assert took < 5.0  # the 1 s timeout plus start-up of the exit, not the 8 s request
+    sim.faults.latency = Latency()
+    daemon = Daemon(config)
+    try:
+        wait_until(lambda: len(events(receiver, "/audit")) == 1, "the change made before the stop")
+        time.sleep(2.5)
+    finally:
+        code, log = daemon.stop()
+    assert code == 0, log
+    assert [name for name, _ in events(receiver, "/audit")] == ["user_create"]
