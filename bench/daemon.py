@@ -112,6 +112,7 @@ def main() -> int:
             daemon.communicate(timeout=60)
             sim.terminate()
             sim.communicate(timeout=30)
+    mean = round(statistics.fmean(latencies), 1) if latencies else None
     print(
         json.dumps(
             {
@@ -124,9 +125,7 @@ def main() -> int:
                 "peak_rss_mb": idle_rss[1],
                 "users_interval": args.users_interval,
                 "change_to_hook_seconds": latencies,
-                "change_to_hook_mean": round(statistics.fmean(latencies), 1)
-                if latencies
-                else None,
+                "change_to_hook_mean": mean,
                 "exit_code": daemon.returncode,
             }
         ),

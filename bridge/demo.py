@@ -39,6 +39,7 @@ class _Step:
     change: Callable[[], object]
     hooks: list[Delivery] = field(default_factory=list)
     seconds: float | None = None  # from the change to its last hook
+    number: int = 0
 
 
 class _Watch:
@@ -63,7 +64,8 @@ class _Watch:
             if step is not None:
                 step.hooks.append(delivery)
                 step.seconds = time.monotonic() - self.started
-            print(f"    {_describe(delivery)}", file=self.out, flush=True)
+            where = f"step {step.number}" if step is not None else "later"
+            print(f"  [{where}] {_describe(delivery)}", file=self.out, flush=True)
             self.lock.notify_all()
 
     def wait(self, until: Callable[[], bool], timeout: float) -> bool:
@@ -195,6 +197,7 @@ def _story(world: World, acme: int, platform: int, portal: int, dana: int) -> li
 
 def _play(n: int, step: _Step, watch: _Watch, daemon: Daemon, seconds: float) -> bool:
     """Apply one change and wait for its poll and its hooks."""
+    step.number = n
     print(f"step {n}: {step.label}", file=watch.out, flush=True)
     with watch.lock:
         watch.step, watch.started = step, time.monotonic()

@@ -11,6 +11,7 @@ from typing import Any
 import gitlab
 import pytest
 
+from bridge.testing.receiver import Receiver
 from bridge.testing.simulator import Simulator
 
 # Datasets are generated relative to a fixed "now" so that every run sees the same data.
@@ -33,6 +34,19 @@ def make_sim() -> Iterator[SimFactory]:
     yield factory
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture
+def sim(make_sim: SimFactory) -> Simulator:
+    """A small 16.11 simulator that tests may change."""
+    return make_sim("small", version="16.11")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A recording receiver on a free port."""
+    with Receiver() as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -147,7 +147,7 @@ def test_demo_plays_the_story_and_every_step_gets_its_hooks() -> None:
         "user_destroy",
     ):
         assert event in summary, event
-    assert "-> team   Member Hook  user_add_to_group" in text
+    assert "  [step 2] -> team   Member Hook  user_add_to_group" in text
 
 
 def commands(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,13 +15,6 @@ from bridge.testing.receiver import Receiver, Reply
 from bridge.testing.simulator import Simulator
 
 Capture = pytest.CaptureFixture[str]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A recording receiver on a free port."""
-    with Receiver() as started:
-        yield started
 
 
 def write_config(tmp_path: Path, sim: Simulator, receiver: Receiver, *, group: str = "") -> Path:

@@ -16,10 +16,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import requests
 
 from bridge.testing.faults import Latency
@@ -28,13 +27,6 @@ from bridge.testing.simulator import Simulator
 from tests.conftest import SimFactory
 
 TIMEOUT = 60.0
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A recording receiver on a free port."""
-    with Receiver() as started:
-        yield started
 
 
 def write_config(

@@ -43,13 +43,6 @@ class LowRandom(random.Random):
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A recording receiver on a free port."""
-    with Receiver() as started:
-        yield started
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     """A fresh SQLite store whose queue times are T0."""
     with Store.open(f"sqlite:///{tmp_path / 'bridge.db'}", now=lambda: T0) as opened:

@@ -10,10 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from bridge.delivery import Deliverer
 from bridge.gitlab import GitLabSource
@@ -25,13 +22,6 @@ from bridge.testing.simulator import Simulator
 from tests.conftest import SimFactory
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A recording receiver on a free port."""
-    with Receiver() as started:
-        yield started
 
 
 def settings(sim: Simulator, receiver: Receiver, group: int) -> Settings:

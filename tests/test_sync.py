@@ -17,16 +17,10 @@ from bridge.store import OutboxRecord, Store, Transaction
 from bridge.sync import SyncReport, sync
 from bridge.testing.faults import FaultRule
 from bridge.testing.simulator import Simulator
-from tests.conftest import NOW, SimFactory
+from tests.conftest import NOW
 
 SYSTEM = "sys"
 GROUP = "grp"
-
-
-@pytest.fixture
-def sim(make_sim: SimFactory) -> Simulator:
-    """A small 16.11 simulator that tests may change."""
-    return make_sim("small", version="16.11")
 
 
 @pytest.fixture

@@ -58,12 +58,6 @@ class Tree:
 
 
 @pytest.fixture
-def sim(make_sim: SimFactory) -> Simulator:
-    """A small 16.11 simulator that tests may change."""
-    return make_sim("small", version="16.11")
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     """A fresh SQLite store."""
     with Store.open(f"sqlite:///{tmp_path / 'bridge.db'}", now=lambda: NOW) as opened:

@@ -13,7 +13,7 @@ from bridge.gitlab import GitLabSource
 from bridge.store import Store
 from bridge.sync import Resource, SyncReport, sync
 from bridge.testing.simulator import Simulator
-from tests.conftest import NOW, SimFactory
+from tests.conftest import NOW
 from tests.test_sync import SYSTEM, queued, settings
 
 
@@ -25,12 +25,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
-
-
-@pytest.fixture
-def sim(make_sim: SimFactory) -> Simulator:
-    """A small 16.11 simulator that tests may change."""
-    return make_sim("small", version="16.11")
 
 
 @pytest.fixture
