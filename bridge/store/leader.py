@@ -41,12 +41,16 @@ class PollerLease:
                 return True
             log.warning("lost the poller lock's connection; trying to take it again")
             self._drop()
+        conn: Connection | None = None
         try:
             conn = self._engine.connect()
             taken = bool(conn.execute(_TAKE, {"c": LOCK_CLASS}).scalar())
             conn.commit()  # the lock is the session's; end the implicit transaction
         except SQLAlchemyError as exc:
             log.warning("cannot ask for the poller lock: %s", exc.__class__.__name__)
+            if conn is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    conn.close()
             return False
         if not taken:
             conn.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import Engine, text
 
 from bridge.store import Store
@@ -27,17 +29,24 @@ def test_a_dead_leaders_lock_is_taken_over(pg_url: str, pg_admin: Engine) -> Non
     """PostgreSQL ends a dead poller's session, and its lock with it: another takes over."""
     with Store.open(pg_url) as leader_store, Store.open(pg_url) as follower_store:
         leader, follower = leader_store.poller_lease(), follower_store.poller_lease()
-        assert leader.try_lead()
-        assert not follower.try_lead()
-        with pg_admin.begin() as admin:  # what a crash (or a killed connection) does
-            ended = admin.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                    "WHERE locktype = 'advisory' AND classid = :c AND granted"
-                ),
-                {"c": LOCK_CLASS},
-            ).scalars()
-            assert list(ended) == [True]
-        assert follower.try_lead()
-        assert not leader.try_lead()  # its session is gone and the lock has a new holder
-        follower.release()
+        try:
+            assert leader.try_lead()
+            assert not follower.try_lead()
+            with pg_admin.begin() as admin:  # what a crash (or a killed connection) does
+                ended = admin.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                        "WHERE locktype = 'advisory' AND classid = :c AND granted"
+                    ),
+                    {"c": LOCK_CLASS},
+                ).scalars()
+                assert list(ended) == [True]
+            # The backend exits (and frees its locks) shortly after it is told to.
+            deadline = time.monotonic() + 10
+            while not follower.try_lead():
+                assert time.monotonic() < deadline, "the lock was not freed"
+                time.sleep(0.05)
+            assert not leader.try_lead()  # its session is gone and the lock has a new holder
+        finally:
+            leader.release()
+            follower.release()
