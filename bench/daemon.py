@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,18 @@ def memory_mb(pid: int) -> tuple[float, float]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = int(rest.split()[0]) / 1024
     return round(values["VmRSS"], 1), round(values["VmHWM"], 1)
+
+
+def terminate(daemon: subprocess.Popen[str]) -> None:
+    """SIGTERM and wait; a daemon that does not exit in 60 s dumps its stacks and is killed."""
+    daemon.terminate()
+    try:
+        daemon.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        daemon.send_signal(signal.SIGUSR1)  # its threads' stacks, to stderr
+        time.sleep(1)
+        daemon.kill()
+        raise
 
 
 def main() -> int:
@@ -108,8 +121,7 @@ def main() -> int:
                 assert json.loads(arrived.body)["username"] == f"bench-{n}"
                 latencies.append(round(time.monotonic() - changed, 1))
         finally:
-            daemon.terminate()
-            daemon.communicate(timeout=60)
+            terminate(daemon)
             sim.terminate()
             sim.communicate(timeout=30)
     mean = round(statistics.fmean(latencies), 1) if latencies else None

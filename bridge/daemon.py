@@ -11,7 +11,7 @@
   on its own), give the lease of an unsent event back, and exit within
   ``daemon.shutdown_timeout``; past it, the process exits anyway and the database rolls the
   unfinished transaction back. SIGHUP reloads the configuration or keeps the old one and says
-  why.
+  why. SIGUSR1 dumps every thread's stack to stderr.
 - systemd: READY=1 after the first successful connection to GitLab, STATUS= after each poll and
   every ``daemon.status_interval``, WATCHDOG=1 when ``WatchdogSec=`` is set.
 - SQLite state: one daemon at a time (``InstanceLock``).
@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import faulthandler
 import logging
 import os
 import random
@@ -472,6 +473,8 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
+        # SIGUSR1 writes every thread's stack to stderr: what a stuck daemon is waiting for.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 class _Operations:
