@@ -19,8 +19,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import faulthandler
+import io
 import logging
 import os
 import random
@@ -30,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -101,6 +104,7 @@ class Daemon:
         self._main_wake = threading.Event()
         self._exit_requested = False
         self.abandoned = False  # stop() gave up on work in flight: exit without joining threads
+        self._previous_handlers: dict[signal.Signals, Any] = {}
         self.health = _Health()
         self._lock: InstanceLock | None = None
         self.store: Store | None = None
@@ -161,6 +165,7 @@ class Daemon:
                     self.reload()
         finally:
             clean = self.stop()
+            self._restore_signals()
         return 0 if clean else 1
 
     def request_stop(self) -> None:
@@ -470,11 +475,20 @@ class Daemon:
             self._reload_requested.set()
             self._main_wake.set()
 
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
+        self._previous_handlers = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
+            signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
+            signal.SIGHUP: signal.signal(signal.SIGHUP, on_hup),
+        }
         # SIGUSR1 writes every thread's stack to stderr: what a stuck daemon is waiting for.
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        # (Not when stderr is no file, as under a test runner's capture.)
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers = {}
 
 
 class _Operations:
