@@ -17,7 +17,10 @@ def wait_for_signal() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    stop.wait()
+    # Wake up every second: a signal delivered to another thread does not interrupt a
+    # blocked wait, and Python runs handlers only when the main thread runs bytecode.
+    while not stop.wait(1.0):
+        pass
 
 
 def print_table(rows: Sequence[Sequence[str]]) -> None:

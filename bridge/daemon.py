@@ -158,7 +158,9 @@ class Daemon:
         try:
             self.start()
             while not self._exit_requested:
-                self._main_wake.wait()
+                # A timeout, not a bare wait: a signal the kernel hands to another thread
+                # does not interrupt a blocked lock; the handler runs at the next wake-up.
+                self._main_wake.wait(1.0)
                 self._main_wake.clear()
                 if self._reload_requested.is_set():
                     self._reload_requested.clear()
