@@ -97,6 +97,9 @@ def test_a_failing_member_list_aborts_without_partial_writes(store_url: str) -> 
 
 
 @pytest.mark.slow
+# 22,000 member lists, one transaction each: ~200 s on PostgreSQL here, over 300 s (the
+# suite's default timeout) on slower CI machines.
+@pytest.mark.timeout(1200)
 def test_medium_crawl_into_the_store(store_url: str, medium_server: tuple[str, str]) -> None:
     """medium lands completely on each backend within 5 % of the minimum number of requests."""
     url, token = medium_server

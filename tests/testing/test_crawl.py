@@ -54,6 +54,7 @@ def test_medium_lists_over_ten_thousand_rows_have_no_totals(medium_server: tuple
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 24,000 requests: ~110 s here, more on a slower CI machine
 def test_medium_crawl_at_ten_connections_is_complete(medium_server: tuple[str, str]) -> None:
     """python-gitlab crawls medium completely at 10 concurrent connections (see bench/crawl.py)."""
     url, token = medium_server
