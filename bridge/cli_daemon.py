@@ -45,22 +45,15 @@ def _run(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     """Per resource: last complete poll, staleness, requests; per receiver: queue and circuit."""
     from bridge import config, status
+    from bridge.daemon import read_status
     from bridge.instance_lock import holder, sqlite_path
     from bridge.store import Store
 
     settings = config.load(args.config)
     database = sqlite_path(settings.state.url)
     with Store.open(settings.state.url) as store:
-        deliveries = store.deliveries
-        current = status.build(
-            now=dt.datetime.now(dt.UTC),
-            states=store.resource_states(),
-            counts=deliveries.counts(),
-            circuits=deliveries.receiver_states(),
-            configured=[r.name for r in settings.hooks.receivers()],
-            oldest_waiting=deliveries.oldest_waiting(),
-            daemon_pid=holder(database) if database else None,
-        )
+        pid = holder(database) if database else None
+        current = read_status(store, settings, now=dt.datetime.now(dt.UTC), pid=pid)
     if args.json:
         print(json.dumps(status.to_json(current), indent=2))
         return 0

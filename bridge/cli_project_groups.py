@@ -6,12 +6,11 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 from bridge.cli_support import print_table, wait_for_signal
-from bridge.errors import ConfigError, UsageError
+from bridge.errors import UsageError
 
 
 def _project_groups(args: argparse.Namespace) -> int:
@@ -66,35 +65,15 @@ def _project_groups(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """Serve the HTTP API until SIGINT or SIGTERM."""
     from bridge import config
-    from bridge.gitlab_auth import GitLabAuthorizer
-    from bridge.server import BridgeServer
-    from bridge.snapshot_view import ViewCache, load
+    from bridge.server import start_server
     from bridge.store import Store
 
     settings = config.load(args.config)
-    host, _, port = settings.server.listen.rpartition(":")
     with Store.open(settings.state.url) as store:
-        views = ViewCache(
-            lambda: load(store), refresh=settings.server.snapshot_refresh, clock=time.monotonic
-        )
-        authorizer = GitLabAuthorizer(
-            settings.gitlab.url,
-            verify_tls=settings.gitlab.verify_tls,
-            timeout=settings.gitlab.timeout,
-            ttl=settings.server.auth_cache_ttl,
-        )
-        external = settings.server.external_url or f"http://{settings.server.listen}"
-        server = BridgeServer(views, authorizer, external_url=external)
-        try:
-            server.start(host, int(port))
-        except OSError as exc:
-            raise ConfigError(
-                f"server.listen: cannot listen on {settings.server.listen}: {exc.strerror}"
-            ) from None
+        server = start_server(settings, store)
         print(f"serving {server.url}/api/v4/projects/:id/groups", flush=True)
         wait_for_signal()
         server.stop()
-        authorizer.close()
     return 0
 
 

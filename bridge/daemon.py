@@ -42,14 +42,12 @@ from bridge import config, status
 from bridge.delivery import Deliverer
 from bridge.errors import BridgeError, ConfigError, FatalSourceError, SourceError
 from bridge.gitlab import GitLabSource
-from bridge.gitlab_auth import GitLabAuthorizer
-from bridge.instance_lock import InstanceLock, holder, sqlite_path
+from bridge.instance_lock import InstanceLock, sqlite_path
 from bridge.metrics import CONTENT_TYPE, Metrics
 from bridge.retry import RetryPolicy, backoff_bound
 from bridge.sdnotify import Notifier
-from bridge.server import BridgeServer, Reply
+from bridge.server import BridgeServer, Reply, start_server
 from bridge.settings import Settings
-from bridge.snapshot_view import ViewCache, load
 from bridge.store import Store
 from bridge.store.leader import PollerLease
 from bridge.sync import RESOURCES, Resource, SyncReport, sync
@@ -75,7 +73,6 @@ class _Runtime:
 class _Health:
     connected: bool = False
     polled: set[str] = field(default_factory=set)
-    last_error: str | None = None
 
 
 class Daemon:
@@ -109,7 +106,6 @@ class Daemon:
         self._lock: InstanceLock | None = None
         self.store: Store | None = None
         self.server: BridgeServer | None = None
-        self._authorizer: GitLabAuthorizer | None = None
         self._scheduler: BackgroundScheduler | None = None
         self._delivery_thread: threading.Thread | None = None
         self._lease: PollerLease | None = None
@@ -134,7 +130,8 @@ class Daemon:
         self._lease = self.store.poller_lease()
         self.deliverer = self._deliverer(settings)
         if settings.server.enabled:
-            self._start_server(settings)
+            self.server = start_server(settings, self.store, _Operations(self))
+            self._on_listen(self.server.url)
         self._connect()
         if self.stop_event.is_set():
             return
@@ -207,8 +204,6 @@ class Daemon:
             return False
         if self.server is not None:
             self.server.stop()
-        if self._authorizer is not None:
-            self._authorizer.close()
         if self.deliverer is not None:
             self.deliverer.sender.close()
         if self._lease is not None:
@@ -289,14 +284,12 @@ class Daemon:
             )
         except BridgeError as exc:
             self.metrics.poll(resource, None, runtime.source.requests_made - before)
-            self.health.last_error = f"{resource}: {exc}"
             log.warning("poll of %s failed: %s", resource, exc)
             self._on_poll(resource, None)
             return None
         self.metrics.poll(resource, report, report.requests)
         if not report.stopped:
             self.health.polled.add(resource)
-        self.health.last_error = report.failures[0] if report.failures else None
         if report.events_queued:
             self._wake_delivery.set()
         level = logging.INFO if report.changes or report.failures else logging.DEBUG
@@ -336,17 +329,7 @@ class Daemon:
         """The current status, read from the store."""
         if self.store is None:
             raise RuntimeError("the daemon is not started")
-        deliveries = self.store.deliveries
-        database = sqlite_path(self.runtime.settings.state.url)
-        return status.build(
-            now=self._now(),
-            states=self.store.resource_states(),
-            counts=deliveries.counts(),
-            circuits=deliveries.receiver_states(),
-            configured=[r.name for r in self.runtime.settings.hooks.receivers()],
-            oldest_waiting=deliveries.oldest_waiting(),
-            daemon_pid=holder(database) if database else os.getpid(),
-        )
+        return read_status(self.store, self.runtime.settings, now=self._now(), pid=os.getpid())
 
     def _deliver_forever(self) -> None:
         """Delivery passes until stop; sleeps until the next row is due or a poll wakes it."""
@@ -404,33 +387,6 @@ class Daemon:
             log.info("connected to GitLab %s %s as %s", instance.version, edition,
                      instance.token_username)  # fmt: skip
             return
-
-    def _start_server(self, settings: Settings) -> None:
-        assert self.store is not None
-        store = self.store
-        host, _, port = settings.server.listen.rpartition(":")
-        views = ViewCache(
-            lambda: load(store), refresh=settings.server.snapshot_refresh, clock=time.monotonic
-        )
-        self._authorizer = GitLabAuthorizer(
-            settings.gitlab.url,
-            verify_tls=settings.gitlab.verify_tls,
-            timeout=settings.gitlab.timeout,
-            ttl=settings.server.auth_cache_ttl,
-        )
-        self.server = BridgeServer(
-            views,
-            self._authorizer,
-            external_url=settings.server.external_url or f"http://{settings.server.listen}",
-            operations=_Operations(self),
-        )
-        try:
-            self.server.start(host.strip("[]"), int(port))
-        except OSError as exc:
-            raise ConfigError(
-                f"server.listen: cannot listen on {settings.server.listen}: {exc.strerror}"
-            ) from None
-        self._on_listen(self.server.url)
 
     def _schedule(self, settings: Settings) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
@@ -520,3 +476,19 @@ class _Operations:
 
     def metrics(self) -> Reply:
         return Reply(200, self._daemon.metrics.render(), content_type=CONTENT_TYPE)
+
+
+def read_status(
+    store: Store, settings: Settings, *, now: dt.datetime, pid: int | None
+) -> status.Status:
+    """The status at ``now`` from the store's rows; ``pid`` is the running daemon's, if any."""
+    deliveries = store.deliveries
+    return status.build(
+        now=now,
+        states=store.resource_states(),
+        counts=deliveries.counts(),
+        circuits=deliveries.receiver_states(),
+        configured=[r.name for r in settings.hooks.receivers()],
+        oldest_waiting=deliveries.oldest_waiting(),
+        daemon_pid=pid,
+    )

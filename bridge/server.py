@@ -20,6 +20,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -27,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from bridge.errors import ConfigError
 from bridge.gitlab_auth import AuthUnavailable, Credential, GitLabAuthorizer, InvalidToken
 from bridge.pagination import PageParameterError, offset_page
 from bridge.project_groups import (
@@ -35,7 +37,9 @@ from bridge.project_groups import (
     project_groups,
     public_group_details,
 )
-from bridge.snapshot_view import ViewCache
+from bridge.settings import Settings
+from bridge.snapshot_view import ViewCache, load
+from bridge.store import Store
 
 log = logging.getLogger(__name__)
 _GROUPS_ROUTE = re.compile(r"^/api/v4/projects/([^/]+)/groups$")
@@ -106,11 +110,12 @@ class BridgeServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving, close the socket and the authorizer's connections."""
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        self.authorizer.close()
 
     def handle(
         self,
@@ -242,3 +247,36 @@ class _Handler(BaseHTTPRequestHandler):
                 value = query[name][-1] if name == "private_token" else f"Bearer {query[name][-1]}"
                 return Credential(header, value)
         return None
+
+
+def start_server(
+    settings: Settings, store: Store, operations: Operations | None = None
+) -> BridgeServer:
+    """Build the server from ``server:`` and ``gitlab:``, bind ``server.listen`` and serve.
+
+    A bind failure is a ConfigError naming the setting; ``stop()`` also closes the authorizer.
+    """
+    views = ViewCache(
+        lambda: load(store), refresh=settings.server.snapshot_refresh, clock=time.monotonic
+    )
+    authorizer = GitLabAuthorizer(
+        settings.gitlab.url,
+        verify_tls=settings.gitlab.verify_tls,
+        timeout=settings.gitlab.timeout,
+        ttl=settings.server.auth_cache_ttl,
+    )
+    server = BridgeServer(
+        views,
+        authorizer,
+        external_url=settings.server.external_url or f"http://{settings.server.listen}",
+        operations=operations,
+    )
+    host, _, port = settings.server.listen.rpartition(":")
+    try:
+        server.start(host.strip("[]"), int(port))
+    except OSError as exc:
+        authorizer.close()
+        raise ConfigError(
+            f"server.listen: cannot listen on {settings.server.listen}: {exc.strerror}"
+        ) from None
+    return server

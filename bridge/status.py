@@ -107,7 +107,7 @@ def build(
 
 def summary(status: Status) -> str:
     """One line for systemd's STATUS=: staleness per resource, queue depth, dead letters."""
-    polls = ", ".join(f"{r.name} {_short(r.staleness)}" for r in status.resources)
+    polls = ", ".join(f"{r.name} {short_age(r.staleness)}" for r in status.resources)
     return f"polled {polls}; queue {status.queue_depth}; dead {status.dead_letters}"
 
 
@@ -185,7 +185,7 @@ def _age(then: dt.datetime, now: dt.datetime) -> float:
     return max(0.0, (now - then).total_seconds())
 
 
-def _short(seconds: float | None) -> str:
+def short_age(seconds: float | None) -> str:
     """``never``, ``42s``, ``5m``, ``3h``, ``2d`` ago."""
     if seconds is None:
         return "never"
@@ -193,11 +193,6 @@ def _short(seconds: float | None) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit} ago"
     return f"{int(seconds)}s ago"
-
-
-def short_age(seconds: float | None) -> str:
-    """Public alias for the CLI's human output."""
-    return _short(seconds)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
