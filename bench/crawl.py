@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--version", default="16.11")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args()
-    command = [sys.executable, "-m", "bridge.cli", "sim", "serve", "--dataset", args.dataset]
+    command = [sys.executable, "-m", "bridge", "sim", "serve", "--dataset", args.dataset]
     command += ["--version", args.version, "--latency-ms", str(args.latency_ms)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:
         assert server.stdout is not None

@@ -70,7 +70,7 @@ def main() -> int:
     parser.add_argument("--users-interval", type=float, default=300.0, help="poll.users (s)")
     args = parser.parse_args()
     rng = random.Random(1)
-    cli = [sys.executable, "-m", "bridge.cli"]
+    cli = [sys.executable, "-m", "bridge"]
     sim = subprocess.Popen(
         [*cli, "sim", "serve", "--dataset", args.dataset], stdout=subprocess.PIPE, text=True
     )

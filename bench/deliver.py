@@ -21,9 +21,9 @@ from pathlib import Path
 
 import requests
 
-from bridge.delivery import Deliverer
-from bridge.records import OutboxRow
-from bridge.settings import DeliverySettings, HooksSettings
+from bridge.config.settings import DeliverySettings, HooksSettings
+from bridge.delivery.deliverer import Deliverer
+from bridge.model.ledger import OutboxRow
 from bridge.store import Store
 
 RECEIVER = (

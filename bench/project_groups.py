@@ -27,8 +27,8 @@ from pathlib import Path
 
 import requests
 
-from bridge.gitlab import GitLabSource
 from bridge.ingest import ingest
+from bridge.source import GitLabSource
 from bridge.store import Store
 
 PARAMS = (
@@ -98,7 +98,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=4000)
     args = parser.parse_args()
     rng = random.Random(1)
-    cli = [sys.executable, "-m", "bridge.cli"]
+    cli = [sys.executable, "-m", "bridge"]
     sim, lines = start([*cli, "sim", "serve", "--dataset", args.dataset], 3)
     info = dict(line.split(": ", 1) for line in lines)
     url, token = info["url"], info["admin-token"]

@@ -17,10 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bridge.gitlab import GitLabSource
-from bridge.settings import Settings
+from bridge.config.settings import Settings
+from bridge.source import GitLabSource
 from bridge.store import Store
-from bridge.sync import sync
+from bridge.sync.engine import sync
 
 
 def main() -> int:
@@ -33,7 +33,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--store")
     args = parser.parse_args()
-    command = [sys.executable, "-m", "bridge.cli", "sim", "serve", "--dataset", args.dataset]
+    command = [sys.executable, "-m", "bridge", "sim", "serve", "--dataset", args.dataset]
     command += ["--latency-ms", str(args.latency_ms)]
     with (
         tempfile.TemporaryDirectory() as tmp,

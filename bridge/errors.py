@@ -1,11 +1,15 @@
-"""One exception hierarchy for the bridge, grouped by what the caller should do.
+"""Every exception the bridge raises on purpose, and every exit code, grouped by what to do.
 
     BridgeError                      exit 1 unless a subclass says otherwise
     ├── ConfigError                  bad configuration or option value: fix it (exit 78)
+    │   └── ConfigProblems           every problem of one file, one line each
     ├── UsageError                   a command line that cannot work (exit 64)
+    │   └── InvalidParameter         a parameter GitLab answers with 400 (also ValueError)
     ├── SourceError                  talking to GitLab failed (exit 69)
     │   ├── RetriableSourceError     429, 5xx, connection trouble: try again later
-    │   └── FatalSourceError         401, 403, bad answers: a person must act
+    │   ├── FatalSourceError         401, 403, bad answers: a person must act
+    │   ├── InvalidToken             GitLab refused a caller's token (the HTTP API answers 401)
+    │   └── AuthUnavailable          GitLab could not answer an authorization check (502)
     ├── StoreError                   the state database failed (exit 74)
     │   └── SchemaError              the database belongs to another schema version
     └── AlreadyRunning               another daemon holds this state (exit 73)
@@ -13,47 +17,88 @@
 Each error's ``str()`` names the culprit (resource, page, path, URL without credentials) so the
 CLI prints it as one line. Tokens never appear in messages. Foreign exceptions are translated
 once, at the adapter, with ``raise ... from exc``.
+
+Exit codes follow sysexits(3), so systemd units and scripts can tell them apart. Every code the
+bridge returns is named here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # a failure, or work abandoned at the shutdown timeout
+EX_USAGE = 64
+EX_UNAVAILABLE = 69
+EX_CANTCREAT = 73
+EX_IOERR = 74
+EX_TEMPFAIL = 75  # events remain undelivered: try again later
+EX_CONFIG = 78  # systemd's RestartPreventExitStatus=78 stops restart loops
 
 
 class BridgeError(Exception):
     """Root of every error the bridge raises on purpose."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
 
 class ConfigError(BridgeError):
     """Configuration or option value that cannot be used."""
 
-    exit_code = 78  # EX_CONFIG: systemd's RestartPreventExitStatus=78 stops restart loops.
+    exit_code = EX_CONFIG
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found in one configuration; ``str()`` is one line per problem."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class UsageError(BridgeError):
     """A command line that names something that does not exist or cannot work."""
 
-    exit_code = 64  # EX_USAGE
+    exit_code = EX_USAGE
+
+
+class InvalidParameter(UsageError, ValueError):
+    """A parameter GitLab answers with 400; ``str()`` is GitLab's text, e.g. ``page is invalid``."""
 
 
 class SourceError(BridgeError):
     """GitLab could not be read."""
 
-    exit_code = 69  # EX_UNAVAILABLE
+    exit_code = EX_UNAVAILABLE
 
 
 class RetriableSourceError(SourceError):
-    """A transient failure (rate limit, 5xx, connection); the same call may work later."""
+    """A transient failure (rate limit, 5xx, connection); the same call may work later.
+
+    ``headers`` are the failed answer's, so a retry can honour ``Retry-After``.
+    """
+
+    def __init__(self, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers: Mapping[str, str] = headers or {}
 
 
 class FatalSourceError(SourceError):
     """A failure retrying cannot fix (authentication, permissions, malformed answers)."""
 
 
+class InvalidToken(SourceError):
+    """GitLab rejected a caller's token (401)."""
+
+
+class AuthUnavailable(SourceError):
+    """GitLab could not answer an authorization check."""
+
+
 class StoreError(BridgeError):
     """The state database failed."""
 
-    exit_code = 74  # EX_IOERR
+    exit_code = EX_IOERR
 
 
 class SchemaError(StoreError):
@@ -63,4 +108,4 @@ class SchemaError(StoreError):
 class AlreadyRunning(BridgeError):
     """Another daemon already runs on the same SQLite state."""
 
-    exit_code = 73  # EX_CANTCREAT: the instance lock cannot be taken
+    exit_code = EX_CANTCREAT

@@ -16,8 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 
-from bridge.gitlab import GitLabSource
-from bridge.model import Member, Share, SourceKind
+from bridge.model.records import Member, Share, SourceKind
+from bridge.source import GitLabSource
 from bridge.store import ResourceState, Store, Transaction
 
 Clock = Callable[[], dt.datetime]

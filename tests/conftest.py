@@ -12,7 +12,7 @@ import gitlab
 import pytest
 
 from bridge.testing.receiver import Receiver
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.simulator import Simulator
 
 # Datasets are generated relative to a fixed "now" so that every run sees the same data.
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -70,7 +70,7 @@ def medium_server() -> Iterator[tuple[str, str]]:
     A separate process keeps the client's and the server's GILs apart, as in production.
     """
     with subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "sim", "serve", "--dataset", "medium"],
+        [sys.executable, "-m", "bridge", "sim", "serve", "--dataset", "medium"],
         stdout=subprocess.PIPE,
         text=True,
     ) as proc:

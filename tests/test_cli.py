@@ -17,9 +17,9 @@ import gitlab
 import pytest
 import requests
 
-from bridge.cli import main
-from bridge.testing.faults import FaultRule
-from bridge.testing.simulator import Simulator
+from bridge.cli.main import main
+from bridge.testing.sim.faults import FaultRule
+from bridge.testing.sim.simulator import Simulator
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 def serve(*options: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     """``gitlab-bridge sim serve`` in a child process, with its printed lines parsed."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "sim", "serve", *options],
+        [sys.executable, "-m", "bridge", "sim", "serve", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

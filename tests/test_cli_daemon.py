@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from bridge import config
-from bridge.cli import build_parser, main
-from bridge.daemon import Daemon
-from bridge.demo import run_demo
-from bridge.instance_lock import InstanceLock
-from bridge.sdnotify import Notifier
+from bridge.cli.demo import run_demo
+from bridge.cli.main import build_parser, main
+from bridge.service.daemon import Daemon
+from bridge.service.locks import InstanceLock
+from bridge.service.sdnotify import Notifier
 from bridge.store import Store
 from bridge.testing.receiver import Receiver
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.simulator import Simulator
 from tests.test_cli import _sync_config
 
 

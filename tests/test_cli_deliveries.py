@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
+from bridge.cli.main import main
 from bridge.store import Store
 from bridge.testing.receiver import Receiver, Reply
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.simulator import Simulator
 
 Capture = pytest.CaptureFixture[str]
 

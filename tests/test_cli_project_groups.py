@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
-from bridge.testing.simulator import Simulator
+from bridge.cli.main import main
+from bridge.testing.sim.simulator import Simulator
 
 Capture = pytest.CaptureFixture[str]
 

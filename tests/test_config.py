@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from bridge import config
-from bridge.cli import main
-from bridge.settings import parse_duration
+from bridge.cli.main import main
+from bridge.config.settings import parse_duration
+from bridge.errors import ConfigProblems
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = "gitlab:\n  url: https://gitlab.example.com/\n  token: glpat-secret-value-123\n"
@@ -75,7 +76,7 @@ def test_every_problem_is_reported_at_once_with_dotted_paths(
 def test_missing_environment_variable_names_path_and_variable(tmp_path: Path) -> None:
     """An unset ${VAR} is a problem at its key; ${VAR:-default} falls back."""
     path = _write(tmp_path, "gitlab:\n  url: ${URL:-https://g.example}\n  token: ${NOPE}\n")
-    with pytest.raises(config.ConfigProblems) as err:
+    with pytest.raises(ConfigProblems) as err:
         config.load(path, {})
     assert "gitlab.token: environment variable NOPE is not set" in err.value.problems
 
@@ -117,7 +118,7 @@ def test_secret_files_relative_to_config_and_credentials(tmp_path: Path) -> None
 )
 def test_one_line_problems(tmp_path: Path, text: str, problem: str) -> None:
     """Each kind of mistake produces a one-line problem naming where it is."""
-    with pytest.raises(config.ConfigProblems) as err:
+    with pytest.raises(ConfigProblems) as err:
         config.load(_write(tmp_path, text), {})
     assert any(problem in p for p in err.value.problems), err.value.problems
     assert all("\n" not in p for p in err.value.problems)
@@ -153,7 +154,7 @@ def test_secrets_never_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str
         + "hooks:\n  system:\n    - {name: s, url: 'http://r', signing_secret: plain-secret}\n",
         "bad.yaml",
     )
-    with pytest.raises(config.ConfigProblems) as err:
+    with pytest.raises(ConfigProblems) as err:
         config.load(bad, {})
     assert err.value.problems == (
         "hooks.system[0].signing_secret: a signing secret starts with whsec_ (Standard Webhooks)",

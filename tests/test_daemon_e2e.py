@@ -21,9 +21,9 @@ from pathlib import Path
 
 import requests
 
-from bridge.testing.faults import Latency
 from bridge.testing.receiver import Receiver
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.faults import Latency
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import SimFactory
 
 TIMEOUT = 60.0
@@ -62,7 +62,7 @@ class Daemon:
 
     def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "bridge", "run", "--config", str(config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -168,7 +168,7 @@ def test_a_second_daemon_on_the_same_state_is_refused(
     first = Daemon(config)
     try:
         second = subprocess.run(
-            [sys.executable, "-m", "bridge.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "bridge", "run", "--config", str(config)],
             capture_output=True,
             text=True,
             timeout=TIMEOUT,

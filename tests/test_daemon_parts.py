@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import _split_log_options, main
-from bridge.delivery import DeliveryReport, ReceiverReport
+from bridge.cli.main import _split_log_options, main
+from bridge.delivery.deliverer import DeliveryReport, ReceiverReport
 from bridge.errors import AlreadyRunning
-from bridge.instance_lock import InstanceLock, holder, sqlite_path
-from bridge.logs import JsonFormatter
-from bridge.metrics import Metrics
-from bridge.records import ResourceState
-from bridge.sdnotify import Notifier
-from bridge.server import _operator
-from bridge.status import Status, build
-from bridge.sync import SyncReport
+from bridge.model.ledger import ResourceState
+from bridge.project_groups.http import _operator
+from bridge.service.locks import InstanceLock, holder, sqlite_path
+from bridge.service.logs import JsonFormatter
+from bridge.service.metrics import Metrics
+from bridge.service.sdnotify import Notifier
+from bridge.service.status import Status, build
+from bridge.sync.engine import SyncReport
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -94,9 +94,15 @@ def test_log_options_may_follow_the_command() -> None:
 
 def test_json_log_lines_carry_time_level_logger_and_message() -> None:
     """One JSON object per record."""
-    record = logging.LogRecord("bridge.daemon", logging.WARNING, __file__, 1, "a %s", ("b",), None)
+    record = logging.LogRecord(
+        "bridge.service.daemon", logging.WARNING, __file__, 1, "a %s", ("b",), None
+    )
     line = json.loads(JsonFormatter().format(record))
-    assert (line["level"], line["logger"], line["message"]) == ("warning", "bridge.daemon", "a b")
+    assert (line["level"], line["logger"], line["message"]) == (
+        "warning",
+        "bridge.service.daemon",
+        "a b",
+    )
     assert line["time"].endswith("+00:00")
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from bridge.delivery import Deliverer, DeliveryReport
-from bridge.settings import DeliverySettings, HooksSettings
+from bridge.config.settings import DeliverySettings, HooksSettings
+from bridge.delivery.deliverer import Deliverer, DeliveryReport
 from bridge.store import Store
 from bridge.testing.receiver import Receiver, Reply
 from tests.store.factories import outbox_row

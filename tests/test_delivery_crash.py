@@ -32,7 +32,7 @@ def receiver() -> Iterator[Receiver]:
 def deliver(config: Path) -> subprocess.Popen[str]:
     """``gitlab-bridge deliver`` as a real process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "deliver", "--config", str(config)],
+        [sys.executable, "-m", "bridge", "deliver", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

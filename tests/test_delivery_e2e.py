@@ -12,13 +12,13 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from bridge.delivery import Deliverer
-from bridge.gitlab import GitLabSource
-from bridge.settings import Settings
+from bridge.config.settings import Settings
+from bridge.delivery.deliverer import Deliverer
+from bridge.source import GitLabSource
 from bridge.store import Store
-from bridge.sync import sync
+from bridge.sync.engine import sync
 from bridge.testing.receiver import Receiver, Reply
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import SimFactory
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)

@@ -9,20 +9,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.delivery_policy import (
-    Policy,
+from bridge.config.settings import DeliverySettings
+from bridge.delivery.policy import (
+    DeliveryRules,
     after_failure,
     after_success,
     allows,
-    backoff,
     decide,
     expired,
     verdict,
 )
-from bridge.records import ReceiverState
+from bridge.model.ledger import ReceiverState
+from bridge.retry import backoff
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
-POLICY = Policy()
+POLICY = DeliveryRules.from_settings(DeliverySettings())
 
 
 @pytest.mark.parametrize(
@@ -66,22 +67,22 @@ def test_backoff_is_half_plus_jitter_of_the_doubling_bound(
     failed: int, low: float, high: float
 ) -> None:
     """After attempt n the wait lies in [b/2, b], b = min(6 h, 30 s * 2^(n-1))."""
-    assert backoff(POLICY, failed, _Edge(high=False)) == low
-    assert backoff(POLICY, failed, _Edge(high=True)) == high
+    assert backoff(POLICY.retry, failed, _Edge(high=False)) == low
+    assert backoff(POLICY.retry, failed, _Edge(high=True)) == high
 
 
 @given(st.integers(1, 10_000), st.integers(0, 2**32))
 def test_backoff_is_capped_and_positive(failed: int, seed: int) -> None:
     """Any wait is within [base/2, cap], whatever the attempt number."""
-    wait = backoff(POLICY, failed, random.Random(seed))
-    assert POLICY.backoff_base / 2 <= wait <= POLICY.backoff_cap
+    wait = backoff(POLICY.retry, failed, random.Random(seed))
+    assert POLICY.retry.base / 2 <= wait <= POLICY.retry.cap
 
 
 @given(st.integers(1, 40))
 def test_backoff_bound_is_monotone(failed: int) -> None:
     """The lowest wait never shrinks as attempts grow."""
     low = _Edge(high=False)
-    assert backoff(POLICY, failed, low) <= backoff(POLICY, failed + 1, low)
+    assert backoff(POLICY.retry, failed, low) <= backoff(POLICY.retry, failed + 1, low)
 
 
 def test_success_is_delivered() -> None:

@@ -1,4 +1,4 @@
-"""The pure differ of bridge.diff: tables per resource, round-trip and ordering properties."""
+"""The pure differ of bridge.hooks.diff: tables per resource, round-trip and ordering properties."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.changes import Change
-from bridge.diff import (
+from bridge.hooks.diff import (
     apply,
     diff_groups,
     diff_members,
@@ -25,7 +24,8 @@ from bridge.diff import (
     order,
     project_shares,
 )
-from bridge.model import Group, Member, Namespace, Project, Share, SourceKind, User
+from bridge.model.changes import Change
+from bridge.model.records import Group, Member, Namespace, Project, Share, SourceKind, User
 
 T = TypeVar("T")
 FAST = settings(max_examples=100, deadline=None)

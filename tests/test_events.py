@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from bridge.changes import Change, Resource
-from bridge.events import PendingEvent, events_for
-from bridge.model import Group, Member, Namespace, Project, Share, User
-from bridge.payloads import PayloadContext
-from bridge.settings import PayloadSettings
+from bridge.config.settings import PayloadSettings
+from bridge.hooks.events import PendingEvent, events_for
+from bridge.hooks.payloads.context import PayloadContext
+from bridge.model.changes import Change, Resource
+from bridge.model.records import Group, Member, Namespace, Project, Share, User
 
 T0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 SYS = "System Hook"

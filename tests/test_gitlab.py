@@ -10,12 +10,13 @@ import pytest
 import responses
 
 from bridge.errors import FatalSourceError, RetriableSourceError
-from bridge.gitlab import GitLabSource, next_link, parse_date, parse_time, to_member
 from bridge.retry import RetryPolicy
+from bridge.source import GitLabSource
+from bridge.source.parsing import next_link, parse_date, parse_time, to_member
 from bridge.testing.crawl import crawl
-from bridge.testing.faults import FaultRule
-from bridge.testing.ratelimit import Throttle
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.faults import FaultRule
+from bridge.testing.sim.ratelimit import Throttle
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import SimFactory
 
 PROFILES = ["12.10", "13.12", "16.11", "17.5", "16.11-ee"]

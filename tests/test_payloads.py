@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge import payloads as p
-from bridge import payloads_members as pm
-from bridge.model import Group, Member, Namespace, Project, Share, User
-from bridge.settings import PayloadSettings
+from bridge.config.settings import PayloadSettings
+from bridge.hooks.payloads import context as p
+from bridge.hooks.payloads import members as pm
+from bridge.model.records import Group, Member, Namespace, Project, Share, User
 
 UTC = dt.UTC
 

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.model import Group, Member, Namespace, Project, Visibility
-from bridge.project_groups import (
+from bridge.errors import InvalidParameter
+from bridge.model.records import Group, Member, Namespace, Project, Visibility
+from bridge.project_groups.finder import (
     LEVELS_16,
     LEVELS_17_7,
     Caller,
-    InvalidParameter,
     Query,
     fuzzy_match,
     fuzzy_terms,

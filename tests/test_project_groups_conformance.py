@@ -20,23 +20,23 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
-from bridge.gitlab import GitLabSource
+from bridge.errors import InvalidParameter
 from bridge.ingest import ingest
-from bridge.model import Group, Member, Project
-from bridge.project_groups import (
+from bridge.model.records import Group, Member, Project
+from bridge.project_groups.finder import (
     LEVELS_16,
     LEVELS_17_7,
     Caller,
-    InvalidParameter,
     parse_query,
     project_groups,
     public_group_details,
 )
+from bridge.source import GitLabSource
 from bridge.store import Store
-from bridge.testing.profiles import get_profile
-from bridge.testing.simulator import Simulator
-from bridge.testing.snapshot import Snapshot
-from bridge.testing.world import World
+from bridge.testing.sim.profiles import get_profile
+from bridge.testing.sim.simulator import Simulator
+from bridge.testing.sim.snapshot import Snapshot
+from bridge.testing.sim.world import World
 from tests.conftest import NOW
 
 CLOCK = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
@@ -370,7 +370,7 @@ def _qs(text: str) -> Params:
     return parse_qsl(text, keep_blank_values=True)
 
 
-# Raw query strings at the corners of Grape's rules, which the simulator (bridge.testing.grape)
+# Raw query strings at the corners of Grape's rules, which the simulator (bridge.testing.sim.grape)
 # and parse_query both follow: '' is nil for non-String types; skip_groups is
 # CommaSeparatedToIntegerArray (to_i never fails); a failed coercion still runs the values
 # validator; Params::Bool takes listed spellings only (not tRuE); every invalid parameter is

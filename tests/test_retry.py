@@ -1,4 +1,4 @@
-"""The pure backoff arithmetic of bridge.retry: server hints, jittered exponential, caps."""
+"""The one backoff formula of bridge.retry: server hints, jittered exponential, caps."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from bridge.retry import (
     RetryPolicy,
+    backoff,
     backoff_bound,
-    next_delay,
     parse_ratelimit_reset,
     parse_retry_after,
+    read_delay,
 )
 
 NOW = 1_800_000_000.0
@@ -29,35 +30,35 @@ class _Top(random.Random):
 
 
 @pytest.mark.parametrize(
-    ("attempt", "retry_after", "reset", "expected"),
+    ("failures", "retry_after", "reset", "expected"),
     [
-        (0, None, None, 1.0),
-        (1, None, None, 2.0),
-        (3, None, None, 8.0),
-        (4, None, None, 16.0),
-        (0, "7", None, 8.0),
-        (0, "7", str(int(NOW) + 30), 8.0),
-        (0, None, str(int(NOW) + 30), 31.0),
-        (0, None, str(int(NOW) - 30), 1.0),
-        (0, "100000", None, 600.0),
-        (0, email.utils.formatdate(NOW + 20, usegmt=True), None, 21.0),
-        (0, "soon", None, 1.0),
-        (5, "7", None, None),
+        (1, None, None, 1.0),
+        (2, None, None, 2.0),
+        (4, None, None, 8.0),
+        (5, None, None, 16.0),
+        (1, "7", None, 8.0),
+        (1, "7", str(int(NOW) + 30), 8.0),
+        (1, None, str(int(NOW) + 30), 31.0),
+        (1, None, str(int(NOW) - 30), 1.0),
+        (1, "100000", None, 600.0),
+        (1, email.utils.formatdate(NOW + 20, usegmt=True), None, 21.0),
+        (1, "soon", None, 1.0),
+        (6, "7", None, None),
     ],
 )
-def test_next_delay_table(
-    attempt: int, retry_after: str | None, reset: str | None, expected: float | None
+def test_read_delay_table(
+    failures: int, retry_after: str | None, reset: str | None, expected: float | None
 ) -> None:
     """Retry-After wins over RateLimit-Reset, both over backoff; all capped; None at the budget."""
-    delay = next_delay(
-        POLICY, attempt, now=NOW, retry_after=retry_after, ratelimit_reset=reset, rng=_Top()
+    delay = read_delay(
+        POLICY, failures, now=NOW, retry_after=retry_after, ratelimit_reset=reset, rng=_Top()
     )
     assert delay == (None if expected is None else pytest.approx(expected))
 
 
 def test_backoff_bound_reaches_the_cap() -> None:
     """The exponential bound stops growing at ``cap``, even for huge attempt numbers."""
-    assert [backoff_bound(POLICY, a) for a in (5, 6, 7, 1000)] == [32.0, 60.0, 60.0, 60.0]
+    assert [backoff_bound(POLICY, n) for n in (6, 7, 8, 1000)] == [32.0, 60.0, 60.0, 60.0]
 
 
 @pytest.mark.parametrize(
@@ -91,34 +92,57 @@ policies = st.builds(
 hints = st.one_of(st.none(), st.integers(-100, 5000).map(str), st.text(max_size=5))
 
 
-@given(policies, st.integers(0, 200), hints, hints, st.integers(0, 2**32))
+@given(policies, st.integers(1, 200), hints, hints, st.integers(0, 2**32))
 def test_delay_is_bounded_and_never_negative(
-    policy: RetryPolicy, attempt: int, retry_after: str | None, reset: str | None, seed: int
+    policy: RetryPolicy, failures: int, retry_after: str | None, reset: str | None, seed: int
 ) -> None:
     """Any delay is within [0, max(cap, max_retry_after)] and None once the budget is spent."""
-    delay = next_delay(
+    delay = read_delay(
         policy,
-        attempt,
+        failures,
         now=NOW,
         retry_after=retry_after,
         ratelimit_reset=reset,
         rng=random.Random(seed),
     )
-    if attempt + 1 >= policy.max_attempts:
+    if failures >= policy.max_attempts:
         assert delay is None
     else:
         assert delay is not None
         assert 0 <= delay <= max(policy.cap, policy.max_retry_after)
 
 
-@given(policies, st.integers(0, 200), st.integers(0, 2**32))
+@given(policies, st.integers(1, 200), st.integers(0, 2**32))
 def test_backoff_without_hints_stays_under_the_monotone_bound(
-    policy: RetryPolicy, attempt: int, seed: int
+    policy: RetryPolicy, failures: int, seed: int
 ) -> None:
-    """Header-less backoff is below a bound that grows with the attempt and stops at ``cap``."""
-    assert backoff_bound(policy, attempt) <= backoff_bound(policy, attempt + 1) <= policy.cap
-    delay = next_delay(
-        policy, attempt, now=NOW, retry_after=None, ratelimit_reset=None, rng=random.Random(seed)
+    """Header-less backoff is below a bound that grows with the failures and stops at ``cap``."""
+    assert backoff_bound(policy, failures) <= backoff_bound(policy, failures + 1) <= policy.cap
+    delay = read_delay(
+        policy, failures, now=NOW, retry_after=None, ratelimit_reset=None, rng=random.Random(seed)
     )
     if delay is not None:
-        assert 0 <= delay <= backoff_bound(policy, attempt)
+        assert 0 <= delay <= backoff_bound(policy, failures)
+
+
+@given(
+    st.floats(0, 100),
+    st.floats(0, 1000),
+    st.sampled_from([0.0, 0.5, 1.0]),
+    st.integers(1, 200),
+    st.integers(0, 2**32),
+)
+def test_jitter_keeps_the_fixed_share_of_the_bound(
+    base: float, cap: float, jitter: float, failures: int, seed: int
+) -> None:
+    """The wait lies in [b·(1 - jitter), b]: full jitter from 0, half-and-half from b/2."""
+    policy = RetryPolicy(base=base, cap=cap, jitter=jitter)
+    bound = backoff_bound(policy, failures)
+    wait = backoff(policy, failures, random.Random(seed))
+    assert bound * (1 - jitter) <= wait <= bound + 1e-9
+
+
+def test_policy_refuses_a_jitter_outside_zero_to_one() -> None:
+    """jitter is a share of the bound."""
+    with pytest.raises(ValueError, match="jitter"):
+        RetryPolicy(jitter=1.5)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.model import Group
-from bridge.routing import Event, Receiver, chain, descendants, resolve_receivers, route
-from bridge.settings import HooksSettings
+from bridge.config.settings import HooksSettings
+from bridge.hooks.routing import Event, Receiver, chain, descendants, resolve_receivers, route
+from bridge.model.records import Group
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 

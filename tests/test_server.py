@@ -12,13 +12,13 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from bridge.gitlab import GitLabSource
-from bridge.gitlab_auth import GitLabAuthorizer
 from bridge.ingest import ingest
-from bridge.server import BridgeServer
-from bridge.snapshot_view import ViewCache, load
+from bridge.project_groups.auth import GitLabAuthorizer
+from bridge.project_groups.http import BridgeServer
+from bridge.project_groups.view import ViewCache, load
+from bridge.source import GitLabSource
 from bridge.store import Store
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import SimFactory
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)

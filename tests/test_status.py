@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bridge import status
-from bridge.records import ReceiverState, ResourceState
+from bridge.model.ledger import ReceiverState, ResourceState
+from bridge.service import status
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.UTC)
 

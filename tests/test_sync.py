@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from bridge.gitlab import GitLabSource
-from bridge.payloads import event_uuid, idempotency_key
+from bridge.config.settings import Settings
+from bridge.hooks.payloads.context import event_uuid, idempotency_key
 from bridge.retry import RetryPolicy
-from bridge.settings import Settings
+from bridge.source import GitLabSource
 from bridge.store import OutboxRecord, Store, Transaction
-from bridge.sync import SyncReport, sync
-from bridge.testing.faults import FaultRule
-from bridge.testing.simulator import Simulator
+from bridge.sync.engine import SyncReport, sync
+from bridge.testing.sim.faults import FaultRule
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW
 
 SYSTEM = "sys"

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from bridge.gitlab import GitLabSource
-from bridge.payloads import hook_time
-from bridge.settings import Settings
+from bridge.config.settings import Settings
+from bridge.hooks.payloads.context import hook_time
+from bridge.source import GitLabSource
 from bridge.store import OutboxRecord, Store
-from bridge.sync import sync
-from bridge.testing.simulator import Simulator
+from bridge.sync.engine import sync
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW, SimFactory
 
 SYSTEM = "sys"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.gitlab import GitLabSource
+from bridge.source import GitLabSource
 from bridge.store import Store
-from bridge.sync import Resource, SyncReport, sync
-from bridge.testing.simulator import Simulator
+from bridge.sync.engine import Resource, SyncReport, sync
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW
 from tests.test_sync import SYSTEM, queued, settings
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import build_parser
+from bridge.cli.main import build_parser
 
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
 INSTALLED = "/opt/gitlab-bridge/bin/gitlab-bridge"

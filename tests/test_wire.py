@@ -10,8 +10,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from bridge import __version__
-from bridge.records import OutboxRecord
-from bridge.wire import Target, build_request, secret_key, sign, split_credentials, verify
+from bridge.delivery.wire import Target, build_request, secret_key, sign, split_credentials, verify
+from bridge.model.ledger import OutboxRecord
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()

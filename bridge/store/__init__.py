@@ -8,7 +8,7 @@ with store.transaction() as tx:                      # all or nothing
 
 from __future__ import annotations
 
-from bridge.records import OutboxRecord, OutboxRow, OutboxStatus, ResourceState, RowMeta
+from bridge.model.ledger import OutboxRecord, OutboxRow, OutboxStatus, ResourceState, RowMeta
 from bridge.store.engine import DEFAULT_URL, redact
 from bridge.store.migrate import current_revision, head_revision, upgrade
 from bridge.store.store import Store

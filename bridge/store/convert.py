@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from bridge.model import Group, Member, Namespace, Project, Share, User
-from bridge.records import OutboxRecord, ResourceState, RowMeta
+from bridge.model.ledger import OutboxRecord, ResourceState, RowMeta
+from bridge.model.records import Group, Member, Namespace, Project, Share, User
 
 Values = dict[str, Any]
 

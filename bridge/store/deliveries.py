@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, sele
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.errors import StoreError
-from bridge.records import (
+from bridge.model.ledger import (
     DeliveryAttempt,
     OutboxRecord,
     OutboxStatus,

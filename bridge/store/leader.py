@@ -3,7 +3,7 @@
 The poller holds a session-level advisory lock on a connection of its own for as long as it
 runs; the others deliver only and try again before each poll. If the poller dies, PostgreSQL
 ends its session and the lock with it, so another instance takes over at its next poll. SQLite
-state needs none of this (one daemon per file, ``bridge.instance_lock``): ``try_lead`` is
+state needs none of this (one daemon per file, ``bridge.service.locks``): ``try_lead`` is
 always true there.
 """
 

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, RowMapping, Select, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.errors import StoreError
-from bridge.model import Group, Member, Project, Share, SourceKind, User
-from bridge.records import OutboxRecord, OutboxStatus, ResourceState, RowMeta
+from bridge.model.ledger import OutboxRecord, OutboxStatus, ResourceState, RowMeta
+from bridge.model.records import Group, Member, Project, Share, SourceKind, User
 from bridge.store import schema
 from bridge.store.convert import (
     to_group,

@@ -18,8 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from bridge.errors import StoreError
-from bridge.model import Group, Member, Project, Share, SourceKind, User
-from bridge.records import OutboxRow, OutboxStatus, ResourceState
+from bridge.model.ledger import OutboxRow, OutboxStatus, ResourceState
+from bridge.model.records import Group, Member, Project, Share, SourceKind, User
 from bridge.store import schema
 from bridge.store.convert import Values, flat_values, project_values
 

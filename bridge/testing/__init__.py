@@ -4,8 +4,8 @@ Like ``structlog.testing``, these are real, tested parts of the package, so that
 tests, benchmarks and demo (and users' tests of their receivers) run against the same world.
 """
 
-from bridge.testing.profiles import PROFILES, Profile, get_profile
-from bridge.testing.simulator import Simulator
-from bridge.testing.world import Clock, SimError, World
+from bridge.testing.sim.profiles import PROFILES, Profile, get_profile
+from bridge.testing.sim.simulator import Simulator
+from bridge.testing.sim.world import Clock, SimError, World
 
 __all__ = ["PROFILES", "Clock", "Profile", "SimError", "Simulator", "World", "get_profile"]

@@ -3,7 +3,7 @@
 It records every request once it has been read (headers in wire order, body bytes exactly) and
 answers as scripted per path: any status, headers and body (a 429 with Retry-After, a 3xx with
 Location), a delay to make clients time out, or a reset (an RST, no answer). Like
-:mod:`bridge.testing.server` it speaks HTTP/1.1 keep-alive and writes each answer in one
+:mod:`bridge.testing.sim.server` it speaks HTTP/1.1 keep-alive and writes each answer in one
 ``sendall``. A request counts as delivered before it is answered, as it does for a real receiver::
 
     with Receiver() as rx:

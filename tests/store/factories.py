@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bridge.model import Group, Member, Namespace, Project, Share, SourceKind, User
+from bridge.model.records import Group, Member, Namespace, Project, Share, SourceKind, User
 from bridge.store import OutboxRow
 
 UTC = dt.UTC

@@ -9,12 +9,12 @@ import pytest
 import requests
 
 from bridge.errors import RetriableSourceError
-from bridge.gitlab import GitLabSource
 from bridge.ingest import ingest
 from bridge.retry import RetryPolicy
+from bridge.source import GitLabSource
 from bridge.store import Store
-from bridge.testing.faults import FaultRule
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.faults import FaultRule
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW
 
 CLOCK = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)

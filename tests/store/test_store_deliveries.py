@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bridge.records import DeliveryAttempt, ReceiverState
+from bridge.model.ledger import DeliveryAttempt, ReceiverState
 from bridge.store import Store
 from tests.store.factories import T0, outbox_row
 

@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.model import Member, User
+from bridge.model.records import Member, User
 from bridge.store import RowMeta, Store
 from tests.store.factories import T0, T1, T2, group, member, project, share, user
 

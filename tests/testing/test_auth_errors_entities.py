@@ -13,9 +13,9 @@ import gitlab
 import pytest
 import requests
 
-from bridge.testing.profiles import get_profile
-from bridge.testing.simulator import Simulator
-from bridge.testing.world import Clock, World
+from bridge.testing.sim.profiles import get_profile
+from bridge.testing.sim.simulator import Simulator
+from bridge.testing.sim.world import Clock, World
 from tests.conftest import NOW, SimFactory, client
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from bridge.testing.crawl import CrawlResult, crawl
-from bridge.testing.snapshot import Snapshot
+from bridge.testing.sim.snapshot import Snapshot
 from tests.conftest import SimFactory
 
 

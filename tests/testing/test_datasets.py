@@ -9,17 +9,17 @@ from collections.abc import Iterable
 
 import pytest
 
-from bridge.testing.datasets import SIZES, Dataset, generate
-from bridge.testing.profiles import get_profile
-from bridge.testing.records import (
+from bridge.testing.sim.datasets import SIZES, Dataset, generate
+from bridge.testing.sim.profiles import get_profile
+from bridge.testing.sim.rows import (
     USER_STATES,
     VISIBILITIES,
     VISIBILITY_RANK,
     Member,
     Share,
 )
-from bridge.testing.rules import PATH_RE, Clock
-from bridge.testing.snapshot import Snapshot
+from bridge.testing.sim.rules import PATH_RE, Clock
+from bridge.testing.sim.snapshot import Snapshot
 
 NOW = dt.datetime(2024, 6, 15, 12, 30, 15, 123456, tzinfo=dt.UTC)
 

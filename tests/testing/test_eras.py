@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import requests
 
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import SimFactory, client
 
 

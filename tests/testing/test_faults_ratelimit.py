@@ -19,15 +19,15 @@ import pytest
 import requests
 from requests import Session
 
-from bridge.testing.faults import FaultInjector, FaultRule, Latency
-from bridge.testing.ratelimit import (
+from bridge.testing.sim.faults import FaultInjector, FaultRule, Latency
+from bridge.testing.sim.ratelimit import (
     AppLimit,
     RateLimiter,
     Throttle,
     default_app_limits,
     throttle_headers,
 )
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW, SimFactory, client
 
 APP_LIMIT_BODY = {

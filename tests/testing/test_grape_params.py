@@ -1,13 +1,13 @@
-"""Grape's parameter validation in the simulator (bridge.testing.grape) and /projects/:id/groups."""
+"""Grape's parameter validation in the simulator (testing.sim.grape) and /projects/:id/groups."""
 
 from __future__ import annotations
 
 import pytest
 import requests
 
-from bridge.testing.grape import Declared, present, ruby_integer, ruby_to_i
-from bridge.testing.http import ApiError, parse_query
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.grape import Declared, present, ruby_integer, ruby_to_i
+from bridge.testing.sim.http import ApiError, parse_query
+from bridge.testing.sim.simulator import Simulator
 
 LEVELS = (10, 20, 30, 40, 50)
 

@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from bridge.testing.pagination import (
+from bridge.testing.sim.pagination import (
     LinkBase,
     PaginationError,
     check_offset_cap,
@@ -18,7 +18,7 @@ from bridge.testing.pagination import (
     page_params,
     to_query,
 )
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import SimFactory, client
 
 BASE = LinkBase("http://gitlab.example.com", "/api/v4/projects/5/members")

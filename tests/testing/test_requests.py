@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from bridge.testing.simulator import Simulator
+from bridge.testing.sim.simulator import Simulator
 from tests.conftest import SimFactory
 
 

@@ -9,10 +9,10 @@ import gitlab
 import pytest
 import requests
 
-from bridge.testing.access import fuzzy_terms
-from bridge.testing.profiles import get_profile
-from bridge.testing.simulator import Simulator
-from bridge.testing.world import Clock, SimError, World
+from bridge.testing.sim.access import fuzzy_terms
+from bridge.testing.sim.profiles import get_profile
+from bridge.testing.sim.simulator import Simulator
+from bridge.testing.sim.world import Clock, SimError, World
 from tests.conftest import NOW, SimFactory, client
 
 

@@ -1,0 +1,445 @@
+"""Delivery commands: ``deliver``, ``deliveries list|show|retry|purge`` and ``hooks test``.
+
+Handlers load the configuration, open the store and call the delivery side; ``bridge.cli.main``
+registers them. Output is a readable table by default and JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bridge.cli.common import print_table
+from bridge.errors import BridgeError, ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from bridge.config.settings import Settings
+    from bridge.delivery.deliverer import DeliveryReport
+    from bridge.model.ledger import OutboxRecord, OutboxStatus
+    from bridge.store import Store
+
+EX_TEMPFAIL = 75  # events remain undelivered: try again later
+STATUSES = ("pending", "failed", "dead", "delivered")
+# GitLab's own "Test" sample for system hooks (Admin > System Hooks > Test, POST /hooks/:id).
+SYSTEM_SAMPLE = {
+    "event_name": "project_create",
+    "name": "Ruby",
+    "path": "ruby",
+    "project_id": 1,
+    "owner_name": "Someone",
+    "owner_email": "example@gitlabhq.com",
+}
+
+
+def deliver_pass(settings: Settings, store: Store) -> tuple[DeliveryReport, int]:
+    """One delivery pass; prints a summary line, returns the report and the exit code."""
+    from bridge.delivery.deliverer import Deliverer
+
+    deliverer = Deliverer(store, settings.hooks, settings.delivery)
+    try:
+        report = deliverer.run_pass()
+    finally:
+        deliverer.sender.close()
+    dead = sum(r.dead for r in report.receivers.values())
+    retrying = sum(r.retrying for r in report.receivers.values())
+    print(
+        f"deliver: {report.attempted} attempts, {report.delivered} delivered, "
+        f"{retrying} to retry, {dead} dead letters, {report.seconds:.1f} s"
+    )
+    waiting = {**report.waiting, **report.unknown}
+    if not waiting:
+        return report, 0
+    paused = {n for n, r in report.receivers.items() if r.circuit_open}
+    parts = []
+    for name, count in sorted(waiting.items()):
+        why = (
+            " (not configured)"
+            if name in report.unknown
+            else " (circuit open)"
+            if name in paused
+            else ""
+        )
+        parts.append(f"{name} {count}{why}")
+    total = sum(waiting.values())
+    print(f"gitlab-bridge: {total} events undelivered: {', '.join(parts)}", file=sys.stderr)
+    return report, EX_TEMPFAIL
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    """Give every due event one attempt now."""
+    settings, store = _open(args)
+    with store:
+        return deliver_pass(settings, store)[1]
+
+
+def _list(args: argparse.Namespace) -> int:
+    """Outbox rows, oldest first (the last --limit of them)."""
+    _settings, store = _open(args)
+    with store:
+        statuses: tuple[OutboxStatus, ...] = (args.status,) if args.status else ()
+        rows = store.deliveries.listing(statuses=statuses, receiver=args.receiver)
+    rows = rows[-args.limit :] if args.limit else rows
+    if args.json:
+        print(json.dumps([_summary(r) for r in rows], indent=2))
+        return 0
+    header = ("ID", "STATUS", "RECEIVER", "EVENT", "SUBJECT", "TRIES", "WHEN", "LAST ERROR")
+    table: list[tuple[str, ...]] = [header]
+    for r in rows:
+        when = r.delivered_at if r.status == "delivered" else r.next_attempt_at
+        table.append(
+            (
+                str(r.id),
+                r.status,
+                r.receiver,
+                r.event_name,
+                r.subject,
+                str(r.attempts),
+                _time(when) if r.status != "dead" else "-",
+                (r.last_error or "")[:60],
+            )
+        )
+    print_table(table)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    """One row: payload, the headers of its next attempt (secrets redacted), every attempt."""
+    from bridge.delivery.deliverer import targets_of
+    from bridge.delivery.wire import Target, build_request
+
+    settings, store = _open(args)
+    with store:
+        row = _row(store, args.id)
+        attempts = store.deliveries.attempts(row.id)
+    target = targets_of(settings.hooks).get(row.receiver) or Target(name=row.receiver, url="-")
+    request = build_request(
+        row,
+        target,
+        webhook_uuid="<new per attempt>",
+        timestamp=0,
+        product_token=settings.delivery.user_agent_product_token,
+    )
+    secret = {"x-gitlab-token", "webhook-signature", "authorization"}
+    headers = [(k, "[REDACTED]" if k.lower() in secret else v) for k, v in request.headers]
+    if args.json:
+        out = {
+            **_summary(row),
+            "payload": json.loads(row.payload),
+            "headers": dict(headers),
+            "attempts": [_attempt_json(a) for a in attempts],
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    print(f"event {row.id}: {row.event_name} ({row.hook}) for {row.receiver}, {row.status}")
+    print(f"subject {row.subject}, queued {_time(row.created_at)}, attempts {row.attempts}")
+    if row.last_error:
+        print(f"last error: {row.last_error}")
+    print("\nheaders of the next attempt:")
+    for name, value in headers:
+        print(f"  {name}: {value}")
+    print("\npayload:")
+    print(json.dumps(json.loads(row.payload), indent=2, ensure_ascii=False))
+    print(f"\nattempts ({len(attempts)}):")
+    for a in attempts:
+        code = a.status_code if a.status_code is not None else "-"
+        print(
+            f"  #{a.number} {_time(a.started_at)} {a.outcome} HTTP {code} in {a.duration_ms} ms "
+            f"to {a.url}{f': {a.error}' if a.error else ''}"
+        )
+        if a.response_body:
+            print(f"     response: {a.response_body[:200]!r}")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    """Queue rows again: same body and keys, a new Webhook-UUID per attempt."""
+    from bridge.delivery.deliverer import targets_of
+    from bridge.delivery.wire import split_credentials
+
+    if (args.id is None) == (not args.dead):
+        raise UsageError("deliveries retry: give an event ID or --dead, not both")
+    settings, store = _open(args)
+    targets = targets_of(settings.hooks)
+    with store:
+        if args.id is not None:
+            rows = [_row(store, args.id)]
+        else:
+            rows = store.deliveries.listing(statuses=("dead",), receiver=args.receiver)
+        refused = []
+        for row in rows:
+            target = targets.get(row.receiver)
+            if target is None:
+                raise UsageError(f"event {row.id}: receiver {row.receiver!r} is not configured")
+            last = store.deliveries.last_url(row.id)
+            if last is not None and last != split_credentials(target.url)[0] and not args.force:
+                refused.append(row.id)
+        if refused:
+            raise UsageError(
+                f"events {', '.join(map(str, refused))}: the receiver's URL changed since the "
+                "last attempt; use --force to send them to the new URL"
+            )
+        count = store.deliveries.redeliver([r.id for r in rows], dt.datetime.now(dt.UTC))
+    print(f"{count} events queued again (same Idempotency-Key); `deliver` or the daemon sends them")
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    """Delete delivered (and with --include-dead, dead) rows older than --older-than."""
+    from bridge.config.settings import parse_duration
+
+    try:
+        age = parse_duration(args.older_than)
+    except ValueError as exc:
+        raise ConfigError(f"--older-than: {exc}") from None
+    statuses: list[OutboxStatus] = ["delivered"]
+    if args.include_dead:
+        statuses.append("dead")
+    _settings, store = _open(args)
+    with store:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age)
+        count = store.deliveries.purge(cutoff, statuses)
+    print(f"{count} {' and '.join(statuses)} events older than {args.older_than} purged")
+    return 0
+
+
+def _hooks_test(args: argparse.Namespace) -> int:
+    """Send one sample event to a receiver now, like GitLab's "Test" button."""
+    from bridge.delivery.deliverer import target_of
+    from bridge.delivery.sender import Sender
+    from bridge.delivery.wire import build_request
+    from bridge.model.ledger import OutboxRecord
+
+    settings, store = _open(args)
+    receivers = {r.name: r for r in settings.hooks.receivers()}
+    if args.name not in receivers:
+        known = ", ".join(receivers) or "none configured"
+        raise UsageError(f"hooks test: unknown receiver {args.name!r} (known: {known})")
+    with store:
+        hook, payload = _sample(settings, store, args.name)
+    now = dt.datetime.now(dt.UTC)
+    event = str(uuid.uuid4())
+    row = OutboxRecord(
+        id=0,
+        event_uuid=event,
+        receiver=args.name,
+        hook=hook,
+        event_name=str(payload["event_name"]),
+        subject="test",
+        payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+        idempotency_key=str(uuid.uuid4()),
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        last_error=None,
+        created_at=now,
+        updated_at=now,
+        delivered_at=None,
+        instance_url=settings.gitlab.url,
+        gitlab_event_uuid=event,
+    )
+    request = build_request(
+        row,
+        target_of(receivers[args.name]),
+        webhook_uuid=str(uuid.uuid4()),
+        timestamp=int(now.timestamp()),
+        product_token=settings.delivery.user_agent_product_token,
+    )
+    sender = Sender()
+    try:
+        answer = sender.send(args.name, request)
+    finally:
+        sender.close()
+    status = "no answer" if answer.status is None else f"HTTP {answer.status}"
+    print(f"{args.name}: {row.event_name} ({hook}) -> {status} in {answer.duration_ms} ms")
+    if answer.body:
+        print(f"response: {answer.body[:500]}")
+    if answer.status is not None and 200 <= answer.status < 300:
+        return 0
+    print(f"gitlab-bridge: hooks test {args.name}: {answer.error}", file=sys.stderr)
+    return EX_TEMPFAIL
+
+
+def _sample(settings: Settings, store: Store, name: str) -> tuple[str, dict[str, object]]:
+    """GitLab's test payload for a system receiver; a Member Hook from the snapshot otherwise."""
+    from bridge.hooks.payloads.context import PayloadContext, is_enterprise
+    from bridge.hooks.payloads.members import user_add_to_group
+    from bridge.hooks.routing import resolve_receivers
+
+    if any(r.name == name for r in settings.hooks.system):
+        return "System Hook", dict(SYSTEM_SAMPLE)
+    groups = store.groups()
+    receivers, _problems = resolve_receivers(settings.hooks, groups)
+    receiver = next((r for r in receivers if r.name == name), None)
+    if receiver is None or receiver.group_id is None:
+        raise UsageError(f"hooks test {name}: its group is not in the snapshot; run `sync` first")
+    members = store.members("group", receiver.group_id)
+    if not members:
+        raise UsageError(
+            f"hooks test {name}: group {receiver.group_id} has no direct member in the snapshot "
+            "to build a Member Hook sample from"
+        )
+    member = members[min(members)]
+    ctx = PayloadContext(
+        settings=settings.payloads,
+        enterprise=is_enterprise(settings.payloads.edition, False),
+        users=store.users(),
+        groups=groups,
+        group_members={},
+        project_members={},
+        observed_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
+    )
+    return "Member Hook", user_add_to_group(ctx, groups[receiver.group_id], member)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace) -> tuple[Settings, Store]:
+    from bridge import config
+    from bridge.store import Store
+
+    settings = config.load(args.config)
+    return settings, Store.open(settings.state.url)
+
+
+def _row(store: Store, row_id: int) -> OutboxRecord:
+    row = store.deliveries.get(row_id)
+    if row is None:
+        raise UsageError(f"no event {row_id} in the outbox")
+    return row
+
+
+def _time(value: dt.datetime | None) -> str:
+    return "-" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _summary(row: OutboxRecord) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "receiver": row.receiver,
+        "hook": row.hook,
+        "event_name": row.event_name,
+        "subject": row.subject,
+        "attempts": row.attempts,
+        "idempotency_key": row.idempotency_key,
+        "queued_at": _time(row.created_at),
+        "next_attempt_at": _time(row.next_attempt_at)
+        if row.status in ("pending", "failed")
+        else None,
+        "delivered_at": _time(row.delivered_at) if row.delivered_at else None,
+        "last_error": row.last_error,
+    }
+
+
+def _attempt_json(attempt: Any) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "started_at": _time(attempt.started_at),
+        "duration_ms": attempt.duration_ms,
+        "url": attempt.url,
+        "status_code": attempt.status_code,
+        "outcome": attempt.outcome,
+        "error": attempt.error,
+        "response_body": attempt.response_body,
+    }
+
+
+def _positive_id(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an event id")
+    return int(text)
+
+
+def add_commands(
+    commands: Any, add_config_option: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Register ``deliver``, ``deliveries`` and ``hooks`` on the main parser's subcommands."""
+    deliver = commands.add_parser(
+        "deliver",
+        help="give every due event one delivery attempt now",
+        description="One delivery pass over the outbox: every event due now gets one attempt, "
+        f"receivers in parallel. Exit 0 when nothing waits afterwards, {EX_TEMPFAIL} when events "
+        "stay undelivered (retrying, held by an open circuit, or for unconfigured receivers).",
+    )
+    add_config_option(deliver)
+    deliver.set_defaults(func=_deliver)
+
+    deliveries = commands.add_parser(
+        "deliveries",
+        help="inspect and manage queued events",
+        description="The outbox: `list` and `show` queued, delivered and dead events, `retry` "
+        "them with the same Idempotency-Key, `purge` old delivered ones.",
+    )
+    sub = deliveries.add_subparsers(dest="deliveries_command", required=True, metavar="SUBCOMMAND")
+    listing = sub.add_parser(
+        "list", help="list queued events", description="Outbox rows, oldest first."
+    )
+    add_config_option(listing)
+    listing.add_argument("--status", choices=STATUSES, help="only rows with this status")
+    listing.add_argument("--receiver", help="only rows for this receiver")
+    listing.add_argument("--limit", type=int, default=100, help="the last N rows (0: all)")
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
+    listing.set_defaults(func=_list)
+
+    show = sub.add_parser(
+        "show",
+        help="one event: payload, headers, every attempt",
+        description="The payload, the headers its next attempt will carry (token and signature "
+        "redacted) and every attempt with its status, duration, error and response.",
+    )
+    add_config_option(show)
+    show.add_argument("id", type=_positive_id, help="event id (from `deliveries list`)")
+    show.add_argument("--json", action="store_true", help="JSON output")
+    show.set_defaults(func=_show)
+
+    retry = sub.add_parser(
+        "retry",
+        help="queue events again (same Idempotency-Key)",
+        description="Queue one event, or every dead letter, again: same body, Idempotency-Key "
+        "and X-Gitlab-Event-UUID; a new X-Gitlab-Webhook-UUID per attempt; attempts and the "
+        "max_age clock start over. Refused when the receiver's URL changed, unless --force.",
+    )
+    add_config_option(retry)
+    retry.add_argument("id", nargs="?", type=_positive_id, help="event id")
+    retry.add_argument("--dead", action="store_true", help="every dead letter")
+    retry.add_argument("--receiver", help="with --dead: only this receiver's")
+    retry.add_argument("--force", action="store_true", help="send to a changed URL anyway")
+    retry.set_defaults(func=_retry)
+
+    purge = sub.add_parser(
+        "purge",
+        help="delete old delivered events",
+        description="Delete delivered events (and their attempts) last updated before the given "
+        "age. Waiting events are never purged; dead letters only with --include-dead.",
+    )
+    add_config_option(purge)
+    purge.add_argument("--older-than", required=True, help="an age such as 30d or 12h")
+    purge.add_argument("--include-dead", action="store_true", help="purge dead letters too")
+    purge.set_defaults(func=_purge)
+
+    hooks = commands.add_parser(
+        "hooks",
+        help="the configured receivers",
+        description="The receivers of the configuration: `hooks test NAME` sends one sample "
+        "event, as GitLab's Test button does.",
+    )
+    hooks_sub = hooks.add_subparsers(dest="hooks_command", required=True, metavar="SUBCOMMAND")
+    test = hooks_sub.add_parser(
+        "test",
+        help="send a sample event to a receiver now",
+        description="Like GitLab's Test button: a system receiver gets GitLab's own sample "
+        "project_create; a group receiver a Member Hook built from its group's first direct "
+        f"member in the snapshot. Not queued; exit 0 on 2xx, {EX_TEMPFAIL} otherwise.",
+    )
+    add_config_option(test)
+    test.add_argument("name", help="receiver name")
+    test.set_defaults(func=_hooks_test)
+
+
+__all__ = ["EX_TEMPFAIL", "BridgeError", "add_commands", "deliver_pass"]

@@ -1,0 +1,4 @@
+"""Delivering queued hooks: pure ``policy`` and ``wire``, the HTTP ``sender``, the ``deliverer``.
+
+See docs/delivery.md for what a receiver sees.
+"""

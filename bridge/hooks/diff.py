@@ -1,0 +1,192 @@
+"""Pure differ: two snapshots of records in, the ordered changes between them out.
+
+Snapshots are mappings keyed by GitLab ids: ``int`` for users, groups and projects;
+``(source_id, user_id)`` for members and ``(source_id, group_id)`` for shares. A ``changed``
+is emitted only when the records differ; a project's ``shares`` are diffed apart from the
+project (``project_shares`` + ``diff_shares``), so a share change never changes its project.
+``order`` sorts one poll's changes as HOOKS.md §4 asks. No I/O, no clock, no logging.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, TypeVar, cast
+
+from bridge.model.changes import Change, ChangeKind, R, Resource
+from bridge.model.records import Group, Member, Project, Share, SourceKind, User
+
+K = TypeVar("K", int, tuple[int, int])
+
+_MEMBER_RESOURCE: Final[Mapping[SourceKind, Resource]] = {
+    "group": "group_member",
+    "project": "project_member",
+}
+_SHARE_RESOURCE: Final[Mapping[SourceKind, Resource]] = {
+    "group": "group_share",
+    "project": "project_share",
+}
+
+
+def diff_users(old: Mapping[int, User], new: Mapping[int, User]) -> tuple[Change[User], ...]:
+    """Users added, removed or differing in any field, by ascending id."""
+    return _diff("user", old, new, operator.eq)
+
+
+def diff_groups(old: Mapping[int, Group], new: Mapping[int, Group]) -> tuple[Change[Group], ...]:
+    """Groups added, removed or differing in any field, by ascending id."""
+    return _diff("group", old, new, operator.eq)
+
+
+def diff_projects(
+    old: Mapping[int, Project], new: Mapping[int, Project]
+) -> tuple[Change[Project], ...]:
+    """Projects added, removed or differing in a field other than ``shares``, by ascending id."""
+    return _diff("project", old, new, _same_project)
+
+
+def diff_members(
+    kind: SourceKind,
+    old: Mapping[tuple[int, int], Member],
+    new: Mapping[tuple[int, int], Member],
+) -> tuple[Change[Member], ...]:
+    """Direct member rows of groups or projects, keyed (source_id, user_id), ascending."""
+    return _diff(_MEMBER_RESOURCE[kind], old, new, operator.eq)
+
+
+def diff_shares(
+    kind: SourceKind,
+    old: Mapping[tuple[int, int], Share],
+    new: Mapping[tuple[int, int], Share],
+) -> tuple[Change[Share], ...]:
+    """Share links of groups or projects, keyed (source_id, group_id), ascending."""
+    return _diff(_SHARE_RESOURCE[kind], old, new, operator.eq)
+
+
+def project_shares(projects: Mapping[int, Project]) -> dict[tuple[int, int], Share]:
+    """All projects' shares keyed (project id, invited group id), for ``diff_shares``."""
+    return {
+        (project_id, share.group_id): share
+        for project_id in sorted(projects)
+        for share in projects[project_id].shares
+    }
+
+
+def apply(old: Mapping[K, R], changes: Iterable[Change[R]]) -> dict[K, R]:
+    """Rebuild the newer snapshot from ``old`` and the changes found against it.
+
+    Raises ValueError when a change does not fit ``old`` (an add of a present key, a change or
+    removal whose ``old`` is not the record held). Projects round-trip up to their ``shares``.
+    """
+    result = dict(old)
+    for change in changes:
+        key = cast(K, _mapping_key(change.key))
+        held = result.get(key)
+        if (held is None) != (change.old is None) or (held is not None and held != change.old):
+            raise ValueError(f"{change.kind} {change.subject}: does not fit the old snapshot")
+        if change.new is None:
+            del result[key]
+        else:
+            result[key] = change.new
+    return result
+
+
+def order(
+    changes: Iterable[Change[Any]],
+    *,
+    old_groups: Mapping[int, Group],
+    new_groups: Mapping[int, Group],
+) -> tuple[Change[Any], ...]:
+    """Sort one poll's changes in HOOKS.md §4's order; ties by resource, then key."""
+
+    def rank(change: Change[Any]) -> tuple[int, int, int, str, tuple[int, ...]]:
+        phase, sub = _PHASES[change.kind, change.resource]
+        depth = 0  # only added or removed groups need one: member lists must stay cheap
+        group_id = change.key[0]
+        if change.resource == "group" and change.kind == "added" and group_id in new_groups:
+            depth = _depth(group_id, new_groups)  # parents first
+        elif change.resource == "group" and change.kind == "removed" and group_id in old_groups:
+            depth = -_depth(group_id, old_groups)  # children first
+        return phase, sub, depth, change.resource, change.key
+
+    return tuple(sorted(changes, key=rank))
+
+
+# (kind, resource) -> (phase, position within the phase), after HOOKS.md §4 "Order within a poll".
+_PHASES: Final[Mapping[tuple[str, str], tuple[int, int]]] = {
+    ("added", "user"): (0, 0),
+    ("added", "group"): (0, 1),
+    ("added", "project"): (0, 2),
+    ("changed", "user"): (1, 0),
+    ("changed", "group"): (1, 1),
+    ("changed", "project"): (1, 2),
+    ("added", "group_member"): (2, 0),
+    ("changed", "group_member"): (2, 0),
+    ("added", "project_member"): (2, 1),
+    ("changed", "project_member"): (2, 1),
+    **{
+        (kind, res): (3, 0)
+        for kind in ("added", "changed", "removed")
+        for res in _SHARE_RESOURCE.values()
+    },
+    ("removed", "group_member"): (4, 0),
+    ("removed", "project_member"): (4, 1),
+    ("removed", "project"): (5, 0),
+    ("removed", "group"): (5, 1),
+    ("removed", "user"): (5, 2),
+}
+
+
+def _diff(
+    resource: Resource,
+    old: Mapping[K, R],
+    new: Mapping[K, R],
+    same: Callable[[R, R], bool],
+) -> tuple[Change[R], ...]:
+    """Changes between two keyed snapshots of one resource, by ascending key."""
+    changes: list[Change[R]] = []
+    kind: ChangeKind
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if before is None and after is not None:
+            kind = "added"
+        elif after is None:
+            kind = "removed"
+        elif before is not None and not same(before, after):
+            kind = "changed"
+        else:
+            continue
+        changes.append(
+            Change(resource=resource, kind=kind, key=_change_key(key), old=before, new=after)
+        )
+    return tuple(changes)
+
+
+def _same_project(a: Project, b: Project) -> bool:
+    """Projects equal apart from their shares."""
+    return dataclasses.replace(a, shares=()) == dataclasses.replace(b, shares=())
+
+
+def _change_key(key: int | tuple[int, int]) -> tuple[int, ...]:
+    """A snapshot key as a ``Change.key``."""
+    return (key,) if isinstance(key, int) else key
+
+
+def _mapping_key(key: tuple[int, ...]) -> int | tuple[int, int]:
+    """A ``Change.key`` as a snapshot key: the inverse of ``_change_key``."""
+    if len(key) == 1:
+        return key[0]
+    if len(key) == 2:
+        return key[0], key[1]
+    raise ValueError(f"change key {key} has neither one nor two ids")
+
+
+def _depth(group_id: int, groups: Mapping[int, Group]) -> int:
+    """Ancestors of one group present in ``groups`` (a cycle stops the count)."""
+    seen = {group_id}
+    parent = groups[group_id].parent_id
+    while parent is not None and parent in groups and parent not in seen:
+        seen.add(parent)
+        parent = groups[parent].parent_id
+    return len(seen) - 1

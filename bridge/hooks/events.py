@@ -1,0 +1,364 @@
+"""Pure mapping: the differ's changes -> the hook events GitLab would send (HOOKS.md §4-§6).
+
+``events_for`` walks changes already in §4's order (``diff.order``) and turns each into zero or
+more ``PendingEvent``s: a payload from the builders plus the routing target of §6. Within one
+change the System Hook comes first, then the group-webhook form, as GitLab fires them.
+Creates, renames and updates use the ``new`` context (new hierarchy); destroys and removals the
+``old`` one. No I/O, no clock, no logging.
+
+Choices where §4 leaves room:
+
+- A path change together with another tracked attribute gives ``project_rename`` *then*
+  ``project_update``: in GitLab these are separate saves, each firing its hook; likewise a
+  transfer plus a tracked change gives ``project_transfer`` then ``project_update``. A namespace
+  change is one ``project_transfer`` even when the path changed too (§4).
+- Destroyed users, groups and projects are the given sets plus those the changes themselves
+  remove; member rows (and, for §5, share links) of destroyed sources, users or invited groups
+  get no remove event.
+- System Hook targets carry ``group_id=None``: every system receiver gets them (§6).
+- Timestamps (§2): a removal carries the snapshot's ``updated_at`` (the bridge-derived one where
+  REST has none); a record without a REST ``created_at`` uses its first sighting. ``snapshot``
+  maps a subject to its row bookkeeping; a subject it lacks keeps the builders' defaults.
+- Project members and project shares need their project; the caller passes ``new_projects`` and
+  ``old_projects`` since ``PayloadContext`` holds no projects. A missing source is a ValueError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, Protocol, TypedDict, TypeVar
+
+from bridge.hooks.payloads import context as p
+from bridge.hooks.payloads import members as pm
+from bridge.hooks.payloads.context import Payload, PayloadContext, Ts
+from bridge.hooks.routing import Event, HookKind
+from bridge.model.changes import Change, ChangeKind, R
+from bridge.model.ledger import RowMeta
+from bridge.model.records import Group, Member, Project, Share
+
+# The attributes §4 requires tracked; the record holds no other non-volatile project field.
+TRACKED_PROJECT_FIELDS: Final = (
+    "name",
+    "description",
+    "visibility",
+    "archived",
+    "default_branch",
+    "topics",
+)
+_NO_PROJECTS: Final[Mapping[int, Project]] = MappingProxyType({})
+_NO_METAS: Final[Mapping[str, RowMeta]] = MappingProxyType({})
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingEvent:
+    """One hook event for the outbox: its payload and the target routing resolves."""
+
+    hook: HookKind
+    event_name: str
+    subject: str  # Change.subject
+    payload: dict[str, object]
+    target: Event
+
+
+class _Stamp(TypedDict, total=False):
+    """Explicit builder timestamps; an absent key keeps the builder's default."""
+
+    created_at: Ts
+    updated_at: Ts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Inputs:
+    """Everything a handler needs besides the change."""
+
+    new: PayloadContext
+    old: PayloadContext
+    new_projects: Mapping[int, Project]
+    old_projects: Mapping[int, Project]
+    destroyed_users: frozenset[int]
+    destroyed_groups: frozenset[int]
+    destroyed_projects: frozenset[int]
+    snapshot: Mapping[str, RowMeta]
+
+    def stamp(self, change: Change[Any]) -> _Stamp:
+        """Builder timestamps from the snapshot row (§2); empty for adds and unknown rows."""
+        meta = self.snapshot.get(change.subject)
+        if meta is None or change.kind == "added":
+            return {}
+        record = _row(change)
+        out: _Stamp = {}
+        if getattr(record, "created_at", None) is None:
+            out["created_at"] = meta.first_seen_at
+        if change.kind == "removed" and getattr(record, "updated_at", None) is None:
+            out["updated_at"] = meta.updated_at
+        return out
+
+    def ctx(self, change: Change[Any]) -> PayloadContext:
+        """The pre-change context for removals, the new one otherwise (§6)."""
+        return self.old if change.kind == "removed" else self.new
+
+    def projects(self, change: Change[Any]) -> Mapping[int, Project]:
+        """The pre-change projects for removals, the new ones otherwise."""
+        return self.old_projects if change.kind == "removed" else self.new_projects
+
+
+def events_for(
+    changes: Sequence[Change[Any]],
+    *,
+    new: PayloadContext,
+    old: PayloadContext,
+    new_projects: Mapping[int, Project] = _NO_PROJECTS,
+    old_projects: Mapping[int, Project] = _NO_PROJECTS,
+    destroyed_users: frozenset[int] = frozenset(),
+    destroyed_groups: frozenset[int] = frozenset(),
+    destroyed_projects: frozenset[int] = frozenset(),
+    snapshot: Mapping[str, RowMeta] = _NO_METAS,
+) -> tuple[PendingEvent, ...]:
+    """The events of ``changes`` (in §4 order already), in that order (HOOKS.md §4)."""
+    inputs = _Inputs(
+        new=new,
+        old=old,
+        new_projects=new_projects,
+        old_projects=old_projects,
+        destroyed_users=destroyed_users | _removed(changes, "user"),
+        destroyed_groups=destroyed_groups | _removed(changes, "group"),
+        destroyed_projects=destroyed_projects | _removed(changes, "project"),
+        snapshot=snapshot,
+    )
+    return tuple(event for c in changes for event in _HANDLERS[c.resource](c, inputs))
+
+
+def _removed(changes: Sequence[Change[Any]], resource: str) -> frozenset[int]:
+    """Ids of the ``resource`` records these changes remove."""
+    return frozenset(c.key[0] for c in changes if c.resource == resource and c.kind == "removed")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _event(
+    change: Change[Any], hook: HookKind, payload: Payload, group_id: int | None
+) -> PendingEvent:
+    return PendingEvent(
+        hook=hook,
+        event_name=str(payload["event_name"]),
+        subject=change.subject,
+        payload=payload,
+        target=Event(hook=hook, group_id=group_id),
+    )
+
+
+def _system(change: Change[Any], payload: Payload) -> PendingEvent:
+    return _event(change, "System Hook", payload, None)
+
+
+def _old(change: Change[R]) -> R:
+    if change.old is None:
+        raise ValueError(f"{change.kind} {change.subject}: no old record")
+    return change.old
+
+
+def _new(change: Change[R]) -> R:
+    if change.new is None:
+        raise ValueError(f"{change.kind} {change.subject}: no new record")
+    return change.new
+
+
+def _row(change: Change[R]) -> R:
+    """The record the event describes: the snapshot's for removals, the new one otherwise."""
+    return _old(change) if change.kind == "removed" else _new(change)
+
+
+def _source(records: Mapping[int, T], source_id: int, what: str, change: Change[Any]) -> T:
+    if source_id not in records:
+        raise ValueError(f"{change.kind} {change.subject}: {what} {source_id} is not known")
+    return records[source_id]
+
+
+# --- users, groups, projects ------------------------------------------------------------------
+
+
+def _user_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+    if change.kind == "added":
+        return [_system(change, p.user_create(io.new, _new(change)))]
+    if change.kind == "removed":
+        return [_system(change, p.user_destroy(io.old, _old(change), **io.stamp(change)))]
+    old, new = _old(change), _new(change)
+    if old.username == new.username:
+        return []  # other user fields fire nothing (§4)
+    return [_system(change, p.user_rename(io.new, old, new, **io.stamp(change)))]
+
+
+def _group_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+    if change.kind == "changed":
+        old, new = _old(change), _new(change)
+        # Own path only: a name change, a move keeping the path, or an ancestor's rename is silent.
+        return (
+            [_system(change, p.group_rename(io.new, old, new, **io.stamp(change)))]
+            if old.path != new.path
+            else []
+        )
+    group: Group = _row(change)
+    ctx = io.ctx(change)
+    added = change.kind == "added"
+    stamp = io.stamp(change)
+    events = [_system(change, (p.group_create if added else p.group_destroy)(ctx, group, **stamp))]
+    if group.parent_id is not None:
+        sub = (p.subgroup_create if added else p.subgroup_destroy)(ctx, group, **stamp)
+        events.append(_event(change, "Subgroup Hook", sub, group.parent_id))
+    return events
+
+
+def _project_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+    if change.kind == "changed":
+        return _project_changed(change, io)
+    project: Project = _row(change)
+    ctx = io.ctx(change)
+    build = p.project_create if change.kind == "added" else p.project_destroy
+    stamp = io.stamp(change)
+    events = [_system(change, build(ctx, project, **stamp))]
+    if project.namespace.kind == "group":  # personal projects reach no group receiver
+        group_form = build(ctx, project, system_hook=False, **stamp)
+        events.append(_event(change, "Project Hook", group_form, project.namespace.id))
+    return events
+
+
+def _project_changed(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+    old: Project = _old(change)
+    new: Project = _new(change)
+    events: list[PendingEvent] = []
+    if old.namespace.id != new.namespace.id:
+        events.append(_system(change, p.project_transfer(io.new, old, new)))
+    elif old.path != new.path:
+        events.append(_system(change, p.project_rename(io.new, old, new)))
+    if any(getattr(old, f) != getattr(new, f) for f in TRACKED_PROJECT_FIELDS):
+        events.append(_system(change, p.project_update(io.new, new)))
+    return events
+
+
+# --- members ----------------------------------------------------------------------------------
+
+S_contra = TypeVar("S_contra", Group, Project, contravariant=True)
+M_contra = TypeVar("M_contra", Member, Share, contravariant=True)
+
+
+class _Build(Protocol[S_contra, M_contra]):
+    """A member or share builder of ``bridge.hooks.payloads.members``."""
+
+    def __call__(
+        self,
+        ctx: PayloadContext,
+        source: S_contra,
+        record: M_contra,
+        /,
+        *,
+        created_at: Ts = None,
+        updated_at: Ts = None,
+    ) -> Payload: ...
+
+
+_GROUP_MEMBER: Final[Mapping[ChangeKind, _Build[Group, Member]]] = {
+    "added": pm.user_add_to_group,
+    "changed": pm.user_update_for_group,
+    "removed": pm.user_remove_from_group,
+}
+_PROJECT_MEMBER: Final[Mapping[ChangeKind, _Build[Project, Member]]] = {
+    "added": pm.user_add_to_team,
+    "changed": pm.user_update_for_team,
+    "removed": pm.user_remove_from_team,
+}
+
+
+def _cascaded(change: Change[Any], sources: frozenset[int], others: frozenset[int]) -> bool:
+    """A removal whose source or other party was destroyed too: GitLab sends no event (§4)."""
+    source_id, other_id = change.key
+    return change.kind == "removed" and (source_id in sources or other_id in others)
+
+
+def _group_member_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+    if _cascaded(change, io.destroyed_groups, io.destroyed_users):
+        return []
+    member_hook = True
+    if change.kind == "changed":
+        old, new = _old(change), _new(change)
+        if (old.access_level, old.expires_at) == (new.access_level, new.expires_at):
+            if old.member_role == new.member_role:
+                return []  # name, username or state: no hook
+            member_hook = False  # the Member Hook carries level and expiry only
+    ctx = io.ctx(change)
+    group = _source(ctx.groups, change.key[0], "group", change)
+    payload = _GROUP_MEMBER[change.kind](ctx, group, _row(change), **io.stamp(change))
+    events = [_system(change, payload)]
+    if member_hook:
+        events.append(_event(change, "Member Hook", dict(payload), group.id))
+    return events
+
+
+def _project_member_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+    if _cascaded(change, io.destroyed_projects, io.destroyed_users):
+        return []
+    if change.kind == "changed" and _member_terms(_old(change)) == _member_terms(_new(change)):
+        return []
+    project = _source(io.projects(change), change.key[0], "project", change)
+    build = _PROJECT_MEMBER[change.kind]
+    return [_system(change, build(io.ctx(change), project, _row(change), **io.stamp(change)))]
+
+
+def _member_terms(member: Member) -> tuple[object, ...]:
+    return member.access_level, member.expires_at, member.member_role
+
+
+# --- share links (§5, opt-in) -----------------------------------------------------------------
+
+_GROUP_SHARE: Final[Mapping[ChangeKind, _Build[Group, Share]]] = {
+    "added": pm.group_add_to_group,
+    "changed": pm.group_update_for_group,
+    "removed": pm.group_remove_from_group,
+}
+_PROJECT_SHARE: Final[Mapping[ChangeKind, _Build[Project, Share]]] = {
+    "added": pm.group_add_to_team,
+    "changed": pm.group_update_for_team,
+    "removed": pm.group_remove_from_team,
+}
+
+
+def _share_silent(change: Change[Any], io: _Inputs, sources: frozenset[int]) -> bool:
+    """Off by default; a cascaded removal or a change of neither level nor expiry is silent."""
+    if not io.new.settings.share_events or _cascaded(change, sources, io.destroyed_groups):
+        return True
+    if change.kind != "changed":
+        return False
+    old, new = _old(change), _new(change)
+    return (old.access_level, old.expires_at) == (new.access_level, new.expires_at)
+
+
+def _group_share_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+    if _share_silent(change, io, io.destroyed_groups):
+        return []
+    ctx = io.ctx(change)
+    group = _source(ctx.groups, change.key[0], "group", change)
+    return [
+        _system(change, _GROUP_SHARE[change.kind](ctx, group, _row(change), **io.stamp(change)))
+    ]
+
+
+def _project_share_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+    if _share_silent(change, io, io.destroyed_projects):
+        return []
+    project = _source(io.projects(change), change.key[0], "project", change)
+    build = _PROJECT_SHARE[change.kind]
+    return [_system(change, build(io.ctx(change), project, _row(change), **io.stamp(change)))]
+
+
+_HANDLERS: Final[Mapping[str, Callable[[Change[Any], _Inputs], list[PendingEvent]]]] = {
+    "user": _user_events,
+    "group": _group_events,
+    "project": _project_events,
+    "group_member": _group_member_events,
+    "project_member": _project_member_events,
+    "group_share": _group_share_events,
+    "project_share": _project_share_events,
+}

@@ -1,0 +1,83 @@
+"""Pure: confirmed changes -> the outbox rows to queue, one per (event, receiver).
+
+Each change is turned into events with the hierarchy of its side (the pre-change one for removals,
+the new one otherwise), routed to receivers (HOOKS.md §6), and given a deterministic identity:
+``event_uuid`` from the subject's snapshot revision before the change (§4), so one change detected
+twice is one event, and ``idempotency_key`` per receiver. The same row bookkeeping gives removals
+their snapshot timestamps (§2). No I/O, no clock, no logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bridge.hooks.events import events_for
+from bridge.hooks.payloads.context import PayloadContext, body, event_uuid, idempotency_key
+from bridge.hooks.routing import Receiver, route
+from bridge.model.changes import Change
+from bridge.model.ledger import OutboxRow, RowMeta
+from bridge.model.records import Project
+
+
+def outbox_rows(
+    changes: Sequence[Change[Any]],
+    *,
+    instance_url: str,
+    gitlab_version: str = "",
+    receivers: Sequence[Receiver],
+    snapshot: Mapping[str, RowMeta],
+    new: PayloadContext,
+    old: PayloadContext,
+    new_projects: Mapping[int, Project],
+    old_projects: Mapping[int, Project],
+) -> tuple[OutboxRow, ...]:
+    """Rows for ``changes`` (in §4 order already); ``snapshot`` maps subject -> row bookkeeping.
+
+    A subject missing from ``snapshot`` is new: revision 0.
+    """
+    destroyed = _destroyed(changes)
+    rows: list[OutboxRow] = []
+    for change in changes:
+        groups = old.groups if change.kind == "removed" else new.groups
+        events = events_for(
+            [change],
+            new=new,
+            old=old,
+            new_projects=new_projects,
+            old_projects=old_projects,
+            destroyed_users=destroyed["user"],
+            destroyed_groups=destroyed["group"],
+            destroyed_projects=destroyed["project"],
+            snapshot=snapshot,
+        )
+        for event in events:
+            meta = snapshot.get(event.subject)
+            revision = 0 if meta is None else meta.revision
+            uuid = event_uuid(instance_url, event.event_name, event.subject, revision)
+            payload = body(event.payload).decode("utf-8")
+            rows.extend(
+                OutboxRow(
+                    event_uuid=uuid,
+                    receiver=name,
+                    hook=event.hook,
+                    event_name=event.event_name,
+                    subject=event.subject,
+                    payload=payload,
+                    idempotency_key=idempotency_key(uuid, name),
+                    instance_url=instance_url,
+                    gitlab_version=gitlab_version,
+                )
+                for name in route(event.target, receivers, groups)
+            )
+    return tuple(rows)
+
+
+def _destroyed(changes: Sequence[Change[Any]]) -> dict[str, frozenset[int]]:
+    """Ids of users, groups and projects these changes remove (their member rows cascade)."""
+    return {
+        resource: frozenset(
+            c.key[0] for c in changes if c.resource == resource and c.kind == "removed"
+        )
+        for resource in ("user", "group", "project")
+    }

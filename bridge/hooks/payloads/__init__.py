@@ -1,0 +1,1 @@
+"""Pure payload builders: records -> GitLab hook bodies in GitLab's key order (docs/payloads.md)."""

@@ -1,0 +1,496 @@
+"""``gitlab-bridge run``: the long-running service.
+
+- One APScheduler job per resource (users, groups, projects, members), each on its own
+  interval. Polls share a one-thread executor, so they never overlap each other or themselves
+  and always see a consistent snapshot; ``max_instances=1`` and ``coalesce`` fold missed runs
+  into one. The first runs go in dependency order: users, groups, projects, members.
+- Delivery is a thread of its own that sleeps until the next row is due and wakes at once when
+  a poll queues events.
+- Housekeeping drops delivered rows older than ``delivery.keep_delivered``.
+- SIGTERM/SIGINT: stop taking work, let the transaction in flight finish (each resource commits
+  on its own), give the lease of an unsent event back, and exit within
+  ``daemon.shutdown_timeout``; past it, the process exits anyway and the database rolls the
+  unfinished transaction back. SIGHUP reloads the configuration or keeps the old one and says
+  why. SIGUSR1 dumps every thread's stack to stderr.
+- systemd: READY=1 after the first successful connection to GitLab, STATUS= after each poll and
+  every ``daemon.status_interval``, WATCHDOG=1 when ``WatchdogSec=`` is set.
+- SQLite state: one daemon at a time (``InstanceLock``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import faulthandler
+import io
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bridge import config
+from bridge.config.settings import Settings
+from bridge.delivery.deliverer import Deliverer
+from bridge.errors import BridgeError, ConfigError, FatalSourceError, SourceError
+from bridge.project_groups.http import BridgeServer, Reply, start_server
+from bridge.retry import RetryPolicy, backoff
+from bridge.service import status
+from bridge.service.locks import InstanceLock, sqlite_path
+from bridge.service.metrics import CONTENT_TYPE, Metrics
+from bridge.service.sdnotify import Notifier
+from bridge.source import GitLabSource
+from bridge.store import Store
+from bridge.store.leader import PollerLease
+from bridge.sync.engine import RESOURCES, Resource, SyncReport, sync
+
+log = logging.getLogger(__name__)
+# Waits between attempts to reach GitLab at start: 1-2 s, 2-4 s, ... up to 30-60 s.
+RECONNECT = RetryPolicy(base=2.0, cap=60.0, jitter=0.5)
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    """The wall clock, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """What a reload may replace, swapped as one reference."""
+
+    settings: Settings
+    source: GitLabSource
+
+
+@dataclass
+class _Health:
+    connected: bool = False
+    polled: set[str] = field(default_factory=set)
+
+
+class Daemon:
+    """The service: start it, wait for a signal, stop it within a bounded time."""
+
+    def __init__(
+        self,
+        config_path: str,
+        settings: Settings,
+        *,
+        notifier: Notifier | None = None,
+        now: Clock = utcnow,
+        on_listen: Callable[[str], None] = lambda _url: None,
+        on_poll: Callable[[str, SyncReport | None], None] = lambda _resource, _report: None,
+    ) -> None:
+        """``on_listen`` is told the server's URL once it listens (the CLI prints it);
+        ``on_poll`` each poll's report (None when it failed), on the poll thread."""
+        self._on_poll = on_poll
+        self.config_path = config_path
+        self.notifier = notifier or Notifier()
+        self._now = now
+        self._on_listen = on_listen
+        self.stop_event = threading.Event()  # tells polls and deliveries to wind down
+        self._wake_delivery = threading.Event()
+        self._reload_requested = threading.Event()
+        self._main_wake = threading.Event()
+        self._exit_requested = False
+        self.abandoned = False  # stop() gave up on work in flight: exit without joining threads
+        self._previous_handlers: dict[signal.Signals, Any] = {}
+        self.health = _Health()
+        self._lock: InstanceLock | None = None
+        self.store: Store | None = None
+        self.server: BridgeServer | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._delivery_thread: threading.Thread | None = None
+        self._lease: PollerLease | None = None
+        self._follower_logged = False
+        self.runtime = _Runtime(settings, GitLabSource.from_settings(settings.gitlab))
+        self.deliverer: Deliverer | None = None
+        self.metrics = Metrics(self.status)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Lock the state, open the store, serve HTTP, connect to GitLab, start the jobs.
+
+        Raises AlreadyRunning (another daemon on this SQLite state), ConfigError (a token
+        GitLab refuses, an address that cannot be bound) or StoreError.
+        """
+        settings = self.runtime.settings
+        database = sqlite_path(settings.state.url)
+        if database is not None:
+            self._lock = InstanceLock(database).acquire()
+        self.store = Store.open(settings.state.url)
+        self._lease = self.store.poller_lease()
+        self.deliverer = self._deliverer(settings)
+        if settings.server.enabled:
+            self.server = start_server(settings, self.store, _Operations(self))
+            self._on_listen(self.server.url)
+        self._connect()
+        if self.stop_event.is_set():
+            return
+        self.notifier.ready(f"connected to {settings.gitlab.url}; first polls running")
+        self._scheduler = self._schedule(settings)
+        self._scheduler.start()
+        self._delivery_thread = threading.Thread(
+            target=self._deliver_forever, name="delivery", daemon=True
+        )
+        self._delivery_thread.start()
+        log.info(
+            "running: GitLab %s, state %s, %d receivers",
+            settings.gitlab.url,
+            self.store.url,
+            len(settings.hooks.receivers()),
+        )
+
+    def run(self) -> int:
+        """Start, then serve signals until SIGTERM/SIGINT; the exit code."""
+        self._install_signals()
+        try:
+            self.start()
+            while not self._exit_requested:
+                # A timeout, not a bare wait: a signal the kernel hands to another thread
+                # does not interrupt a blocked lock; the handler runs at the next wake-up.
+                self._main_wake.wait(1.0)
+                self._main_wake.clear()
+                if self._reload_requested.is_set():
+                    self._reload_requested.clear()
+                    self.reload()
+        finally:
+            clean = self.stop()
+            self._restore_signals()
+        return 0 if clean else 1
+
+    def request_stop(self) -> None:
+        """What SIGTERM does: stop taking work and let ``run`` return."""
+        self._exit_requested = True
+        self.stop_event.set()
+        if self.deliverer is not None:
+            self.deliverer.stop.set()
+        self._wake_delivery.set()
+        self._main_wake.set()
+
+    def stop(self) -> bool:
+        """Wind down within ``daemon.shutdown_timeout``; False if work had to be abandoned."""
+        self.request_stop()
+        self.notifier.stopping()
+        timeout = self.runtime.settings.daemon.shutdown_timeout
+        deadline = time.monotonic() + timeout
+        if self._scheduler is not None:
+            scheduler = self._scheduler
+            # shutdown(wait=True) joins the poll in flight; wait for it on the side.
+            waiter = threading.Thread(target=scheduler.shutdown, name="scheduler-stop", daemon=True)
+            waiter.start()
+            waiter.join(max(0.0, deadline - time.monotonic()))
+            finished = not waiter.is_alive()
+        else:
+            finished = True
+        if self._delivery_thread is not None:
+            self._delivery_thread.join(max(0.0, deadline - time.monotonic()))
+            finished = finished and not self._delivery_thread.is_alive()
+        if not finished:
+            self.abandoned = True
+            log.error(
+                "work still in flight after %.0fs; abandoning it (the database rolls it back, "
+                "the next start redoes it)",
+                timeout,
+            )
+            return False
+        if self.server is not None:
+            self.server.stop()
+        if self.deliverer is not None:
+            self.deliverer.sender.close()
+        if self._lease is not None:
+            self._lease.release()
+        if self.store is not None:
+            self.store.close()
+        if self._lock is not None:
+            self._lock.release()
+        log.info("stopped")
+        return True
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """SIGHUP: apply the configuration file again, or keep the current one and say why."""
+        try:
+            new = config.load(self.config_path)
+        except ConfigError as exc:
+            problems = "; ".join(str(exc).splitlines())
+            log.error("reload refused, keeping the previous configuration: %s", problems)
+            self.metrics.reloads.labels("refused").inc()
+            return False
+        old = self.runtime.settings
+        if new.state != old.state:
+            log.error("reload refused, keeping the previous configuration: state.url changed; "
+                      "restart the service to move the state")  # fmt: skip
+            self.metrics.reloads.labels("refused").inc()
+            return False
+        source = self.runtime.source
+        if new.gitlab != old.gitlab:
+            source = GitLabSource.from_settings(new.gitlab)
+        previous = self.deliverer
+        self.runtime = _Runtime(new, source)
+        self.deliverer = self._deliverer(new)
+        if previous is not None:
+            previous.stop.set()  # ends its pass; the loop picks the new one up
+        if self._scheduler is not None:
+            for resource in RESOURCES:
+                seconds = getattr(new.poll, resource)
+                if seconds != getattr(old.poll, resource):
+                    self._scheduler.reschedule_job(
+                        f"poll-{resource}", trigger=IntervalTrigger(seconds=seconds)
+                    )
+            if new.daemon.housekeeping != old.daemon.housekeeping:
+                self._scheduler.reschedule_job(
+                    "housekeeping", trigger=IntervalTrigger(seconds=new.daemon.housekeeping)
+                )
+        if new.server != old.server:
+            log.warning("server settings changed; they apply after a restart")
+        self._wake_delivery.set()
+        self.metrics.reloads.labels("applied").inc()
+        log.info("configuration reloaded from %s", self.config_path)
+        return True
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def poll(self, resource: Resource) -> SyncReport | None:
+        """One poll of one resource; queued events wake the delivery thread."""
+        if self.stop_event.is_set() or self.store is None or self._lease is None:
+            return None
+        if not self._lease.try_lead():
+            if not self._follower_logged:
+                log.info("another instance polls this PostgreSQL state; this one delivers")
+                self._follower_logged = True
+            self.health.polled.add(resource)  # ready: the leader keeps the snapshot current
+            return None
+        runtime = self.runtime
+        before = runtime.source.requests_made
+        try:
+            report = sync(
+                runtime.source,
+                self.store,
+                runtime.settings,
+                now=self._now,
+                workers=runtime.settings.gitlab.concurrency,
+                resources=(resource,),
+                stop=self.stop_event,
+            )
+        except BridgeError as exc:
+            self.metrics.poll(resource, None, runtime.source.requests_made - before)
+            log.warning("poll of %s failed: %s", resource, exc)
+            self._on_poll(resource, None)
+            return None
+        self.metrics.poll(resource, report, report.requests)
+        if not report.stopped:
+            self.health.polled.add(resource)
+        if report.events_queued:
+            self._wake_delivery.set()
+        level = logging.INFO if report.changes or report.failures else logging.DEBUG
+        log.log(
+            level,
+            "polled %s: %d requests, %d changes, %d events queued, %d failures, %.1fs",
+            resource,
+            report.requests,
+            report.changes,
+            report.events_queued,
+            len(report.failures),
+            report.seconds,
+        )
+        self.report_status()
+        self._on_poll(resource, report)
+        return report
+
+    def housekeeping(self) -> int:
+        """Drop delivered rows (and their attempts) older than ``delivery.keep_delivered``."""
+        if self.store is None:
+            return 0
+        keep = dt.timedelta(seconds=self.runtime.settings.delivery.keep_delivered)
+        purged = self.store.deliveries.purge(self._now() - keep, ("delivered",))
+        if purged:
+            log.info("housekeeping: %d delivered rows older than %s removed", purged, keep)
+        return purged
+
+    def report_status(self) -> None:
+        """Refresh systemd's one-line STATUS=."""
+        if self.notifier.enabled and self.store is not None:
+            try:
+                self.notifier.status(status.summary(self.status()))
+            except BridgeError as exc:
+                self.notifier.status(f"cannot read the state: {exc}")
+
+    def status(self) -> status.Status:
+        """The current status, read from the store."""
+        if self.store is None:
+            raise RuntimeError("the daemon is not started")
+        return read_status(self.store, self.runtime.settings, now=self._now(), pid=os.getpid())
+
+    def _deliver_forever(self) -> None:
+        """Delivery passes until stop; sleeps until the next row is due or a poll wakes it."""
+        while not self.stop_event.is_set():
+            self._wake_delivery.clear()
+            deliverer = self.deliverer
+            if deliverer is None:
+                return
+            try:
+                report = deliverer.run_pass()
+                self.metrics.delivery(report)
+                wait = self._until_next_due()
+            except BridgeError as exc:
+                log.warning("delivery pass failed: %s", exc)
+                wait = 5.0
+            if deliverer is not self.deliverer:
+                deliverer.sender.close()  # replaced by a reload
+                continue
+            self._wake_delivery.wait(wait)
+
+    def _until_next_due(self) -> float:
+        """Seconds until the earliest waiting row is due, between 0.05 and 5."""
+        assert self.store is not None
+        due = self.store.deliveries.next_due()
+        if due is None:
+            return 5.0
+        return min(5.0, max(0.05, (due - self._now()).total_seconds()))
+
+    # -- start-up pieces -------------------------------------------------------------------------
+
+    def _deliverer(self, settings: Settings) -> Deliverer:
+        assert self.store is not None
+        return Deliverer(self.store, settings.hooks, settings.delivery, now=self._now)
+
+    def _connect(self) -> None:
+        """Reach GitLab, retrying with backoff until it answers or a stop is requested."""
+        settings = self.runtime.settings
+        failures = 0
+        rng = random.Random()
+        while not self.stop_event.is_set():
+            try:
+                instance = self.runtime.source.check(needs_admin=True)
+            except FatalSourceError as exc:
+                raise ConfigError(f"gitlab.token: {exc}") from None
+            except SourceError as exc:
+                failures += 1
+                wait = backoff(RECONNECT, failures, rng)
+                log.warning("cannot reach GitLab (%s); retrying in %.0fs", exc, wait)
+                self.notifier.status(f"waiting for GitLab at {settings.gitlab.url}: {exc}")
+                self.stop_event.wait(wait)
+                continue
+            self.health.connected = True
+            edition = "EE" if instance.enterprise else "CE"
+            log.info("connected to GitLab %s %s as %s", instance.version, edition,
+                     instance.token_username)  # fmt: skip
+            return
+
+    def _schedule(self, settings: Settings) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(
+            executors={"poll": ThreadPoolExecutor(1), "default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=dt.UTC,
+        )
+        start = self._now()
+        for n, resource in enumerate(RESOURCES):
+            scheduler.add_job(
+                self.poll,
+                IntervalTrigger(seconds=getattr(settings.poll, resource)),
+                args=(resource,),
+                id=f"poll-{resource}",
+                name=f"poll {resource}",
+                executor="poll",
+                # Due together at start; a millisecond apart keeps dependency order in the queue.
+                next_run_time=start + dt.timedelta(milliseconds=n),
+            )
+        scheduler.add_job(
+            self.housekeeping,
+            IntervalTrigger(seconds=settings.daemon.housekeeping),
+            id="housekeeping",
+            next_run_time=start + dt.timedelta(seconds=60),
+        )
+        beat = settings.daemon.status_interval
+        if self.notifier.watchdog_seconds:
+            beat = min(beat, self.notifier.watchdog_seconds / 2)
+        scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=beat), id="heartbeat")
+        return scheduler
+
+    def _heartbeat(self) -> None:
+        """WATCHDOG=1 while the scheduler runs jobs; STATUS= refreshed."""
+        if self.notifier.watchdog_seconds:
+            self.notifier.watchdog()
+        self.report_status()
+
+    def _install_signals(self) -> None:
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            log.info("%s: stopping", signal.Signals(signum).name)
+            self.request_stop()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            self._reload_requested.set()
+            self._main_wake.set()
+
+        self._previous_handlers = {
+            signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
+            signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
+            signal.SIGHUP: signal.signal(signal.SIGHUP, on_hup),
+        }
+        # SIGUSR1 writes every thread's stack to stderr: what a stuck daemon is waiting for.
+        # (Not when stderr is no file, as under a test runner's capture.)
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers = {}
+
+
+class _Operations:
+    """The daemon's health, readiness and metrics endpoints."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    @property
+    def metrics_token(self) -> str | None:
+        token = self._daemon.runtime.settings.server.token
+        return None if token is None else token.get_secret_value()
+
+    def health(self) -> Reply:
+        return Reply(200, {"status": "ok"})
+
+    def ready(self) -> Reply:
+        health = self._daemon.health
+        missing = [r for r in RESOURCES if r not in health.polled]
+        if not health.connected:
+            reason = "not connected to GitLab yet"
+        elif missing:
+            reason = f"not polled yet: {', '.join(missing)}"
+        else:
+            return Reply(200, {"status": "ok"})
+        return Reply(503, {"status": "failed", "message": reason})
+
+    def metrics(self) -> Reply:
+        return Reply(200, self._daemon.metrics.render(), content_type=CONTENT_TYPE)
+
+
+def read_status(
+    store: Store, settings: Settings, *, now: dt.datetime, pid: int | None
+) -> status.Status:
+    """The status at ``now`` from the store's rows; ``pid`` is the running daemon's, if any."""
+    deliveries = store.deliveries
+    return status.build(
+        now=now,
+        states=store.resource_states(),
+        counts=deliveries.counts(),
+        circuits=deliveries.receiver_states(),
+        configured=[r.name for r in settings.hooks.receivers()],
+        oldest_waiting=deliveries.oldest_waiting(),
+        daemon_pid=pid,
+    )

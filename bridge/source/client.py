@@ -1,0 +1,232 @@
+"""The GitLab source: typed records from the REST API over python-gitlab, complete or raising.
+
+Every listing either returns all rows or raises; it never passes off a partial scan as complete
+(docs/gitlab-api.md#complete-scans-and-confirmed-removals). Requests, retries and the translation
+of foreign errors live in ``bridge.source.transport``; the page walks in ``bridge.source.paging``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, cast
+from urllib.parse import quote
+
+from bridge.config.settings import GitLabSettings
+from bridge.errors import FatalSourceError
+from bridge.model.records import Group, Instance, Member, Project, Share, SourceKind, User
+from bridge.retry import RetryPolicy
+from bridge.source.paging import offset_scan, required, scan
+from bridge.source.parsing import (
+    Json,
+    parse_record,
+    to_group,
+    to_member,
+    to_project,
+    to_shares,
+    to_user,
+)
+from bridge.source.transport import Params, Transport
+
+T = TypeVar("T")
+
+
+class GitLabSource:
+    """Reads users, groups, projects, shares and direct members of one GitLab instance."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        verify_tls: bool = True,
+        timeout: float = 30.0,
+        per_page: int = 100,
+        requests_per_second: float | None = None,
+        concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        if concurrency < 1 or not 1 <= per_page <= 100:
+            raise ValueError("concurrency must be >= 1 and per_page within 1..100")
+        self.per_page, self.concurrency = per_page, concurrency
+        self._http = Transport(
+            url,
+            token,
+            verify_tls=verify_tls,
+            timeout=timeout,
+            requests_per_second=requests_per_second,
+            concurrency=concurrency,
+            retry=retry or RetryPolicy(),
+            sleep=sleep,
+            clock=clock,
+            wall_clock=wall_clock,
+            rng=rng,
+        )
+        self.url = self._http.url
+        self._instance: Instance | None = None
+
+    def __repr__(self) -> str:
+        return f"GitLabSource({self.url!r})"
+
+    @classmethod
+    def from_settings(cls, settings: GitLabSettings) -> GitLabSource:
+        """A source configured by the ``gitlab:`` section."""
+        return cls(
+            settings.url,
+            settings.token.get_secret_value(),
+            verify_tls=settings.verify_tls,
+            timeout=settings.timeout,
+            per_page=settings.per_page,
+            requests_per_second=settings.requests_per_second,
+            concurrency=settings.concurrency,
+            retry=RetryPolicy(max_attempts=settings.retry_attempts, cap=settings.retry_max_wait),
+        )
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._http.requests.total
+
+    @property
+    def requests_by_this_thread(self) -> int:
+        """HTTP requests the calling thread has sent so far, retries included."""
+        return self._http.requests.mine
+
+    # -- instance -----------------------------------------------------------------------------
+
+    def connect(self) -> Instance:
+        """Read the version (/metadata, else /version) and who the token belongs to."""
+        meta = self._http.get("/metadata", {}, "metadata", missing="any")
+        if meta is None:
+            meta = self._http.must("/version", {}, "version")
+        info, who = (
+            cast(Json, meta.data),
+            cast(Json, self._http.must("/user", {}, "token user").data),
+        )
+        raw = str(info.get("version", ""))
+        found = re.match(r"\d+\.\d+\.\d+", raw)
+        if found is None:
+            raise FatalSourceError(f"{self.url}: cannot read the GitLab version from {raw!r}")
+        self._instance = Instance(
+            url=self.url,
+            version=found.group(0),
+            full_version=raw.strip(),
+            revision=str(info.get("revision", "")),
+            enterprise=bool(info.get("enterprise", raw.endswith("-ee"))),
+            token_user_id=int(who["id"]),
+            token_username=str(who["username"]),
+            token_is_admin=bool(who.get("is_admin", False)),
+        )
+        return self._instance
+
+    @property
+    def instance(self) -> Instance:
+        """The instance as of the first ``connect()`` (connecting if needed)."""
+        return self._instance or self.connect()
+
+    def check(self, *, needs_admin: bool = True) -> Instance:
+        """Refuse to start (FatalSourceError) when the token cannot see what is needed."""
+        inst = self.instance
+        if needs_admin and not inst.token_is_admin:
+            raise FatalSourceError(
+                f"the token of user {inst.token_username!r} is not an administrator; the bridge "
+                "needs an admin token to read all users, e-mails and memberships"
+            )
+        return inst
+
+    # -- listings -----------------------------------------------------------------------------
+
+    def users(self) -> tuple[User, ...]:
+        """Every user, by id (keyset on 16.5+, else offset)."""
+        params: Params = {"order_by": "id", "sort": "asc"}
+        # Non-admins lose order_by and sort silently (id desc), which breaks the keyset walk;
+        # they get an offset scan (checked by X-Total) and the order is restored here.
+        inst = self.instance
+        if inst.major_minor >= (16, 5) and inst.token_is_admin:
+            params["pagination"] = "keyset"
+        rows = sorted(
+            scan(self._http, "/users", params, "users", self.per_page), key=lambda d: int(d["id"])
+        )
+        return tuple(parse_record("users", to_user, d) for d in rows)
+
+    def groups(self) -> tuple[Group, ...]:
+        """Every group the token can see, by id (without shares: see ``group_shares``)."""
+        params: Params = {"all_available": "true", "order_by": "id", "sort": "asc"}
+        rows = required(
+            offset_scan(self._http, "/groups", params, "groups", self.per_page), "groups"
+        )
+        return tuple(parse_record("groups", to_group, d) for d in rows)
+
+    def group_shares(self, group_id: int) -> tuple[Share, ...] | None:
+        """Groups invited into a group, from GET /groups/:id; None when the group is gone."""
+        # Before ~14.x with_projects=false also dropped shared_with_groups (README).
+        params: Params = {"with_projects": "false"} if self.instance.major_minor >= (14, 0) else {}
+        what = f"group {group_id}: shares"
+        page = self._http.get(f"/groups/{group_id}", params, what, missing="resource")
+        if page is None:
+            return None
+        return parse_record(
+            what, lambda d: to_shares("group", group_id, d["shared_with_groups"]), page.data
+        )
+
+    def groups_and_shares(self) -> tuple[tuple[Group, ...], tuple[Share, ...]]:
+        """Every group and every group share, details read ``concurrency`` at a time.
+
+        A group deleted between the listing and its detail is left out of both.
+        """
+        groups = self.groups()
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            details = list(pool.map(self.group_shares, [g.id for g in groups]))
+        kept = tuple(g for g, s in zip(groups, details, strict=True) if s is not None)
+        return kept, tuple(share for shares in details if shares for share in shares)
+
+    def projects(self) -> tuple[Project, ...]:
+        """Every project the token can see, non-simple, with direct shares, by id."""
+        params: Params = {"pagination": "keyset", "order_by": "id", "sort": "asc"}
+        rows = scan(self._http, "/projects", params, "projects", self.per_page)
+        return tuple(parse_record("projects", to_project, d) for d in rows)
+
+    def members(self, kind: SourceKind, source_id: int) -> tuple[Member, ...] | None:
+        """Direct members of a group or project; None when the source is gone."""
+        what = f"{kind} {source_id}: members"
+        rows = offset_scan(
+            self._http, f"/{kind}s/{source_id}/members", {}, what, self.per_page, missing="resource"
+        )
+        if rows is None:
+            return None
+        return tuple(parse_record(what, lambda d: to_member(kind, source_id, d), d) for d in rows)
+
+    # -- point lookups ------------------------------------------------------------------------
+
+    def get_user(self, user_id: int) -> User | None:
+        """One user, or None when GitLab answers 404."""
+        return self._get(f"/users/{user_id}", {}, f"user {user_id}", to_user)
+
+    def get_group(self, group_id: int | str) -> Group | None:
+        """One group by id or full path, or None when GitLab answers 404."""
+        params: Params = {"with_projects": "false"}
+        ident = quote(str(group_id), safe="")
+        return self._get(f"/groups/{ident}", params, f"group {group_id}", to_group)
+
+    def get_project(self, project_id: int) -> Project | None:
+        """One project with its shares, or None when GitLab answers 404."""
+        return self._get(f"/projects/{project_id}", {}, f"project {project_id}", to_project)
+
+    def get_member(self, kind: SourceKind, source_id: int, user_id: int) -> Member | None:
+        """One direct membership, or None when GitLab answers 404."""
+        path, what = (
+            f"/{kind}s/{source_id}/members/{user_id}",
+            f"{kind} {source_id}: member {user_id}",
+        )
+        return self._get(path, {}, what, lambda d: to_member(kind, source_id, d))
+
+    def _get(self, path: str, params: Params, what: str, build: Callable[[Json], T]) -> T | None:
+        page = self._http.get(path, params, what, missing="resource")
+        return None if page is None else parse_record(what, build, page.data)

@@ -1,0 +1,123 @@
+"""Complete scans of GitLab listings: keyset where the answer is keyset, checked offset otherwise.
+
+A scan returns every row or raises; it never passes off a partial scan as complete
+(docs/gitlab-api.md#complete-scans-and-confirmed-removals): rows are de-duplicated by id, an
+offset scan is redone once when ``X-Total`` moved during it, a keyset ``next`` link must stay on
+the configured host and never repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TypeVar, cast
+from urllib.parse import urlsplit
+
+from bridge.errors import FatalSourceError, RetriableSourceError
+from bridge.source.parsing import Json, next_link, same_origin
+from bridge.source.transport import Missing, Page, Params, Transport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def scan(transport: Transport, path: str, params: Params, what: str, per_page: int) -> list[Json]:
+    """Keyset when the first answer is keyset (no X-Next-Page), else an offset scan."""
+    first = required(transport.get(path, {**params, "per_page": per_page}, f"{what}: page 1"), what)
+    if "X-Next-Page" in first.headers:
+        return _checked_offset_pass(transport, path, params, what, per_page, first)
+    rows = {int(d["id"]): d for d in _rows(first, f"{what}: page 1")}
+    seen: set[str] = set()
+    page, number = first, 1
+    while (url := next_link(page.headers)) is not None:
+        number += 1
+        label = f"{what}: page {number} ({_cursor(url)})"
+        if not same_origin(url, transport.url):
+            raise FatalSourceError(
+                f"{label}: the next link points to another host ({urlsplit(url).netloc}); "
+                f"refusing to send the token there (configured {urlsplit(transport.url).netloc})"
+            )
+        if url in seen:
+            raise FatalSourceError(f"{label}: the next link repeats a page (pagination loop)")
+        seen.add(url)
+        page = required(transport.get(url, {}, label), label)
+        for item in _rows(page, label):
+            rows.setdefault(int(item["id"]), item)
+    return list(rows.values())
+
+
+def offset_scan(
+    transport: Transport,
+    path: str,
+    params: Params,
+    what: str,
+    per_page: int,
+    *,
+    missing: Missing = "fatal",
+) -> list[Json] | None:
+    """Every row of an offset listing; None when ``missing`` allows a 404 on the first page."""
+    first = transport.get(
+        path, {**params, "page": 1, "per_page": per_page}, f"{what}: page 1", missing=missing
+    )
+    if first is None:
+        return None
+    return _checked_offset_pass(transport, path, params, what, per_page, first)
+
+
+def required(found: T | None, what: str) -> T:
+    """``found``, or FatalSourceError for a 404 on a route every listing needs."""
+    if found is None:
+        raise FatalSourceError(f"{what}: HTTP 404 (no such route on this GitLab)")
+    return found
+
+
+def _checked_offset_pass(
+    transport: Transport, path: str, params: Params, what: str, per_page: int, first: Page
+) -> list[Json]:
+    """An offset scan that counts: rescanned once when X-Total moved during it."""
+    rows, before, after = _offset_pass(transport, path, params, what, per_page, first)
+    if before == after:
+        return rows
+    log.info("%s: the total changed during the scan (%s -> %s); rescanning", what, before, after)
+    rows, before, after = _offset_pass(transport, path, params, what, per_page, None)
+    if before == after:
+        return rows
+    raise RetriableSourceError(
+        f"{what}: the total changed during two scans in a row ({before} -> {after})"
+    )
+
+
+def _offset_pass(
+    transport: Transport, path: str, params: Params, what: str, per_page: int, page: Page | None
+) -> tuple[list[Json], str | None, str | None]:
+    rows: dict[int, Json] = {}
+    number, total = 1, None
+    while True:
+        label = f"{what}: page {number}"
+        if page is None:
+            query = {**params, "page": number, "per_page": per_page}
+            page = required(transport.get(path, query, label), label)
+        if number == 1:
+            total = page.headers.get("X-Total")
+        for item in _rows(page, label):
+            rows.setdefault(int(item["id"]), item)
+        nxt = page.headers.get("X-Next-Page")
+        if nxt is None:
+            raise FatalSourceError(f"{label}: no X-Next-Page header, cannot tell the end")
+        if not nxt.strip():
+            return list(rows.values()), total, page.headers.get("X-Total")
+        if nxt.strip() != str(number + 1):
+            raise FatalSourceError(f"{label}: X-Next-Page is {nxt!r}, not {number + 1}")
+        number, page = number + 1, None
+
+
+def _rows(page: Page, label: str) -> list[Json]:
+    if not isinstance(page.data, list) or not all(isinstance(d, dict) for d in page.data):
+        raise FatalSourceError(f"{label}: expected a JSON list of objects")
+    return cast(list[Json], page.data)
+
+
+def _cursor(url: str) -> str:
+    query = urlsplit(url).query
+    found = re.search(r"(?:^|&)(id_after=\d+|cursor=)", query)
+    return found.group(1) if found else "next link"

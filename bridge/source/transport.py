@@ -1,0 +1,195 @@
+"""One GET to GitLab over python-gitlab: throttled, counted, retried, errors translated once.
+
+Foreign exceptions (python-gitlab, requests) become the bridge's here and nowhere else::
+
+    SourceError
+    ├── RetriableSourceError   429, 5xx, connection trouble, truncated bodies, after the budget
+    └── FatalSourceError       401, 403, a missing route, a redirect, bad data
+
+python-gitlab's own retries are off (``obey_rate_limit=False``, ``retry_transient_errors=False``),
+so ``bridge.retry`` is the only policy. Messages name the resource and page, never the token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import gitlab
+import requests
+
+from bridge.errors import FatalSourceError, RetriableSourceError
+from bridge.retry import RetryPolicy, read_delay
+from bridge.source.throttle import Bucket, RequestCounter
+
+log = logging.getLogger(__name__)
+Params = dict[str, str | int]
+# "fatal": a 404 is an error; "resource": a resource's 404 means gone (None), a route's is an
+# error; "any": every 404 means None (an endpoint this version lacks).
+Missing = Literal["fatal", "resource", "any"]
+_RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504, *range(520, 531)})
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One answer: its decoded JSON and its headers."""
+
+    data: Any
+    headers: Mapping[str, str]
+
+
+class Transport:
+    """GETs against one GitLab, shared by the source's threads (one client per thread)."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        verify_tls: bool,
+        timeout: float,
+        requests_per_second: float | None,
+        concurrency: int,
+        retry: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._token, self._verify, self._timeout = token, verify_tls, timeout
+        self._retry, self._sleep, self._wall = retry, sleep, wall_clock
+        self._rng = rng or random.Random()
+        self._rng_lock = threading.Lock()
+        self._bucket = Bucket(requests_per_second, clock, sleep)
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._local = threading.local()
+        self.requests = RequestCounter()
+
+    def get(
+        self, path: str, params: Params, what: str, *, missing: Missing = "fatal"
+    ) -> Page | None:
+        """GET with retries; None for a 404 that ``missing`` allows."""
+        failures = 0
+        while True:
+            try:
+                return self._attempt(path, params, what, missing)
+            except RetriableSourceError as exc:
+                failures += 1
+                headers = exc.headers
+                with self._rng_lock:
+                    delay = read_delay(
+                        self._retry,
+                        failures,
+                        now=self._wall(),
+                        retry_after=headers.get("Retry-After"),
+                        ratelimit_reset=headers.get("RateLimit-Reset"),
+                        rng=self._rng,
+                    )
+                if delay is None:
+                    raise RetriableSourceError(
+                        f"{what} failed after {failures} attempts: {exc}"
+                    ) from exc
+                log.warning("%s: %s; retry %d in %.1f s", what, exc, failures, delay)
+                if "Retry-After" in headers or "RateLimit-Reset" in headers:
+                    self._bucket.pause(delay)
+                else:
+                    self._sleep(delay)
+
+    def must(self, path: str, params: Params, what: str) -> Page:
+        """GET that treats any 404 as a missing route (FatalSourceError)."""
+        page = self.get(path, params, what)
+        if page is None:
+            raise FatalSourceError(f"{what}: HTTP 404 (no such route on this GitLab)")
+        return page
+
+    def redact(self, text: str) -> str:
+        """``text`` without the token."""
+        return text.replace(self._token, "[token]") if self._token else text
+
+    def _attempt(self, path: str, params: Params, what: str, missing: Missing) -> Page | None:
+        self._bucket.acquire()
+        with self._slots:
+            self.requests.add()
+            try:
+                response = self._client().http_request(
+                    "get",
+                    path,
+                    query_data=params,
+                    obey_rate_limit=False,
+                    retry_transient_errors=False,
+                )
+                return Page(response.json(), response.headers)
+            except gitlab.GitlabError as exc:
+                self._raise_unless_missing(exc, what, missing)
+                return None
+            except requests.TooManyRedirects as exc:
+                where = (
+                    urlsplit(exc.response.headers.get("Location", "")).netloc
+                    if exc.response is not None
+                    else "?"
+                )
+                raise FatalSourceError(
+                    f"{what}: redirected to {where or 'the same host'}; configure the final URL"
+                ) from exc
+            except (
+                requests.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+                requests.Timeout,
+            ) as exc:
+                raise RetriableSourceError(type(exc).__name__) from exc
+            except ValueError as exc:  # a body cut short parses as bad JSON
+                raise RetriableSourceError("invalid JSON in the answer") from exc
+            except requests.RequestException as exc:
+                raise FatalSourceError(f"{what}: {self.redact(str(exc))}") from exc
+
+    def _raise_unless_missing(self, exc: gitlab.GitlabError, what: str, missing: Missing) -> None:
+        code = exc.response_code
+        message = self.redact(str(exc.error_message))[:200]
+        if code in _RETRIABLE_STATUS:
+            last = getattr(self._local, "last", None)
+            headers = last.headers if last is not None and last.status_code == code else {}
+            raise RetriableSourceError(f"HTTP {code}", headers) from exc
+        if code == 404 and (missing == "any" or (missing == "resource" and _is_resource_404(exc))):
+            return
+        if code == 401:
+            message = f"the token was rejected by {self.url} (unknown, expired or revoked)"
+        raise FatalSourceError(f"{what}: HTTP {code}: {message}") from exc
+
+    def _client(self) -> gitlab.Gitlab:
+        """One python-gitlab client (and connection pool) per thread."""
+        gl: gitlab.Gitlab | None = getattr(self._local, "gl", None)
+        if gl is None:
+            gl = gitlab.Gitlab(
+                self.url,
+                private_token=self._token,
+                ssl_verify=self._verify,
+                timeout=self._timeout,
+                retry_transient_errors=False,
+            )
+            # requests would carry PRIVATE-TOKEN across a redirect to another host.
+            gl.session.max_redirects = 0
+            gl.session.hooks["response"].append(self._remember)
+            self._local.gl = gl
+        return gl
+
+    def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
+        # python-gitlab's exceptions drop the headers; a 429's Retry-After lives here.
+        self._local.last = response
+
+
+def _is_resource_404(exc: gitlab.GitlabError) -> bool:
+    """A resource 404 (``{"message": "404 X Not Found"}``), not a route's (``{"error": ...}``)."""
+    try:
+        body = json.loads(exc.response_body or b"")
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "message" in body

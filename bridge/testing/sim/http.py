@@ -1,0 +1,141 @@
+"""Request and response values of the simulator, and Grape's parameter coercion rules."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from bridge.testing.sim.pagination import Headers, Params
+from bridge.testing.sim.profiles import Profile
+from bridge.testing.sim.rows import User
+from bridge.testing.sim.snapshot import Snapshot
+
+_TRUE = {"1", "on", "t", "true", "y", "yes"}
+_FALSE = {"0", "off", "f", "false", "n", "no"}
+
+
+class ApiError(Exception):
+    """An API answer other than success: status and JSON body."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(f"{status} {body}")
+        self.status = status
+        self.body = body
+
+
+def not_found(what: str) -> ApiError:
+    """``not_found!('Project')`` -> 404 {"message":"404 Project Not Found"}."""
+    return ApiError(404, {"message": f"404 {what} Not Found"})
+
+
+UNAUTHORIZED = ApiError(401, {"message": "401 Unauthorized"})
+FORBIDDEN = ApiError(403, {"message": "403 Forbidden"})
+NO_ROUTE = ApiError(404, {"error": "404 Not Found"})
+
+
+def parse_query(query: str) -> Params:
+    """Rack-style query parsing: ``key[]=`` collects a list, otherwise the last value wins."""
+    params: Params = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key.endswith("[]"):
+            existing = params.get(key[:-2])
+            values = existing if isinstance(existing, list) else []
+            values.append(value)
+            params[key[:-2]] = values
+        else:
+            params[key] = value
+    return params
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete HTTP answer; ``body`` is JSON-serialisable unless ``raw`` is set."""
+
+    status: int
+    body: Any = None
+    headers: Headers = field(default_factory=list)
+    raw: bytes | None = None
+    content_type: str = "application/json"
+
+    def payload(self) -> bytes:
+        """The body bytes: compact JSON, as Grape renders it."""
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """One API request after authentication, with the snapshot it is answered from."""
+
+    method: str
+    path: str  # raw path including /api/v4
+    args: dict[str, str]  # decoded route parameters (":id" -> "acme/platform")
+    params: Params
+    caller: User | None
+    token: str | None
+    snap: Snapshot
+    profile: Profile
+    external_url: str
+    count_limit: int
+    link_defaults: tuple[tuple[str, str], ...] = ()  # the route's declared defaults, for Link URLs
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller is an administrator."""
+        return self.caller is not None and self.caller.is_admin
+
+    def text(self, name: str) -> str | None:
+        """A scalar string parameter, or None; an array where a scalar is expected is invalid."""
+        value = self.params.get(name)
+        if isinstance(value, list):
+            raise ApiError(400, {"error": f"{name} is invalid"})
+        return value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        """A Grape Boolean parameter; anything unrecognised is ``<name> is invalid``."""
+        value = self.text(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ApiError(400, {"error": f"{name} is invalid"})
+
+    def integer(self, name: str, choices: tuple[int, ...] | None = None) -> int | None:
+        """A Grape Integer parameter, optionally limited to ``choices``."""
+        value = self.text(name)
+        if value is None or value == "":
+            return None
+        if not value.lstrip("-").isdigit():
+            raise ApiError(400, {"error": f"{name} is invalid"})
+        number = int(value)
+        if choices is not None and number not in choices:
+            raise ApiError(400, {"error": f"{name} does not have a valid value"})
+        return number
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        """A string parameter limited to ``choices``."""
+        value = self.text(name)
+        if value is None:
+            return default
+        if value not in choices:
+            raise ApiError(400, {"error": f"{name} does not have a valid value"})
+        return value
+
+    def int_list(self, name: str, *, csv: bool) -> list[int]:
+        """``name[]=1&name[]=2``; with ``csv`` also ``name=1,2`` (newer GitLab)."""
+        value = self.params.get(name)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            if not csv:
+                raise ApiError(400, {"error": f"{name} is invalid"})
+            value = [v for v in value.split(",") if v.strip()]
+        if not all(v.strip().lstrip("-").isdigit() for v in value):
+            raise ApiError(400, {"error": f"{name} is invalid"})
+        return [int(v) for v in value]

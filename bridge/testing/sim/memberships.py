@@ -1,0 +1,181 @@
+"""Memberships and group links of the simulated world, and GitLab's expiry workers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+from bridge.testing.sim.rows import Member, Share, SourceKind
+from bridge.testing.sim.rules import SimError, check_level
+from bridge.testing.sim.tables import Tables
+
+
+class Memberships(Tables):
+    """Direct members of groups and projects, and groups invited into them."""
+
+    # -- members -------------------------------------------------------------------------
+
+    def add_member(
+        self,
+        kind: SourceKind,
+        source_id: int,
+        user_id: int,
+        access_level: int,
+        *,
+        expires_at: dt.date | None = None,
+        created_by_id: int | None = None,
+        created_at: dt.datetime | None = None,
+    ) -> Member:
+        """Add a direct member; GitLab answers 409 when the user is one already."""
+        with self._lock:
+            check_level(access_level)  # Grape validates parameters before the model runs
+            key = self._source_key(kind, source_id)
+            self._check_minimal_access(kind, source_id, access_level)
+            self._user(user_id)
+            rows = self._members.get(key, {})
+            if user_id in rows:
+                raise SimError("Member already exists", 409)
+            member = Member(
+                id=self._next("member"),
+                source_kind=kind,
+                source_id=source_id,
+                user_id=user_id,
+                access_level=access_level,
+                expires_at=expires_at,
+                created_by_id=created_by_id,
+                created_at=self._now(created_at),
+            )
+            self._members[key] = {**rows, user_id: member}
+            self._changed()
+            return member
+
+    def _check_minimal_access(self, kind: SourceKind, source_id: int, level: int) -> None:
+        if level == 5 and (kind == "project" or self._groups[source_id].parent_id is not None):
+            raise SimError("Minimal Access is only for members of top-level groups")
+
+    def _namespace_chain(self, project_id: int) -> list[int]:
+        """A project's namespace group and its ancestors (empty for personal projects)."""
+        chain: list[int] = []
+        gid: int | None = self._projects[project_id].namespace_id
+        while gid is not None and gid in self._groups:
+            chain.append(gid)
+            gid = self._groups[gid].parent_id
+        return chain
+
+    def update_member(
+        self, kind: SourceKind, source_id: int, user_id: int, **changes: Any
+    ) -> Member:
+        """Change a member's ``access_level`` or ``expires_at``."""
+        with self._lock:
+            key = self._source_key(kind, source_id)
+            rows = self._members.get(key, {})
+            if user_id not in rows:
+                raise SimError("404 Not found", 404)
+            unknown = set(changes) - {"access_level", "expires_at"}
+            if unknown:
+                raise SimError(f"unknown member attribute(s): {', '.join(sorted(unknown))}")
+            if "access_level" in changes:
+                check_level(changes["access_level"])
+                self._check_minimal_access(kind, source_id, changes["access_level"])
+            member = replace(rows[user_id], **changes)
+            self._members[key] = {**rows, user_id: member}
+            self._changed()
+            return member
+
+    def remove_member(self, kind: SourceKind, source_id: int, user_id: int) -> None:
+        """Remove a direct member."""
+        with self._lock:
+            key = self._source_key(kind, source_id)
+            rows = self._members.get(key, {})
+            if user_id not in rows:
+                raise SimError("404 Not found", 404)
+            self._members[key] = {k: v for k, v in rows.items() if k != user_id}
+            self._changed()
+
+    # -- shares (group links) ------------------------------------------------------------
+
+    def share(
+        self,
+        kind: SourceKind,
+        shared_id: int,
+        group_id: int,
+        group_access: int,
+        *,
+        expires_at: dt.date | None = None,
+        created_at: dt.datetime | None = None,
+    ) -> Share:
+        """Invite ``group_id`` into a project or group (a project or group link)."""
+        with self._lock:
+            check_level(group_access)
+            key = self._source_key(kind, shared_id)
+            self._group(group_id)
+            if kind == "group" and group_id == shared_id:
+                raise SimError("a group cannot be shared with itself")
+            if kind == "project" and group_id in self._namespace_chain(shared_id):
+                raise SimError(
+                    "Project cannot be shared with the group it is in or one of its ancestors."
+                )
+            links = self._shares.get(key, {})
+            if group_id in links:
+                raise SimError("The group has already been shared with this group", 409)
+            link = Share(
+                id=self._next("share"),
+                source_kind=kind,
+                shared_id=shared_id,
+                group_id=group_id,
+                group_access=group_access,
+                expires_at=expires_at,
+                created_at=self._now(created_at),
+            )
+            self._shares[key] = {**links, group_id: link}
+            self._changed()
+            return link
+
+    def update_share(
+        self, kind: SourceKind, shared_id: int, group_id: int, **changes: Any
+    ) -> Share:
+        """Change a link's ``group_access`` or ``expires_at``."""
+        with self._lock:
+            key = self._source_key(kind, shared_id)
+            links = self._shares.get(key, {})
+            if group_id not in links:
+                raise SimError("404 Group Link Not Found", 404)
+            unknown = set(changes) - {"group_access", "expires_at"}
+            if unknown:
+                raise SimError(f"unknown link attribute(s): {', '.join(sorted(unknown))}")
+            if "group_access" in changes:
+                check_level(changes["group_access"])
+            link = replace(links[group_id], **changes)
+            self._shares[key] = {**links, group_id: link}
+            self._changed()
+            return link
+
+    def unshare(self, kind: SourceKind, shared_id: int, group_id: int) -> None:
+        """Remove a project or group link."""
+        with self._lock:
+            key = self._source_key(kind, shared_id)
+            links = self._shares.get(key, {})
+            if group_id not in links:
+                raise SimError("404 Group Link Not Found", 404)
+            self._shares[key] = {k: v for k, v in links.items() if k != group_id}
+            self._changed()
+
+    def expire(self, today: dt.date | None = None) -> int:
+        """GitLab's daily workers: delete memberships and links whose expiry date has passed."""
+        with self._lock:
+            day = today or self.clock.now().date()
+            removed = 0
+            for key, rows in list(self._members.items()):
+                kept = {k: m for k, m in rows.items() if m.expires_at is None or m.expires_at > day}
+                removed += len(rows) - len(kept)
+                self._members[key] = kept
+            for key, links in list(self._shares.items()):
+                kept_links = {
+                    k: s for k, s in links.items() if s.expires_at is None or s.expires_at > day
+                }
+                removed += len(links) - len(kept_links)
+                self._shares[key] = kept_links
+            if removed:
+                self._changed()
+            return removed
