@@ -105,7 +105,9 @@ def main() -> int:
         with Store.open(store_url) as store:
             with store.transaction() as tx:
                 tx.enqueue(queued)
-            deliverer = Deliverer(store, hooks, DeliverySettings(concurrency=args.concurrency))
+            deliverer = Deliverer(
+                store.deliveries, hooks, DeliverySettings(concurrency=args.concurrency)
+            )
             report = deliverer.run_pass()
             deliverer.sender.close()
             delivered = len(store.deliveries.listing(statuses=("delivered",)))

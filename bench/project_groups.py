@@ -14,7 +14,6 @@ against the simulator's own endpoint for a sample.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import random
 import statistics
@@ -26,10 +25,13 @@ import time
 from pathlib import Path
 
 import requests
+from pydantic import SecretStr
 
-from bridge.ingest import ingest
+from bridge.clock import utcnow
+from bridge.config.settings import GitLabSettings, Settings
 from bridge.source import GitLabSource
 from bridge.store import Store
+from bridge.sync import sync
 
 PARAMS = (
     {},
@@ -104,8 +106,9 @@ def main() -> int:
     url, token = info["url"], info["admin-token"]
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{Path(tmp) / 'bridge.db'}"
+        settings = Settings(gitlab=GitLabSettings(url=url, token=SecretStr(token)))
         with Store.open(db) as store:
-            crawl = ingest(GitLabSource(url, token), store, now=lambda: dt.datetime.now(dt.UTC))
+            crawl = sync(GitLabSource(url, token), store, settings, now=utcnow)
             projects = sorted(store.projects())
         config = Path(tmp) / "bridge.yaml"
         config.write_text(

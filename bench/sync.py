@@ -20,7 +20,7 @@ from pathlib import Path
 from bridge.config.settings import Settings
 from bridge.source import GitLabSource
 from bridge.store import Store
-from bridge.sync.engine import sync
+from bridge.sync import sync
 
 
 def main() -> int:

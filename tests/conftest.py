@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import gitlab
 import pytest
+from pydantic import SecretStr
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from bridge.clock import Clock
+from bridge.config.settings import GitLabSettings, Settings
+from bridge.source import GitLabSource
+from bridge.store import Store
+from bridge.sync import SyncReport, sync
 from bridge.testing.receiver import Receiver
 from bridge.testing.sim.simulator import Simulator
 
@@ -79,3 +90,58 @@ def medium_server() -> Iterator[tuple[str, str]]:
         yield lines["url"], lines["admin-token"]
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def baseline(source: GitLabSource, store: Store, *, now: Clock) -> SyncReport:
+    """Sync's first pass: a silent baseline of everything ``source`` lists, into ``store``."""
+    settings = Settings(gitlab=GitLabSettings(url=source.url, token=SecretStr("unused")))
+    return sync(source, store, settings, now=now)
+
+
+# -- state backends: a SQLite file and a PostgreSQL schema per test ---------------------------
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine]:
+    """An engine on the ``test`` database; fails in CI and skips elsewhere when it is down."""
+    engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = (
+            f"PostgreSQL at 127.0.0.1:5432 is not reachable: {getattr(exc, 'orig', None) or exc}"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A URL to an empty database: a file in a folder that does not exist yet, or a fresh schema."""
+    if request.param == "sqlite":
+        folder = tmp_path_factory.mktemp("store") / "not-yet" / "state"
+        yield f"sqlite:///{folder / 'bridge.db'}"
+        return
+    yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url(pg_admin: Engine) -> Iterator[str]:
+    """A URL whose search_path is a fresh PostgreSQL schema, dropped after the test."""
+    schema = f"bridge_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with pg_admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -125,7 +125,7 @@ def test_db_upgrade_migrates_and_refuses_a_newer_schema(
     db = tmp_path / "new" / "bridge.db"
     url = f"sqlite:///{db}"
     assert main(["db", "upgrade", "--url", url]) == 0
-    assert "schema empty -> 0002" in capsys.readouterr().out
+    assert "schema empty -> 0003" in capsys.readouterr().out
     with sqlite3.connect(db) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '9999'")
     assert main(["db", "upgrade", "--url", url]) == 74

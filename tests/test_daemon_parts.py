@@ -21,7 +21,7 @@ from bridge.service.logs import JsonFormatter
 from bridge.service.metrics import Metrics
 from bridge.service.sdnotify import Notifier
 from bridge.service.status import Status, build
-from bridge.sync.engine import SyncReport
+from bridge.sync import SyncReport
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.UTC)
 

@@ -15,24 +15,12 @@ from standardwebhooks.webhooks import Webhook
 from bridge.config.settings import DeliverySettings, HooksSettings
 from bridge.delivery.deliverer import Deliverer, DeliveryReport
 from bridge.store import Store
+from bridge.testing.fakes import ManualClock
 from bridge.testing.receiver import Receiver, Reply
 from tests.store.factories import outbox_row
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
-
-
-class Clock:
-    """A settable clock for the deliverer (HTTP itself runs in real time)."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
 
 
 class LowRandom(random.Random):
@@ -78,11 +66,11 @@ def queue(store: Store, *rows: tuple[int, str, str]) -> None:
 
 
 def deliverer(
-    store: Store, hook_settings: HooksSettings, clock: Clock, **delivery: Any
+    store: Store, hook_settings: HooksSettings, clock: ManualClock, **delivery: Any
 ) -> Deliverer:
     """A deliverer with a fixed clock and jitter at its low end."""
     return Deliverer(
-        store,
+        store.deliveries,
         hook_settings,
         DeliverySettings.model_validate(delivery),
         now=clock,
@@ -91,7 +79,7 @@ def deliverer(
 
 
 def run(
-    store: Store, hook_settings: HooksSettings, clock: Clock, **delivery: Any
+    store: Store, hook_settings: HooksSettings, clock: ManualClock, **delivery: Any
 ) -> DeliveryReport:
     """One delivery pass."""
     worker = deliverer(store, hook_settings, clock, **delivery)
@@ -111,7 +99,7 @@ def test_an_event_arrives_with_gitlabs_headers_and_the_queued_body(
 ) -> None:
     """One POST: exact body bytes, GitLab's headers, then the row is delivered with its attempt."""
     queue(store, (1, "audit", "user:1"))
-    report = run(store, hooks(receiver, "audit", token="s3cret"), Clock())
+    report = run(store, hooks(receiver, "audit", token="s3cret"), ManualClock(T0))
     assert (report.delivered, report.waiting) == (1, {})
     (got,) = receiver.deliveries("/audit")
     (row,) = store.deliveries.listing()
@@ -133,7 +121,7 @@ def test_rows_to_one_receiver_arrive_in_queue_order(store: Store, receiver: Rece
     """30 events over 4 subjects and 2 receivers: each receiver sees its queue order."""
     rows = [(n, ("a", "b")[n % 2], f"user:{n % 4}") for n in range(1, 31)]
     queue(store, *rows)
-    report = run(store, hooks(receiver, "a", "b"), Clock())
+    report = run(store, hooks(receiver, "a", "b"), ManualClock(T0))
     assert report.delivered == 30
     assert user_ids(receiver, "/a") == [n for n, name, _ in rows if name == "a"]
     assert user_ids(receiver, "/b") == [n for n, name, _ in rows if name == "b"]
@@ -145,11 +133,11 @@ def test_a_failure_holds_back_only_its_subject_and_retries_in_order(
     """A 500 delays the next event of its subject; other subjects go on; the retry keeps order."""
     queue(store, (1, "a", "user:1"), (2, "a", "user:1"), (3, "a", "user:2"))
     receiver.script("/a", Reply(status=500, body=b"oops"))
-    clock = Clock()
+    clock = ManualClock(T0)
     first = run(store, hooks(receiver, "a"), clock)
     assert (first.delivered, first.waiting) == (1, {"a": 2})
     assert user_ids(receiver, "/a") == [1, 3]
-    failed = store.deliveries.listing(statuses=("failed",))[0]
+    failed = store.deliveries.listing(statuses=("retrying",))[0]
     assert failed.next_attempt_at == T0 + dt.timedelta(seconds=15)  # b/2 with b = 30 s
     assert failed.last_error == "HTTP 500"
     assert store.deliveries.attempts(failed.id)[0].response_body == "oops"
@@ -164,20 +152,20 @@ def test_retry_after_is_honoured(store: Store, receiver: Receiver) -> None:
     """429 with Retry-After: 120 schedules the retry two minutes later, not after 15 s."""
     queue(store, (1, "a", "user:1"))
     receiver.script("/a", Reply(status=429, headers=(("Retry-After", "120"),)))
-    run(store, hooks(receiver, "a"), Clock())
+    run(store, hooks(receiver, "a"), ManualClock(T0))
     (row,) = store.deliveries.listing()
-    assert (row.status, row.next_attempt_at) == ("failed", T0 + dt.timedelta(seconds=120))
+    assert (row.status, row.next_attempt_at) == ("retrying", T0 + dt.timedelta(seconds=120))
 
 
 @pytest.mark.parametrize(
     ("reply", "accept_redirects", "status", "error"),
     [
         (Reply(status=410), False, "dead", "HTTP 410; HTTP 410: gone"),
-        (Reply(status=302, headers=(("Location", "http://x/"),)), False, "failed", "HTTP 302"),
+        (Reply(status=302, headers=(("Location", "http://x/"),)), False, "retrying", "HTTP 302"),
         (Reply(status=302, headers=(("Location", "http://x/"),)), True, "delivered", "HTTP 302"),
-        (Reply(status=404), False, "failed", "HTTP 404"),
-        (Reply(delay=3.0), False, "failed", "timed out after 1 s"),
-        (Reply(reset=True), False, "failed", "connection failed: "),
+        (Reply(status=404), False, "retrying", "HTTP 404"),
+        (Reply(delay=3.0), False, "retrying", "timed out after 1 s"),
+        (Reply(reset=True), False, "retrying", "connection failed: "),
     ],
     ids=["410-dead", "302-retried", "302-accepted", "404-retried", "timeout", "reset"],
 )
@@ -192,7 +180,7 @@ def test_outcomes(
     """410 is dead at once; 3xx, 4xx, timeouts and resets are retried (HOOKS.md §7.2)."""
     queue(store, (1, "a", "user:1"))
     receiver.set_default(reply, "/a")
-    run(store, hooks(receiver, "a"), Clock(), accept_redirects=accept_redirects)
+    run(store, hooks(receiver, "a"), ManualClock(T0), accept_redirects=accept_redirects)
     (row,) = store.deliveries.listing()
     assert row.status == status
     assert (row.last_error or "HTTP 302").startswith(error)
@@ -205,7 +193,7 @@ def test_max_attempts_makes_a_dead_letter_with_every_attempt_kept(
     """After max_attempts failures the row is dead; each attempt is recorded."""
     queue(store, (1, "a", "user:1"))
     receiver.set_default(Reply(status=503), "/a")
-    clock = Clock()
+    clock = ManualClock(T0)
     for _ in range(3):
         run(store, hooks(receiver, "a"), clock, max_attempts=3, circuit_threshold=10)
         clock.advance(hours=1)
@@ -223,7 +211,7 @@ def test_circuit_breaker_pauses_a_failing_receiver_without_delaying_others(
     queue(store, *[(n, "a", f"user:{n}") for n in range(1, 9)])
     queue(store, *[(n, "b", f"user:{n}") for n in range(11, 15)])
     receiver.set_default(Reply(status=500), "/a")
-    clock = Clock()
+    clock = ManualClock(T0)
     report = run(store, hooks(receiver, "a", "b"), clock)
     assert report.receivers["a"].circuit_open
     assert len(receiver.deliveries("/a")) == 5
@@ -250,7 +238,7 @@ def test_rows_waiting_behind_an_open_circuit_expire_into_dead_letters(
     """While paused, rows past max_age become visible dead letters, never silent drops."""
     queue(store, *[(n, "a", f"user:{n}") for n in range(1, 8)])
     receiver.set_default(Reply(status=500), "/a")
-    clock = Clock()
+    clock = ManualClock(T0)
     paused = {"max_age": "1h", "circuit_probe": "2h", "circuit_probe_max": "4h"}
     run(store, hooks(receiver, "a"), clock, **paused)
     clock.advance(minutes=59)
@@ -268,7 +256,7 @@ def test_signed_deliveries_verify_with_the_reference_library(
 ) -> None:
     """With signing_secret, the receiver verifies webhook-signature with standardwebhooks."""
     queue(store, (1, "a", "user:1"))
-    run(store, hooks(receiver, "a", signing_secret=SECRET), Clock())
+    run(store, hooks(receiver, "a", signing_secret=SECRET), ManualClock(T0))
     (got,) = receiver.deliveries("/a")
     headers = dict(got.headers)
     assert Webhook(SECRET).verify(got.body, headers)["user_id"] == 1
@@ -280,7 +268,7 @@ def test_credentials_in_the_url_are_sent_as_basic_auth(store: Store, receiver: R
     queue(store, (1, "a", "user:1"))
     url = receiver.url_for("/a").replace("http://", "http://bob:p%40ss@")
     settings = HooksSettings.model_validate({"system": [{"name": "a", "url": url}]})
-    run(store, settings, Clock())
+    run(store, settings, ManualClock(T0))
     (got,) = receiver.deliveries("/a")
     assert got.header("Authorization") == "Basic " + base64.b64encode(b"bob:p@ss").decode()
     (attempt,) = store.deliveries.attempts(store.deliveries.listing()[0].id)
@@ -291,7 +279,7 @@ def test_response_body_is_kept_up_to_8_kb(store: Store, receiver: Receiver) -> N
     """A large error page is cut at 8 KB in the attempt record."""
     queue(store, (1, "a", "user:1"))
     receiver.set_default(Reply(status=500, body=b"x" * 20_000), "/a")
-    run(store, hooks(receiver, "a"), Clock())
+    run(store, hooks(receiver, "a"), ManualClock(T0))
     (attempt,) = store.deliveries.attempts(store.deliveries.listing()[0].id)
     assert attempt.response_body == "x" * 8192
 
@@ -301,5 +289,5 @@ def test_unconfigured_receivers_rows_wait_and_are_reported(
 ) -> None:
     """Rows for a receiver no longer configured are not dropped: they wait and are counted."""
     queue(store, (1, "gone", "user:1"), (2, "a", "user:2"))
-    report = run(store, hooks(receiver, "a"), Clock())
+    report = run(store, hooks(receiver, "a"), ManualClock(T0))
     assert (report.delivered, report.unknown) == (1, {"gone": 1})

@@ -16,7 +16,7 @@ from bridge.config.settings import Settings
 from bridge.delivery.deliverer import Deliverer
 from bridge.source import GitLabSource
 from bridge.store import Store
-from bridge.sync.engine import sync
+from bridge.sync import sync
 from bridge.testing.receiver import Receiver, Reply
 from bridge.testing.sim.simulator import Simulator
 from tests.conftest import SimFactory
@@ -90,11 +90,15 @@ def test_every_event_arrives_once_per_key_in_order_despite_an_outage(
         for path in ("/audit", "/team"):
             receiver.script(path, *(failures[n % 4] for n in range(15)))
         deliverer = Deliverer(
-            store, config.hooks, config.delivery, now=lambda: clock[0], rng=random.Random(7)
+            store.deliveries,
+            config.hooks,
+            config.delivery,
+            now=lambda: clock[0],
+            rng=random.Random(7),
         )
         passes = 0
         try:
-            while store.deliveries.listing(statuses=("pending", "failed")):
+            while store.deliveries.listing(statuses=("pending", "retrying")):
                 passes += 1
                 assert passes < 100, "delivery does not converge"
                 deliverer.run_pass()

@@ -133,7 +133,7 @@ def member(kind: SourceKind, source_id: int, user_id: int, **changes: Any) -> Me
 
 def summary(changes: tuple[Change[Any], ...]) -> list[tuple[str, str, tuple[int, ...]]]:
     """(resource, kind, key) of each change, for compact expectations."""
-    return [(c.resource, c.kind, c.key) for c in changes]
+    return [(c.record, c.kind, c.key) for c in changes]
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -272,8 +272,8 @@ def test_project_share_change_shows_in_diff_shares_only() -> None:
 
 def test_apply_rejects_a_change_that_does_not_fit() -> None:
     """apply raises ValueError for an add of a present key or a removal of an absent one."""
-    added = Change(resource="user", kind="added", key=(1,), old=None, new=user(1))
-    removed = Change(resource="user", kind="removed", key=(2,), old=user(2), new=None)
+    added = Change(record="user", kind="added", key=(1,), old=None, new=user(1))
+    removed = Change(record="user", kind="removed", key=(2,), old=user(2), new=None)
     with pytest.raises(ValueError, match="user:1"):
         apply({1: user(1)}, [added])
     with pytest.raises(ValueError, match="user:2"):
@@ -509,7 +509,7 @@ def test_changes_are_sorted_and_match_their_inputs(resource: str, data: st.DataO
     keys = [c.key for c in changes]
     assert keys == sorted(set(keys))
     for change in changes:
-        assert change.resource == resource
+        assert change.record == resource
         assert change.old == old.get(snapshot_key(change.key))
         assert change.new == new.get(snapshot_key(change.key))
 
@@ -563,7 +563,7 @@ def test_order_creates_parents_first_and_destroys_children_first(
     changes, old_groups, new_groups = poll
     result = order(changes, old_groups=old_groups, new_groups=new_groups)
     position: dict[tuple[str, str, tuple[int, ...]], int] = {
-        (c.resource, c.kind, c.key): i for i, c in enumerate(result)
+        (c.record, c.kind, c.key): i for i, c in enumerate(result)
     }
     for (resource, kind, key), i in position.items():
         if resource != "group" or kind == "changed":

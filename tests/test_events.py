@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from bridge.config.settings import PayloadSettings
-from bridge.hooks.events import PendingEvent, events_for
+from bridge.hooks.events import Event, events_for
 from bridge.hooks.payloads.context import PayloadContext
-from bridge.model.changes import Change, Resource
+from bridge.model.changes import Change, RecordKind, Sides
 from bridge.model.records import Group, Member, Namespace, Project, Share, User
 
 T0 = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
@@ -138,34 +138,32 @@ def ctx(*groups: Group, **settings: Any) -> PayloadContext:
     )
 
 
-def added(resource: Resource, key: tuple[int, ...], new: Any) -> Change[Any]:
+def added(record: RecordKind, key: tuple[int, ...], new: Any) -> Change[Any]:
     """An ``added`` change."""
-    return Change(resource=resource, kind="added", key=key, old=None, new=new)
+    return Change(record=record, kind="added", key=key, old=None, new=new)
 
 
-def removed(resource: Resource, key: tuple[int, ...], old: Any) -> Change[Any]:
+def removed(record: RecordKind, key: tuple[int, ...], old: Any) -> Change[Any]:
     """A ``removed`` change."""
-    return Change(resource=resource, kind="removed", key=key, old=old, new=None)
+    return Change(record=record, kind="removed", key=key, old=old, new=None)
 
 
-def changed(resource: Resource, key: tuple[int, ...], old: Any, new: Any) -> Change[Any]:
+def changed(record: RecordKind, key: tuple[int, ...], old: Any, new: Any) -> Change[Any]:
     """A ``changed`` change."""
-    return Change(resource=resource, kind="changed", key=key, old=old, new=new)
+    return Change(record=record, kind="changed", key=key, old=old, new=new)
 
 
 PROJECTS = {p.id: p for p in (GPROJ, PPROJ)}
 
 
-def run(*changes: Change[Any], **kw: Any) -> tuple[PendingEvent, ...]:
+def run(*changes: Change[Any], **kw: Any) -> tuple[Event, ...]:
     """events_for with default contexts and projects."""
-    kw.setdefault("new", ctx())
-    kw.setdefault("old", ctx())
-    kw.setdefault("new_projects", PROJECTS)
-    kw.setdefault("old_projects", PROJECTS)
-    return events_for(changes, **kw)
+    contexts = Sides(old=kw.pop("old", ctx()), new=kw.pop("new", ctx()))
+    projects = Sides(old=kw.pop("old_projects", PROJECTS), new=kw.pop("new_projects", PROJECTS))
+    return events_for(changes, contexts=contexts, projects=projects, **kw)
 
 
-def summary(events: tuple[PendingEvent, ...]) -> list[tuple[str, str, int | None]]:
+def summary(events: tuple[Event, ...]) -> list[tuple[str, str, int | None]]:
     """(event_name, hook, target group) per event, checking hook/target/payload agree."""
     for e in events:
         assert e.target.hook == e.hook

@@ -13,8 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.config.settings import PayloadSettings
+from bridge.hooks import identity
 from bridge.hooks.payloads import context as p
+from bridge.hooks.payloads import groups as pg
 from bridge.hooks.payloads import members as pm
+from bridge.hooks.payloads import projects as pp
+from bridge.hooks.payloads import shares as ps
+from bridge.hooks.payloads import users as pu
 from bridge.model.records import Group, Member, Namespace, Project, Share, User
 
 UTC = dt.UTC
@@ -144,7 +149,7 @@ def example_user_rename() -> dict[str, object]:
     new = dataclasses.replace(
         old, username="new-exciting-name", email="best-email@example.tld", public_email="x@y.z"
     )
-    return p.user_rename(ctx("2017-11-01T14:04:47.999"), old, new)
+    return pu.user_rename(ctx("2017-11-01T14:04:47.999"), old, new)
 
 
 def example_user_add_to_team() -> dict[str, object]:
@@ -178,14 +183,14 @@ def example_group_rename() -> dict[str, object]:
     new = dataclasses.replace(
         old, name="Better Name", path="better-name", full_path="parent-group/better-name"
     )
-    return p.group_rename(ctx("2017-11-01T10:23:52"), old, new)
+    return pg.group_rename(ctx("2017-11-01T10:23:52"), old, new)
 
 
 def example_subgroup_create() -> dict[str, object]:
     """§3.5: parent fields from the hierarchy in the context."""
     parent = group(7, "group1", "group1")
     sub = group(10, "subgroup1", "group1/subgroup1", 7, created_at=at("2021-01-20T09:40:12.9"))
-    return p.subgroup_create(ctx(groups=(parent, sub)), sub)
+    return pg.subgroup_create(ctx(groups=(parent, sub)), sub)
 
 
 def example_project_transfer() -> dict[str, object]:
@@ -214,7 +219,7 @@ def example_project_transfer() -> dict[str, object]:
         groups=(scores,),
         members=(member("group", 23, john, 50), member("group", 23, dev, 40)),
     )
-    return p.project_transfer(c, old, new)
+    return pp.project_transfer(c, old, new)
 
 
 EXAMPLES: list[tuple[Callable[[], dict[str, object]], str]] = [
@@ -293,14 +298,14 @@ PARENT_KEYS = ["parent_group_id", "parent_name", "parent_path", "parent_full_pat
 @pytest.mark.parametrize(
     ("payload", "keys"),
     [
-        (p.user_create(ctx(), ALICE), USER_KEYS),
-        (p.user_destroy(ctx(), ALICE), USER_KEYS),
-        (p.user_rename(ctx(), BOB, ALICE), [*USER_KEYS, "old_username"]),
-        (p.group_create(ctx(), MID), GROUP_KEYS),
-        (p.group_destroy(ctx(), MID), GROUP_KEYS),
-        (p.group_rename(ctx(), LEAF, MID), [*GROUP_KEYS, "old_path", "old_full_path"]),
-        (p.subgroup_create(ctx(groups=(TOP,)), MID), [*GROUP_KEYS, *PARENT_KEYS]),
-        (p.subgroup_destroy(ctx(groups=(TOP,)), MID), [*GROUP_KEYS, *PARENT_KEYS]),
+        (pu.user_create(ctx(), ALICE), USER_KEYS),
+        (pu.user_destroy(ctx(), ALICE), USER_KEYS),
+        (pu.user_rename(ctx(), BOB, ALICE), [*USER_KEYS, "old_username"]),
+        (pg.group_create(ctx(), MID), GROUP_KEYS),
+        (pg.group_destroy(ctx(), MID), GROUP_KEYS),
+        (pg.group_rename(ctx(), LEAF, MID), [*GROUP_KEYS, "old_path", "old_full_path"]),
+        (pg.subgroup_create(ctx(groups=(TOP,)), MID), [*GROUP_KEYS, *PARENT_KEYS]),
+        (pg.subgroup_destroy(ctx(groups=(TOP,)), MID), [*GROUP_KEYS, *PARENT_KEYS]),
     ],
 )
 def test_user_and_group_events_carry_their_keys_in_order(
@@ -313,25 +318,25 @@ def test_user_and_group_events_carry_their_keys_in_order(
 def test_event_names_match_the_builders() -> None:
     """Each builder writes its own ``event_name``."""
     c = ctx(groups=(TOP,))
-    assert p.user_create(c, ALICE)["event_name"] == "user_create"
-    assert p.user_destroy(c, ALICE)["event_name"] == "user_destroy"
-    assert p.group_create(c, TOP)["event_name"] == "group_create"
-    assert p.group_destroy(c, TOP)["event_name"] == "group_destroy"
-    assert p.subgroup_destroy(c, MID)["event_name"] == "subgroup_destroy"
+    assert pu.user_create(c, ALICE)["event_name"] == "user_create"
+    assert pu.user_destroy(c, ALICE)["event_name"] == "user_destroy"
+    assert pg.group_create(c, TOP)["event_name"] == "group_create"
+    assert pg.group_destroy(c, TOP)["event_name"] == "group_destroy"
+    assert pg.subgroup_destroy(c, MID)["event_name"] == "subgroup_destroy"
 
 
 def test_user_event_without_visible_primary_email_uses_webhook_email() -> None:
     """A hidden primary address falls back to the public email, else ``[REDACTED]``."""
     shown = dataclasses.replace(ALICE, email=None)
-    assert p.user_create(ctx(), shown)["email"] == "alice@example.com"
-    assert p.user_create(ctx(), dataclasses.replace(BOB, email=None))["email"] == "[REDACTED]"
-    assert p.user_create(ctx(member_email="public"), ALICE)["email"] == "alice@corp.example"
+    assert pu.user_create(ctx(), shown)["email"] == "alice@example.com"
+    assert pu.user_create(ctx(), dataclasses.replace(BOB, email=None))["email"] == "[REDACTED]"
+    assert pu.user_create(ctx(member_email="public"), ALICE)["email"] == "alice@corp.example"
 
 
 def test_subgroup_without_known_parent_is_an_error() -> None:
     """A subgroup event needs its parent in the hierarchy passed in."""
     with pytest.raises(ValueError, match="parent"):
-        p.subgroup_create(ctx(), MID)
+        pg.subgroup_create(ctx(), MID)
 
 
 # --- group members: edition, emails, roles ----------------------------------------------------
@@ -505,13 +510,13 @@ OLD_ROW = member("group", 1, BOB, 30)
             "2021-01-01T01:01:01Z",
             f"{OBS}Z",
         ),
-        (p.group_create(ctx(OBS), TOP), "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z"),
+        (pg.group_create(ctx(OBS), TOP), "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z"),
         (
-            p.group_create(ctx(OBS), dataclasses.replace(TOP, created_at=None)),
+            pg.group_create(ctx(OBS), dataclasses.replace(TOP, created_at=None)),
             f"{OBS}Z",
             f"{OBS}Z",
         ),
-        (p.user_rename(ctx(OBS), BOB, ALICE), "2020-01-01T00:00:00Z", f"{OBS}Z"),
+        (pu.user_rename(ctx(OBS), BOB, ALICE), "2020-01-01T00:00:00Z", f"{OBS}Z"),
     ],
     ids=[
         "add",
@@ -535,11 +540,11 @@ def test_record_timestamps_follow_section_2(
 def test_project_updated_at_is_rest_when_exposed_else_derived() -> None:
     """Projects: REST ``updated_at`` if present, else created (create) or observed (update)."""
     exposed = dataclasses.replace(PROJ, updated_at=at("2024-04-04T04:04:04.9"))
-    assert p.project_create(ctx(OBS), exposed)["updated_at"] == "2024-04-04T04:04:04Z"
-    assert p.project_update(ctx(OBS), exposed)["updated_at"] == "2024-04-04T04:04:04Z"
-    assert p.project_create(ctx(OBS), PROJ)["updated_at"] == "2020-01-01T00:00:00Z"
-    assert p.project_update(ctx(OBS), PROJ)["updated_at"] == f"{OBS}Z"
-    assert p.project_destroy(ctx(OBS), PROJ)["updated_at"] == "2020-01-01T00:00:00Z"
+    assert pp.project_create(ctx(OBS), exposed)["updated_at"] == "2024-04-04T04:04:04Z"
+    assert pp.project_update(ctx(OBS), exposed)["updated_at"] == "2024-04-04T04:04:04Z"
+    assert pp.project_create(ctx(OBS), PROJ)["updated_at"] == "2020-01-01T00:00:00Z"
+    assert pp.project_update(ctx(OBS), PROJ)["updated_at"] == f"{OBS}Z"
+    assert pp.project_destroy(ctx(OBS), PROJ)["updated_at"] == "2020-01-01T00:00:00Z"
 
 
 # --- projects: forms and owners ---------------------------------------------------------------
@@ -566,11 +571,11 @@ MOVED = dataclasses.replace(PROJ, path="app2", path_with_namespace="top/mid/leaf
 @pytest.mark.parametrize(
     ("build", "extra"),
     [
-        (lambda c, **kw: p.project_create(c, PROJ, **kw), []),
-        (lambda c, **kw: p.project_destroy(c, PROJ, **kw), []),
-        (lambda c, **kw: p.project_update(c, PROJ, **kw), []),
-        (lambda c, **kw: p.project_rename(c, PROJ, MOVED, **kw), ["old_path_with_namespace"]),
-        (lambda c, **kw: p.project_transfer(c, PROJ, MOVED, **kw), ["old_path_with_namespace"]),
+        (lambda c, **kw: pp.project_create(c, PROJ, **kw), []),
+        (lambda c, **kw: pp.project_destroy(c, PROJ, **kw), []),
+        (lambda c, **kw: pp.project_update(c, PROJ, **kw), []),
+        (lambda c, **kw: pp.project_rename(c, PROJ, MOVED, **kw), ["old_path_with_namespace"]),
+        (lambda c, **kw: pp.project_transfer(c, PROJ, MOVED, **kw), ["old_path_with_namespace"]),
     ],
     ids=["create", "destroy", "update", "rename", "transfer"],
 )
@@ -596,7 +601,7 @@ def test_group_namespace_owners_are_level_50_members_of_the_group_and_ancestors(
         member("project", 7, BOB, 50),  # project owners do not count for group namespaces
     )
     c = ctx(users=(ALICE, BOB, carol, dave), groups=(TOP, MID, LEAF, other), members=rows)
-    payload = p.project_create(c, PROJ)
+    payload = pp.project_create(c, PROJ)
     assert payload["owners"] == [
         {"name": "Carol", "email": "carol@example.com"},
         {"name": "Alice", "email": "alice@example.com"},
@@ -616,15 +621,15 @@ def test_personal_namespace_owners_are_the_owner_and_level_50_project_members() 
         member("group", 40, carol, 50),
     )
     c = ctx(users=(ALICE, BOB, carol), members=rows, member_email="primary")
-    payload = p.project_create(c, mine)
+    payload = pp.project_create(c, mine)
     assert payload["owners"] == [
         {"name": "Alice", "email": "alice@corp.example"},
         {"name": "Bob", "email": "bob@corp.example"},
     ]
     assert (payload["owner_name"], payload["owner_email"]) == ("Bob", "bob@corp.example")
-    public = p.project_create(ctx(users=(BOB,)), mine)
+    public = pp.project_create(ctx(users=(BOB,)), mine)
     assert (public["owner_name"], public["owner_email"]) == ("Bob", "[REDACTED]")
-    assert p.owner_ids(c, mine) == [3, 4]
+    assert pp.owner_ids(c, mine) == [3, 4]
 
 
 # --- share events (§5) ------------------------------------------------------------------------
@@ -673,12 +678,12 @@ GROUP_SHARE_KEYS = [
 @pytest.mark.parametrize(
     ("build", "target", "keys", "event"),
     [
-        (pm.group_add_to_team, PROJ, TEAM_SHARE_KEYS, "group_add_to_team"),
-        (pm.group_remove_from_team, PROJ, TEAM_SHARE_KEYS, "group_remove_from_team"),
-        (pm.group_update_for_team, PROJ, TEAM_SHARE_KEYS, "group_update_for_team"),
-        (pm.group_add_to_group, LEAF, GROUP_SHARE_KEYS, "group_add_to_group"),
-        (pm.group_remove_from_group, LEAF, GROUP_SHARE_KEYS, "group_remove_from_group"),
-        (pm.group_update_for_group, LEAF, GROUP_SHARE_KEYS, "group_update_for_group"),
+        (ps.group_add_to_team, PROJ, TEAM_SHARE_KEYS, "group_add_to_team"),
+        (ps.group_remove_from_team, PROJ, TEAM_SHARE_KEYS, "group_remove_from_team"),
+        (ps.group_update_for_team, PROJ, TEAM_SHARE_KEYS, "group_update_for_team"),
+        (ps.group_add_to_group, LEAF, GROUP_SHARE_KEYS, "group_add_to_group"),
+        (ps.group_remove_from_group, LEAF, GROUP_SHARE_KEYS, "group_remove_from_group"),
+        (ps.group_update_for_group, LEAF, GROUP_SHARE_KEYS, "group_update_for_group"),
     ],
 )
 def test_share_event_payload_shapes(
@@ -696,7 +701,7 @@ def test_share_event_payload_shapes(
 def test_share_role_and_old_link_without_full_path() -> None:
     """A share's role uses the spelling; a missing full path comes from the hierarchy."""
     link = dataclasses.replace(SHARE, access_level=40, group_full_path=None, expires_at=None)
-    payload = pm.group_update_for_group(ctx(groups=(MID,), role_spelling="master"), LEAF, link)
+    payload = ps.group_update_for_group(ctx(groups=(MID,), role_spelling="master"), LEAF, link)
     assert payload["group_access"] == "Master"
     assert payload["shared_with_group_full_path"] == "top/mid"
     assert payload["shared_with_group_path"] == "mid"
@@ -710,10 +715,10 @@ BASE = ("https://gitlab.example", "user_add_to_group", "group_member:7:64", 3)
 
 def test_event_uuid_is_a_deterministic_uuid5() -> None:
     """The same inputs give the same UUIDv5; a trailing slash on the URL changes nothing."""
-    first = p.event_uuid(*BASE)
-    assert first == p.event_uuid(*BASE)
+    first = identity.event_uuid(*BASE)
+    assert first == identity.event_uuid(*BASE)
     assert uuid.UUID(first).version == 5
-    assert p.event_uuid("https://gitlab.example/", *BASE[1:]) == first
+    assert identity.event_uuid("https://gitlab.example/", *BASE[1:]) == first
 
 
 @pytest.mark.parametrize(
@@ -729,17 +734,17 @@ def test_event_uuid_is_a_deterministic_uuid5() -> None:
 )
 def test_event_uuid_is_sensitive_to_every_input(changed: tuple[str, str, str, int]) -> None:
     """Changing any one input gives another event UUID."""
-    assert p.event_uuid(*changed) != p.event_uuid(*BASE)
+    assert identity.event_uuid(*changed) != identity.event_uuid(*BASE)
 
 
 def test_idempotency_key_is_per_receiver_and_stable() -> None:
     """Idempotency-Key: UUIDv5(event_uuid, receiver); stable, different per receiver and event."""
-    eid = p.event_uuid(*BASE)
-    key = p.idempotency_key(eid, "audit")
-    assert key == p.idempotency_key(eid, "audit")
+    eid = identity.event_uuid(*BASE)
+    key = identity.idempotency_key(eid, "audit")
+    assert key == identity.idempotency_key(eid, "audit")
     assert key == str(uuid.uuid5(uuid.UUID(eid), "audit"))
-    assert key != p.idempotency_key(eid, "chat")
-    assert key != p.idempotency_key(p.event_uuid(*BASE[:3], 4), "audit")
+    assert key != identity.idempotency_key(eid, "chat")
+    assert key != identity.idempotency_key(identity.event_uuid(*BASE[:3], 4), "audit")
 
 
 def test_body_is_compact_utf8_in_key_order() -> None:

@@ -21,7 +21,6 @@ import pytest
 import requests
 
 from bridge.errors import InvalidParameter
-from bridge.ingest import ingest
 from bridge.model.records import Group, Member, Project
 from bridge.project_groups.finder import (
     LEVELS_16,
@@ -37,7 +36,7 @@ from bridge.testing.sim.profiles import get_profile
 from bridge.testing.sim.simulator import Simulator
 from bridge.testing.sim.snapshot import Snapshot
 from bridge.testing.sim.world import World
-from tests.conftest import NOW
+from tests.conftest import NOW, baseline
 
 CLOCK = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
 Params = list[tuple[str, str]]
@@ -142,7 +141,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         new.start()
         url = f"sqlite:///{tmp_path_factory.mktemp('snapshot') / 'bridge.db'}"
         with Store.open(url, now=lambda: CLOCK) as store:
-            ingest(
+            baseline(
                 GitLabSource(old.url, old.tokens["admin"], per_page=100), store, now=lambda: CLOCK
             )
             users = store.users()

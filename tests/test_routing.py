@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.config.settings import HooksSettings
-from bridge.hooks.routing import Event, Receiver, chain, descendants, resolve_receivers, route
-from bridge.model.records import Group
+from bridge.hooks.routing import Receiver, Target, descendants, resolve_receivers, route
+from bridge.model.records import Group, ancestry
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -51,20 +51,20 @@ RECEIVERS = (
 @pytest.mark.parametrize(
     ("event", "expected"),
     [
-        (Event(hook="System Hook", group_id=3), ("audit",)),
-        (Event(hook="System Hook", group_id=None), ("audit",)),
-        (Event(hook="Member Hook", group_id=3), ("acme-all", "platform-members")),
-        (Event(hook="Member Hook", group_id=2), ("acme-all", "platform-members")),
-        (Event(hook="Member Hook", group_id=1), ("acme-all",)),
-        (Event(hook="Member Hook", group_id=4), ("other-members",)),
+        (Target(hook="System Hook", group_id=3), ("audit",)),
+        (Target(hook="System Hook", group_id=None), ("audit",)),
+        (Target(hook="Member Hook", group_id=3), ("acme-all", "platform-members")),
+        (Target(hook="Member Hook", group_id=2), ("acme-all", "platform-members")),
+        (Target(hook="Member Hook", group_id=1), ("acme-all",)),
+        (Target(hook="Member Hook", group_id=4), ("other-members",)),
         # a new subgroup of platform belongs to platform: its own hooks are not run
-        (Event(hook="Subgroup Hook", group_id=2), ("acme-all",)),
-        (Event(hook="Project Hook", group_id=3), ("acme-all", "infra-projects")),
-        (Event(hook="Project Hook", group_id=None), ()),  # personal project
-        (Event(hook="Member Hook", group_id=99), ()),  # unknown group: nobody
+        (Target(hook="Subgroup Hook", group_id=2), ("acme-all",)),
+        (Target(hook="Project Hook", group_id=3), ("acme-all", "infra-projects")),
+        (Target(hook="Project Hook", group_id=None), ()),  # personal project
+        (Target(hook="Member Hook", group_id=99), ()),  # unknown group: nobody
     ],
 )
-def test_route(event: Event, expected: tuple[str, ...]) -> None:
+def test_route(event: Target, expected: tuple[str, ...]) -> None:
     """Each hook kind reaches the receivers HOOKS.md §6 names, in configuration order."""
     assert route(event, RECEIVERS, GROUPS) == expected
 
@@ -73,7 +73,7 @@ def test_destroyed_subtree_routes_with_the_old_hierarchy() -> None:
     """For a removal the caller passes the hierarchy from before: the old parents still count."""
     old = dict(GROUPS)
     new = {k: v for k, v in GROUPS.items() if k != 3}
-    event = Event(hook="Member Hook", group_id=3)
+    event = Target(hook="Member Hook", group_id=3)
     assert route(event, RECEIVERS, old) == ("acme-all", "platform-members")
     assert route(event, RECEIVERS, new) == ()
 
@@ -81,7 +81,7 @@ def test_destroyed_subtree_routes_with_the_old_hierarchy() -> None:
 def test_moved_group_follows_its_new_parent() -> None:
     """After platform moves under other, its events reach other's receivers, not acme's."""
     moved = {**GROUPS, 2: _group(2, 4, "platform")}
-    assert route(Event(hook="Member Hook", group_id=3), RECEIVERS, moved) == (
+    assert route(Target(hook="Member Hook", group_id=3), RECEIVERS, moved) == (
         "platform-members",
         "other-members",
     )
@@ -90,8 +90,8 @@ def test_moved_group_follows_its_new_parent() -> None:
 def test_chain_stops_on_cycles_and_unknown_parents() -> None:
     """A corrupt hierarchy never loops: the chain stops at a repeat or an unknown parent."""
     looped = {1: _group(1, 2, "a"), 2: _group(2, 1, "b")}
-    assert chain(1, looped) == [1, 2]
-    assert chain(7, {7: _group(7, 8, "orphan")}) == [7, 8]
+    assert ancestry(1, looped) == [1, 2]
+    assert ancestry(7, {7: _group(7, 8, "orphan")}) == [7, 8]
 
 
 def test_resolve_receivers_by_path_or_id() -> None:
@@ -141,5 +141,5 @@ def test_group_receiver_reach_is_its_subtree(groups: dict[int, Group], data: st.
     owner = data.draw(st.sampled_from(sorted(groups)))
     target = data.draw(st.sampled_from(sorted(groups)))
     receiver = Receiver(name="r", group_id=owner, member_events=True)
-    got = route(Event(hook="Member Hook", group_id=target), (receiver,), groups)
+    got = route(Target(hook="Member Hook", group_id=target), (receiver,), groups)
     assert (got == ("r",)) == (target == owner or target in descendants(owner, groups.values()))

@@ -12,14 +12,13 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from bridge.ingest import ingest
 from bridge.project_groups.auth import GitLabAuthorizer
 from bridge.project_groups.http import BridgeServer
 from bridge.project_groups.view import ViewCache, load
 from bridge.source import GitLabSource
 from bridge.store import Store
 from bridge.testing.sim.simulator import Simulator
-from tests.conftest import SimFactory
+from tests.conftest import SimFactory, baseline
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -58,7 +57,7 @@ def world(make_sim: SimFactory, tmp_path: Path) -> Iterator[World]:
     w.add_member("project", project.id, user.id, 30)
     outsider = w.add_user("outsider", name="Outsider")
     store = Store.open(f"sqlite:///{tmp_path / 'bridge.db'}")
-    ingest(GitLabSource(sim.url, sim.tokens["admin"]), store, now=lambda: NOW)
+    baseline(GitLabSource(sim.url, sim.tokens["admin"]), store, now=lambda: NOW)
     authorizer = GitLabAuthorizer(sim.url, ttl=60)
     views = ViewCache(lambda: load(store), refresh=3600, clock=time.monotonic)
     bridge = BridgeServer(views, authorizer, external_url="http://bridge.test", now=lambda: NOW)

@@ -38,7 +38,7 @@ def sample() -> status.Status:
             ),
         ],
         counts={
-            "audit": {"pending": 2, "failed": 1, "delivered": 10, "dead": 1},
+            "audit": {"pending": 2, "retrying": 1, "delivered": 10, "dead": 1},
             "old": {"dead": 4},
         },
         circuits=[

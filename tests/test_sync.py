@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from bridge.config.settings import Settings
-from bridge.hooks.payloads.context import event_uuid, idempotency_key
+from bridge.hooks.identity import event_uuid, idempotency_key
 from bridge.retry import RetryPolicy
 from bridge.source import GitLabSource
 from bridge.store import OutboxRecord, Store, Transaction
-from bridge.sync.engine import SyncReport, sync
+from bridge.sync import SyncReport, sync
 from bridge.testing.sim.faults import FaultRule
 from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW

@@ -25,7 +25,7 @@ from bridge.config.settings import Settings
 from bridge.hooks.payloads.context import hook_time
 from bridge.source import GitLabSource
 from bridge.store import OutboxRecord, Store
-from bridge.sync.engine import sync
+from bridge.sync import sync
 from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW, SimFactory
 

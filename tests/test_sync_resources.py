@@ -9,22 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from bridge.model.ledger import Resource
 from bridge.source import GitLabSource
 from bridge.store import Store
-from bridge.sync.engine import Resource, SyncReport, sync
+from bridge.sync import SyncReport, sync
+from bridge.testing.fakes import ManualClock
 from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW
 from tests.test_sync import SYSTEM, queued, settings
-
-
-class Clock:
-    """A clock the test moves a minute per pass (first sightings must differ from baselines)."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -35,13 +27,13 @@ def top(sim: Simulator) -> int:
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> ManualClock:
     """The pass clock."""
-    return Clock()
+    return ManualClock(NOW)
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
+def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
     """A fresh SQLite store on the pass clock."""
     with Store.open(f"sqlite:///{tmp_path / 'bridge.db'}", now=clock) as opened:
         yield opened
@@ -51,7 +43,7 @@ def poll(
     sim: Simulator,
     store: Store,
     top: int,
-    clock: Clock,
+    clock: ManualClock,
     resources: Collection[Resource],
     stop: threading.Event | None = None,
 ) -> SyncReport:
@@ -67,7 +59,7 @@ ALL: tuple[Resource, ...] = ("users", "groups", "projects", "members")
 
 
 def test_a_pass_touches_only_its_resources(
-    sim: Simulator, store: Store, top: int, clock: Clock
+    sim: Simulator, store: Store, top: int, clock: ManualClock
 ) -> None:
     """A users pass records users only; the other resources keep no state until polled."""
     report = poll(sim, store, top, clock, ("users",))
@@ -77,7 +69,7 @@ def test_a_pass_touches_only_its_resources(
 
 
 def test_members_of_a_group_found_by_an_earlier_groups_pass_are_real_adds(
-    sim: Simulator, store: Store, top: int, clock: Clock
+    sim: Simulator, store: Store, top: int, clock: ManualClock
 ) -> None:
     """groups finds a new group; a later members pass reports its first member, not a baseline."""
     for resource in ALL:
@@ -94,7 +86,7 @@ def test_members_of_a_group_found_by_an_earlier_groups_pass_are_real_adds(
 
 
 def test_a_members_pass_does_not_report_removals_of_a_destroyed_user(
-    sim: Simulator, store: Store, top: int, clock: Clock
+    sim: Simulator, store: Store, top: int, clock: ManualClock
 ) -> None:
     """Without a users listing, a vanished member whose user 404s is a cascade: no event."""
     user = sim.world.add_user("leaver")
@@ -110,7 +102,7 @@ def test_a_members_pass_does_not_report_removals_of_a_destroyed_user(
 
 
 def test_a_removed_member_whose_user_exists_is_reported(
-    sim: Simulator, store: Store, top: int, clock: Clock
+    sim: Simulator, store: Store, top: int, clock: ManualClock
 ) -> None:
     """The user lookup only silences removals of users that are really gone."""
     user = sim.world.add_user("stayer")
@@ -123,7 +115,7 @@ def test_a_removed_member_whose_user_exists_is_reported(
 
 
 def test_a_groups_pass_that_destroys_a_group_destroys_its_projects_first(
-    sim: Simulator, store: Store, top: int, clock: Clock
+    sim: Simulator, store: Store, top: int, clock: ManualClock
 ) -> None:
     """A confirmed group destroy pulls the projects phase in: project_destroy comes first."""
     doomed = sim.world.add_group("doomed")
@@ -137,7 +129,7 @@ def test_a_groups_pass_that_destroys_a_group_destroys_its_projects_first(
 
 
 def test_stop_ends_the_pass_between_transactions(
-    sim: Simulator, store: Store, top: int, clock: Clock
+    sim: Simulator, store: Store, top: int, clock: ManualClock
 ) -> None:
     """A set stop event: nothing is polled, nothing written, the report says it stopped."""
     poll(sim, store, top, clock, ALL)
@@ -153,7 +145,7 @@ def test_stop_ends_the_pass_between_transactions(
 
 
 def test_unknown_resources_are_refused(
-    sim: Simulator, store: Store, top: int, clock: Clock
+    sim: Simulator, store: Store, top: int, clock: ManualClock
 ) -> None:
     """A typo in a resource name is a programming error, not an empty pass."""
     with pytest.raises(ValueError, match="unknown resources"):

@@ -10,7 +10,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from bridge import __version__
-from bridge.delivery.wire import Target, build_request, secret_key, sign, split_credentials, verify
+from bridge.delivery.signing import secret_key, sign, verify
+from bridge.delivery.wire import Endpoint, build_request, split_credentials
 from bridge.model.ledger import OutboxRecord
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -49,7 +50,7 @@ def test_headers_are_gitlabs_in_order_and_the_body_is_the_queued_bytes() -> None
     """Content-Type, User-Agent, keys and UUIDs as GitLab sends them; no token when unset."""
     request = build_request(
         row(),
-        Target(name="audit", url="https://hooks.example/sys"),
+        Endpoint(name="audit", url="https://hooks.example/sys"),
         webhook_uuid="w-1",
         timestamp=1,
     )
@@ -68,14 +69,14 @@ def test_headers_are_gitlabs_in_order_and_the_body_is_the_queued_bytes() -> None
 
 def test_product_token_can_be_turned_off() -> None:
     """delivery.user_agent_product_token: false leaves GitLab's own User-Agent."""
-    target = Target(name="audit", url="http://r/")
+    target = Endpoint(name="audit", url="http://r/")
     request = build_request(row(), target, webhook_uuid="w", timestamp=1, product_token=False)
     assert dict(request.headers)["User-Agent"] == "GitLab/16.11.3-ee"
 
 
 def test_token_loses_line_breaks_and_custom_headers_cannot_override() -> None:
     """X-Gitlab-Token without CR/LF; custom headers come first and lose to GitLab's own."""
-    target = Target(
+    target = Endpoint(
         name="audit",
         url="http://r/",
         token="sec\r\nret",
@@ -112,7 +113,7 @@ def test_signature_matches_the_standard_webhooks_test_vector() -> None:
 def test_signed_request_verifies_with_the_reference_library() -> None:
     """The standardwebhooks package accepts our headers; webhook-id is the Idempotency-Key."""
     now = int(time.time())
-    target = Target(name="audit", url="http://r/", signing_secrets=(SECRET,))
+    target = Endpoint(name="audit", url="http://r/", signing_secrets=(SECRET,))
     request = build_request(row(), target, webhook_uuid="w", timestamp=now)
     headers = dict(request.headers)
     assert headers["webhook-id"] == row().idempotency_key
@@ -129,7 +130,7 @@ def test_signed_request_verifies_with_the_reference_library() -> None:
 def test_rotation_sends_one_signature_per_secret() -> None:
     """Two secrets give two space-separated signatures; either secret verifies."""
     now = int(time.time())
-    target = Target(name="audit", url="http://r/", signing_secrets=(SECRET, OTHER))
+    target = Endpoint(name="audit", url="http://r/", signing_secrets=(SECRET, OTHER))
     request = build_request(row(), target, webhook_uuid="w", timestamp=now)
     headers = dict(request.headers)
     assert len(headers["webhook-signature"].split(" ")) == 2

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.cli.common import print_table
 from bridge.errors import BridgeError, ConfigError, UsageError
+from bridge.model.ledger import WAITING
 
 if TYPE_CHECKING:
     from bridge.config.settings import Settings
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from bridge.store import Store
 
 EX_TEMPFAIL = 75  # events remain undelivered: try again later
-STATUSES = ("pending", "failed", "dead", "delivered")
+STATUSES = ("pending", "retrying", "dead", "delivered")
 # GitLab's own "Test" sample for system hooks (Admin > System Hooks > Test, POST /hooks/:id).
 SYSTEM_SAMPLE = {
     "event_name": "project_create",
@@ -40,7 +41,7 @@ def deliver_pass(settings: Settings, store: Store) -> tuple[DeliveryReport, int]
     """One delivery pass; prints a summary line, returns the report and the exit code."""
     from bridge.delivery.deliverer import Deliverer
 
-    deliverer = Deliverer(store, settings.hooks, settings.delivery)
+    deliverer = Deliverer(store.deliveries, settings.hooks, settings.delivery)
     try:
         report = deliverer.run_pass()
     finally:
@@ -81,7 +82,8 @@ def _list(args: argparse.Namespace) -> int:
     """Outbox rows, oldest first (the last --limit of them)."""
     _settings, store = _open(args)
     with store:
-        statuses: tuple[OutboxStatus, ...] = (args.status,) if args.status else ()
+        status: OutboxStatus | None = "retrying" if args.status == "failed" else args.status
+        statuses: tuple[OutboxStatus, ...] = (status,) if status else ()
         rows = store.deliveries.listing(statuses=statuses, receiver=args.receiver)
     rows = rows[-args.limit :] if args.limit else rows
     if args.json:
@@ -109,17 +111,19 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     """One row: payload, the headers of its next attempt (secrets redacted), every attempt."""
-    from bridge.delivery.deliverer import targets_of
-    from bridge.delivery.wire import Target, build_request
+    from bridge.delivery.deliverer import endpoints_of
+    from bridge.delivery.wire import Endpoint, build_request
 
     settings, store = _open(args)
     with store:
         row = _row(store, args.id)
         attempts = store.deliveries.attempts(row.id)
-    target = targets_of(settings.hooks).get(row.receiver) or Target(name=row.receiver, url="-")
+    endpoint = endpoints_of(settings.hooks).get(row.receiver) or Endpoint(
+        name=row.receiver, url="-"
+    )
     request = build_request(
         row,
-        target,
+        endpoint,
         webhook_uuid="<new per attempt>",
         timestamp=0,
         product_token=settings.delivery.user_agent_product_token,
@@ -158,13 +162,13 @@ def _show(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     """Queue rows again: same body and keys, a new Webhook-UUID per attempt."""
-    from bridge.delivery.deliverer import targets_of
+    from bridge.delivery.deliverer import endpoints_of
     from bridge.delivery.wire import split_credentials
 
     if (args.id is None) == (not args.dead):
         raise UsageError("deliveries retry: give an event ID or --dead, not both")
     settings, store = _open(args)
-    targets = targets_of(settings.hooks)
+    endpoints = endpoints_of(settings.hooks)
     with store:
         if args.id is not None:
             rows = [_row(store, args.id)]
@@ -172,11 +176,11 @@ def _retry(args: argparse.Namespace) -> int:
             rows = store.deliveries.listing(statuses=("dead",), receiver=args.receiver)
         refused = []
         for row in rows:
-            target = targets.get(row.receiver)
-            if target is None:
+            endpoint = endpoints.get(row.receiver)
+            if endpoint is None:
                 raise UsageError(f"event {row.id}: receiver {row.receiver!r} is not configured")
             last = store.deliveries.last_url(row.id)
-            if last is not None and last != split_credentials(target.url)[0] and not args.force:
+            if last is not None and last != split_credentials(endpoint.url)[0] and not args.force:
                 refused.append(row.id)
         if refused:
             raise UsageError(
@@ -209,8 +213,8 @@ def _purge(args: argparse.Namespace) -> int:
 
 def _hooks_test(args: argparse.Namespace) -> int:
     """Send one sample event to a receiver now, like GitLab's "Test" button."""
-    from bridge.delivery.deliverer import target_of
-    from bridge.delivery.sender import Sender
+    from bridge.delivery.deliverer import endpoint_of
+    from bridge.delivery.sender import HttpSender
     from bridge.delivery.wire import build_request
     from bridge.model.ledger import OutboxRecord
 
@@ -244,12 +248,12 @@ def _hooks_test(args: argparse.Namespace) -> int:
     )
     request = build_request(
         row,
-        target_of(receivers[args.name]),
+        endpoint_of(receivers[args.name]),
         webhook_uuid=str(uuid.uuid4()),
         timestamp=int(now.timestamp()),
         product_token=settings.delivery.user_agent_product_token,
     )
-    sender = Sender()
+    sender = HttpSender()
     try:
         answer = sender.send(args.name, request)
     finally:
@@ -329,9 +333,7 @@ def _summary(row: OutboxRecord) -> dict[str, Any]:
         "attempts": row.attempts,
         "idempotency_key": row.idempotency_key,
         "queued_at": _time(row.created_at),
-        "next_attempt_at": _time(row.next_attempt_at)
-        if row.status in ("pending", "failed")
-        else None,
+        "next_attempt_at": _time(row.next_attempt_at) if row.status in WAITING else None,
         "delivered_at": _time(row.delivered_at) if row.delivered_at else None,
         "last_error": row.last_error,
     }
@@ -381,7 +383,11 @@ def add_commands(
         "list", help="list queued events", description="Outbox rows, oldest first."
     )
     add_config_option(listing)
-    listing.add_argument("--status", choices=STATUSES, help="only rows with this status")
+    listing.add_argument(
+        "--status",
+        choices=(*STATUSES, "failed"),
+        help="only rows with this status (failed: the former name of retrying)",
+    )
     listing.add_argument("--receiver", help="only rows for this receiver")
     listing.add_argument("--limit", type=int, default=100, help="the last N rows (0: all)")
     listing.add_argument("--json", action="store_true", help="JSON instead of a table")

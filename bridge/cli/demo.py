@@ -22,9 +22,10 @@ from typing import TextIO
 
 from bridge import config
 from bridge.cli.common import wait_for_signal
+from bridge.model.ledger import RESOURCES
 from bridge.service.daemon import Daemon
 from bridge.service.sdnotify import Notifier
-from bridge.sync.engine import RESOURCES, SyncReport
+from bridge.sync import SyncReport
 from bridge.testing.receiver import Delivery, Receiver
 from bridge.testing.sim.simulator import Simulator
 from bridge.testing.sim.world import World

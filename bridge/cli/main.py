@@ -30,6 +30,7 @@ def _sim_serve(args: argparse.Namespace) -> int:
     """Start the GitLab simulator and serve until SIGINT or SIGTERM."""
     from bridge.testing.sim.datasets import SIZES
     from bridge.testing.sim.faults import Latency
+    from bridge.testing.sim.profiles import get_profile
     from bridge.testing.sim.ratelimit import Throttle
     from bridge.testing.sim.simulator import Simulator
 
@@ -45,6 +46,10 @@ def _sim_serve(args: argparse.Namespace) -> int:
             throttle = Throttle.parse(args.rate_limit)
         except ValueError as exc:
             raise ConfigError(f"--rate-limit: {exc}") from None
+    try:
+        get_profile(args.version)
+    except ValueError as exc:
+        raise ConfigError(f"--version: {exc}") from None
     sim = Simulator.from_dataset(
         args.dataset,
         seed=args.seed,
@@ -129,7 +134,7 @@ def _sync(args: argparse.Namespace) -> int:
     from bridge.errors import SourceError
     from bridge.source import GitLabSource
     from bridge.store import Store
-    from bridge.sync.engine import sync
+    from bridge.sync import sync
 
     settings = config.load(args.config)
     source = GitLabSource.from_settings(settings.gitlab)

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from bridge.delivery.wire import secret_key
+from bridge.delivery.signing import secret_key
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -206,6 +206,9 @@ class DeliverySettings(_Model):
     circuit_probe: Duration = 60.0
     circuit_probe_max: Duration = 3600.0
     keep_delivered: Duration = 30 * 86400.0
+    # How long an attempt holds its row; a crashed worker's row waits this long for another.
+    # None: twice the receiver's timeout plus 5 s. Must exceed twice every receiver's timeout.
+    lease: Duration | None = None
 
     @model_validator(mode="after")
     def _bounds(self) -> DeliverySettings:
@@ -283,3 +286,14 @@ class Settings(_Model):
     payloads: PayloadSettings = PayloadSettings()
     server: ServerSettings = ServerSettings()
     daemon: DaemonSettings = DaemonSettings()
+
+    @model_validator(mode="after")
+    def _lease_outlasts_attempts(self) -> Settings:
+        lease = self.delivery.lease
+        for receiver in self.hooks.receivers():
+            if lease is not None and lease <= 2 * receiver.timeout:
+                raise ValueError(
+                    f"delivery.lease ({lease:g}s) must exceed twice the timeout of receiver "
+                    f"{receiver.name!r} ({receiver.timeout:g}s): an attempt could outlive it"
+                )
+        return self

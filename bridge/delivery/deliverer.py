@@ -1,4 +1,4 @@
-"""Delivery use case: claim due outbox rows, POST them, record each outcome (HOOKS.md §7).
+"""Delivery use case: claim due outbox rows, POST them, record each outcome (docs/delivery.md).
 
 Receivers are served in parallel (``delivery.concurrency``); each receiver's rows go one at a
 time in queue order, so one slow or failing receiver never delays another. Every attempt is
@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from bridge.clock import Clock, utcnow
 from bridge.config.settings import (
     DeliverySettings,
     GroupHookSettings,
@@ -27,19 +28,19 @@ from bridge.config.settings import (
 )
 from bridge.delivery import policy
 from bridge.delivery.policy import DeliveryRules
-from bridge.delivery.sender import Answer, Sender
-from bridge.delivery.wire import Target, build_request
+from bridge.delivery.sender import HttpSender
+from bridge.delivery.wire import Answer, Endpoint, build_request
 from bridge.model.ledger import (
+    WAITING,
     AttemptOutcome,
     DeliveryAttempt,
     OutboxRecord,
     OutboxStatus,
     ReceiverState,
 )
-from bridge.store import Store
+from bridge.ports import Outbox, Sender
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], dt.datetime]
 BATCH = 50  # rows looked at per query; each is claimed on its own just before it is sent
 
 
@@ -82,14 +83,14 @@ class DeliveryReport:
         return sum(r.delivered + r.retrying + r.dead for r in self.receivers.values())
 
 
-def targets_of(hooks: HooksSettings) -> dict[str, Target]:
+def endpoints_of(hooks: HooksSettings) -> dict[str, Endpoint]:
     """Receiver name -> how to reach it."""
-    return {r.name: target_of(r) for r in hooks.receivers()}
+    return {r.name: endpoint_of(r) for r in hooks.receivers()}
 
 
-def target_of(receiver: SystemHookSettings | GroupHookSettings) -> Target:
+def endpoint_of(receiver: SystemHookSettings | GroupHookSettings) -> Endpoint:
     """How to reach one configured receiver."""
-    return Target(
+    return Endpoint(
         name=receiver.name,
         url=receiver.url,
         token=None if receiver.token is None else receiver.token.get_secret_value(),
@@ -100,26 +101,34 @@ def target_of(receiver: SystemHookSettings | GroupHookSettings) -> Target:
     )
 
 
+def lease_seconds(settings: DeliverySettings, endpoint: Endpoint) -> float:
+    """How long an attempt holds its row: ``delivery.lease``, else twice the timeout plus 5 s.
+
+    A worker that dies mid-attempt leaves its row to another worker once the lease runs out.
+    """
+    return settings.lease if settings.lease is not None else 2 * endpoint.timeout + 5
+
+
 class Deliverer:
-    """Runs delivery passes against one store with one configuration."""
+    """Runs delivery passes over one outbox with one configuration."""
 
     def __init__(
         self,
-        store: Store,
+        outbox: Outbox,
         hooks: HooksSettings,
         settings: DeliverySettings,
         *,
         sender: Sender | None = None,
-        now: Clock = lambda: dt.datetime.now(dt.UTC),
+        now: Clock = utcnow,
         rng: random.Random | None = None,
         stop: threading.Event | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         """``stop`` ends a pass early between attempts (SIGTERM); leases are given back."""
-        self.store, self.settings = store, settings
-        self.targets = targets_of(hooks)
+        self.outbox, self.settings = outbox, settings
+        self.endpoints = endpoints_of(hooks)
         self.rules = DeliveryRules.from_settings(settings)
-        self.sender = sender or Sender()
+        self.sender: Sender = sender or HttpSender()
         self._now, self._rng, self._wall = now, rng or random.Random(), wall
         self._rng_lock = threading.Lock()
         self.stop = stop or threading.Event()
@@ -128,12 +137,12 @@ class Deliverer:
     def run_pass(self) -> DeliveryReport:
         """Give every row due now at most one attempt; receivers in parallel."""
         started = time.perf_counter()
-        deliveries = self.store.deliveries
+        deliveries = self.outbox
         names = deliveries.receivers_waiting(self._now())
-        unknown = [n for n in names if n not in self.targets]
+        unknown = [n for n in names if n not in self.endpoints]
         for name in unknown:
             log.warning("receiver %s has queued events but is not configured; they wait", name)
-        known = [n for n in names if n in self.targets]
+        known = [n for n in names if n in self.endpoints]
         reports: dict[str, ReceiverReport] = {}
         if known:
             workers = min(self.settings.concurrency, len(known))
@@ -142,20 +151,20 @@ class Deliverer:
                     reports[name] = report
         counts = deliveries.counts()
         waiting = {
-            name: by_status.get("pending", 0) + by_status.get("failed", 0)
+            name: sum(by_status.get(status, 0) for status in WAITING)
             for name, by_status in counts.items()
         }
         return DeliveryReport(
             receivers=reports,
-            waiting={k: v for k, v in waiting.items() if v and k in self.targets},
-            unknown={k: v for k, v in waiting.items() if v and k not in self.targets},
+            waiting={k: v for k, v in waiting.items() if v and k in self.endpoints},
+            unknown={k: v for k, v in waiting.items() if v and k not in self.endpoints},
             seconds=time.perf_counter() - started,
         )
 
     def _serve(self, name: str) -> ReceiverReport:
         """One receiver's due rows, in order, until none is due, the circuit opens, or stop."""
         report = ReceiverReport()
-        deliveries = self.store.deliveries
+        deliveries = self.outbox
         state = deliveries.receiver_state(name)
         done: set[int] = set()
         while not self.stop.is_set():
@@ -182,15 +191,15 @@ class Deliverer:
         self, row: OutboxRecord, state: ReceiverState, report: ReceiverReport
     ) -> ReceiverState:
         """Claim, send and record one row; returns the receiver's new circuit state."""
-        target = self.targets[row.receiver]
+        endpoint = self.endpoints[row.receiver]
         now = self._now()
-        lease = dt.timedelta(seconds=2 * target.timeout + 5)
-        if not self.store.deliveries.claim(row.id, self.owner, now + lease, now):
+        lease = dt.timedelta(seconds=lease_seconds(self.settings, endpoint))
+        if not self.outbox.claim(row.id, self.owner, now + lease, now):
             return state  # another worker has it, or it is no longer waiting
         webhook_uuid = str(uuid.uuid4())
         request = build_request(
             row,
-            target,
+            endpoint,
             webhook_uuid=webhook_uuid,
             timestamp=int(self._wall()),  # webhook-timestamp: real time, even under a test clock
             product_token=self.settings.user_agent_product_token,
@@ -226,7 +235,7 @@ class Deliverer:
             outcome=decision.outcome,
         )
         error = answer.error if decision.reason is None else f"{answer.error}; {decision.reason}"
-        self.store.deliveries.finish(
+        self.outbox.finish(
             attempt,
             status=_STATUS[decision.outcome],
             next_attempt_at=decision.next_attempt_at,
@@ -263,6 +272,6 @@ class Deliverer:
 
 _STATUS: dict[AttemptOutcome, OutboxStatus] = {
     "delivered": "delivered",
-    "retry": "failed",
+    "retry": "retrying",
     "dead": "dead",
 }

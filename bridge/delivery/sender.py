@@ -9,29 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from bridge.delivery.policy import BODY_LIMIT
-from bridge.delivery.wire import HookRequest
+from bridge.delivery.wire import Answer, HookRequest
 
 _ERROR_LIMIT = 300
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Answer:
-    """What one attempt got back."""
-
-    status: int | None  # None: no HTTP answer
-    body: str | None
-    retry_after: str | None
-    error: str | None
-    duration_ms: int
-
-
-class Sender:
+class HttpSender:
     """Sends hook requests; sessions (and their keep-alive connections) are kept per receiver."""
 
     def __init__(self, *, pool_size: int = 4) -> None:

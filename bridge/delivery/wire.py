@@ -1,4 +1,4 @@
-"""Pure: the HTTP request of one delivery attempt (HOOKS.md §7.1), and Standard Webhooks signing.
+"""Pure: the HTTP request of one delivery attempt (docs/delivery.md#the-request).
 
 The body is the queued payload, byte for byte. Custom headers come first and cannot override
 GitLab's own; header names compare case-insensitively. ``user:pass@`` in the receiver URL
@@ -7,22 +7,19 @@ becomes HTTP Basic auth and leaves the URL, as in GitLab.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge import __version__
+from bridge.delivery.signing import sign
 from bridge.model.ledger import OutboxRecord
 
 PRODUCT = f"gitlab-hook-bridge/{__version__}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Target:
+class Endpoint:
     """Where and how one receiver is reached (from its configuration)."""
 
     name: str
@@ -44,6 +41,17 @@ class HookRequest:
     auth: tuple[str, str] | None
     timeout: float
     verify_tls: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """What one attempt got back."""
+
+    status: int | None  # None: no HTTP answer
+    body: str | None
+    retry_after: str | None
+    error: str | None
+    duration_ms: int
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -68,7 +76,7 @@ def user_agent(gitlab_version: str, *, product_token: bool) -> str:
 
 def build_request(
     row: OutboxRecord,
-    target: Target,
+    endpoint: Endpoint,
     *,
     webhook_uuid: str,
     timestamp: int,
@@ -85,11 +93,12 @@ def build_request(
         ("X-Gitlab-Instance", row.instance_url.rstrip("/")),
         ("X-Gitlab-Event-UUID", row.gitlab_event_uuid or row.event_uuid),
     ]
-    if target.token:
-        own.append(("X-Gitlab-Token", target.token.replace("\r", "").replace("\n", "")))
-    if target.signing_secrets:
+    if endpoint.token:
+        own.append(("X-Gitlab-Token", endpoint.token.replace("\r", "").replace("\n", "")))
+    if endpoint.signing_secrets:
         signature = " ".join(
-            sign(secret, row.idempotency_key, timestamp, body) for secret in target.signing_secrets
+            sign(secret, row.idempotency_key, timestamp, body)
+            for secret in endpoint.signing_secrets
         )
         own += [
             ("webhook-id", row.idempotency_key),
@@ -99,47 +108,15 @@ def build_request(
     taken = {name.lower() for name, _ in own}
     custom = [
         (name, value)
-        for name, value in (target.custom_headers or {}).items()
+        for name, value in (endpoint.custom_headers or {}).items()
         if name.lower() not in taken
     ]
-    url, auth = split_credentials(target.url)
+    url, auth = split_credentials(endpoint.url)
     return HookRequest(
         url=url,
         headers=(*custom, *own),
         body=body,
         auth=auth,
-        timeout=target.timeout,
-        verify_tls=target.verify_tls,
+        timeout=endpoint.timeout,
+        verify_tls=endpoint.verify_tls,
     )
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_`` secret (base64 after the prefix); ValueError if malformed."""
-    if not secret.startswith("whsec_"):
-        raise ValueError("a signing secret starts with whsec_")
-    try:
-        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("a signing secret is whsec_ followed by base64") from None
-    if not 24 <= len(key) <= 64:
-        raise ValueError(f"a signing key has 24 to 64 bytes, not {len(key)}")
-    return key
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """``v1,`` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")) (Standard Webhooks)."""
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
-
-
-def verify(secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> bool:
-    """Whether any ``v1`` signature in ``headers`` matches one of ``secrets`` (for receivers)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        msg_id, timestamp = lowered["webhook-id"], int(lowered["webhook-timestamp"])
-    except (KeyError, ValueError):
-        return False
-    offered = lowered.get("webhook-signature", "").split()
-    expected = {sign(secret, msg_id, timestamp, body) for secret in secrets}
-    return any(hmac.compare_digest(o, e) for o in offered for e in expected)

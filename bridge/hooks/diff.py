@@ -14,19 +14,19 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar, cast
 
-from bridge.model.changes import Change, ChangeKind, R, Resource
+from bridge.model.changes import (
+    MEMBER_RECORD,
+    SHARE_RECORD,
+    Change,
+    ChangeKind,
+    R,
+    RecordKind,
+    change_key,
+    snapshot_key,
+)
 from bridge.model.records import Group, Member, Project, Share, SourceKind, User
 
 K = TypeVar("K", int, tuple[int, int])
-
-_MEMBER_RESOURCE: Final[Mapping[SourceKind, Resource]] = {
-    "group": "group_member",
-    "project": "project_member",
-}
-_SHARE_RESOURCE: Final[Mapping[SourceKind, Resource]] = {
-    "group": "group_share",
-    "project": "project_share",
-}
 
 
 def diff_users(old: Mapping[int, User], new: Mapping[int, User]) -> tuple[Change[User], ...]:
@@ -52,7 +52,7 @@ def diff_members(
     new: Mapping[tuple[int, int], Member],
 ) -> tuple[Change[Member], ...]:
     """Direct member rows of groups or projects, keyed (source_id, user_id), ascending."""
-    return _diff(_MEMBER_RESOURCE[kind], old, new, operator.eq)
+    return _diff(MEMBER_RECORD[kind], old, new, operator.eq)
 
 
 def diff_shares(
@@ -61,7 +61,7 @@ def diff_shares(
     new: Mapping[tuple[int, int], Share],
 ) -> tuple[Change[Share], ...]:
     """Share links of groups or projects, keyed (source_id, group_id), ascending."""
-    return _diff(_SHARE_RESOURCE[kind], old, new, operator.eq)
+    return _diff(SHARE_RECORD[kind], old, new, operator.eq)
 
 
 def project_shares(projects: Mapping[int, Project]) -> dict[tuple[int, int], Share]:
@@ -81,7 +81,7 @@ def apply(old: Mapping[K, R], changes: Iterable[Change[R]]) -> dict[K, R]:
     """
     result = dict(old)
     for change in changes:
-        key = cast(K, _mapping_key(change.key))
+        key = cast(K, snapshot_key(change.key))
         held = result.get(key)
         if (held is None) != (change.old is None) or (held is not None and held != change.old):
             raise ValueError(f"{change.kind} {change.subject}: does not fit the old snapshot")
@@ -101,14 +101,14 @@ def order(
     """Sort one poll's changes in HOOKS.md §4's order; ties by resource, then key."""
 
     def rank(change: Change[Any]) -> tuple[int, int, int, str, tuple[int, ...]]:
-        phase, sub = _PHASES[change.kind, change.resource]
+        phase, sub = _PHASES[change.kind, change.record]
         depth = 0  # only added or removed groups need one: member lists must stay cheap
         group_id = change.key[0]
-        if change.resource == "group" and change.kind == "added" and group_id in new_groups:
+        if change.record == "group" and change.kind == "added" and group_id in new_groups:
             depth = _depth(group_id, new_groups)  # parents first
-        elif change.resource == "group" and change.kind == "removed" and group_id in old_groups:
+        elif change.record == "group" and change.kind == "removed" and group_id in old_groups:
             depth = -_depth(group_id, old_groups)  # children first
-        return phase, sub, depth, change.resource, change.key
+        return phase, sub, depth, change.record, change.key
 
     return tuple(sorted(changes, key=rank))
 
@@ -128,7 +128,7 @@ _PHASES: Final[Mapping[tuple[str, str], tuple[int, int]]] = {
     **{
         (kind, res): (3, 0)
         for kind in ("added", "changed", "removed")
-        for res in _SHARE_RESOURCE.values()
+        for res in SHARE_RECORD.values()
     },
     ("removed", "group_member"): (4, 0),
     ("removed", "project_member"): (4, 1),
@@ -139,7 +139,7 @@ _PHASES: Final[Mapping[tuple[str, str], tuple[int, int]]] = {
 
 
 def _diff(
-    resource: Resource,
+    record: RecordKind,
     old: Mapping[K, R],
     new: Mapping[K, R],
     same: Callable[[R, R], bool],
@@ -157,29 +157,13 @@ def _diff(
             kind = "changed"
         else:
             continue
-        changes.append(
-            Change(resource=resource, kind=kind, key=_change_key(key), old=before, new=after)
-        )
+        changes.append(Change(record=record, kind=kind, key=change_key(key), old=before, new=after))
     return tuple(changes)
 
 
 def _same_project(a: Project, b: Project) -> bool:
     """Projects equal apart from their shares."""
     return dataclasses.replace(a, shares=()) == dataclasses.replace(b, shares=())
-
-
-def _change_key(key: int | tuple[int, int]) -> tuple[int, ...]:
-    """A snapshot key as a ``Change.key``."""
-    return (key,) if isinstance(key, int) else key
-
-
-def _mapping_key(key: tuple[int, ...]) -> int | tuple[int, int]:
-    """A ``Change.key`` as a snapshot key: the inverse of ``_change_key``."""
-    if len(key) == 1:
-        return key[0]
-    if len(key) == 2:
-        return key[0], key[1]
-    raise ValueError(f"change key {key} has neither one nor two ids")
 
 
 def _depth(group_id: int, groups: Mapping[int, Group]) -> int:

@@ -1,7 +1,7 @@
 """Pure mapping: the differ's changes -> the hook events GitLab would send (HOOKS.md §4-§6).
 
 ``events_for`` walks changes already in §4's order (``diff.order``) and turns each into zero or
-more ``PendingEvent``s: a payload from the builders plus the routing target of §6. Within one
+more ``Event``s: a payload from the builders plus the routing target of §6. Within one
 change the System Hook comes first, then the group-webhook form, as GitLab fires them.
 Creates, renames and updates use the ``new`` context (new hierarchy); destroys and removals the
 ``old`` one. No I/O, no clock, no logging.
@@ -19,8 +19,8 @@ Choices where §4 leaves room:
 - Timestamps (§2): a removal carries the snapshot's ``updated_at`` (the bridge-derived one where
   REST has none); a record without a REST ``created_at`` uses its first sighting. ``snapshot``
   maps a subject to its row bookkeeping; a subject it lacks keeps the builders' defaults.
-- Project members and project shares need their project; the caller passes ``new_projects`` and
-  ``old_projects`` since ``PayloadContext`` holds no projects. A missing source is a ValueError.
+- Project members and project shares need their project; the caller passes ``projects``
+  (both sides) since ``PayloadContext`` holds no projects. A missing source is a ValueError.
 """
 
 from __future__ import annotations
@@ -28,13 +28,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Protocol, TypedDict, TypeVar
+from typing import Any, Final, TypedDict, TypeVar
 
-from bridge.hooks.payloads import context as p
+from bridge.hooks.payloads import groups as pg
 from bridge.hooks.payloads import members as pm
-from bridge.hooks.payloads.context import Payload, PayloadContext, Ts
-from bridge.hooks.routing import Event, HookKind
-from bridge.model.changes import Change, ChangeKind, R
+from bridge.hooks.payloads import projects as pp
+from bridge.hooks.payloads import shares as ps
+from bridge.hooks.payloads import users as pu
+from bridge.hooks.payloads.context import Build, Payload, PayloadContext, Ts
+from bridge.hooks.routing import HookKind, Target
+from bridge.model.changes import Change, ChangeKind, R, Sides
 from bridge.model.ledger import RowMeta
 from bridge.model.records import Group, Member, Project, Share
 
@@ -47,20 +50,22 @@ TRACKED_PROJECT_FIELDS: Final = (
     "default_branch",
     "topics",
 )
-_NO_PROJECTS: Final[Mapping[int, Project]] = MappingProxyType({})
+_NO_PROJECTS: Final[Sides[Mapping[int, Project]]] = Sides(
+    old=MappingProxyType({}), new=MappingProxyType({})
+)
 _NO_METAS: Final[Mapping[str, RowMeta]] = MappingProxyType({})
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PendingEvent:
-    """One hook event for the outbox: its payload and the target routing resolves."""
+class Event:
+    """One hook event: its payload, and the target routing turns into receivers."""
 
     hook: HookKind
     event_name: str
     subject: str  # Change.subject
     payload: dict[str, object]
-    target: Event
+    target: Target
 
 
 class _Stamp(TypedDict, total=False):
@@ -74,10 +79,8 @@ class _Stamp(TypedDict, total=False):
 class _Inputs:
     """Everything a handler needs besides the change."""
 
-    new: PayloadContext
-    old: PayloadContext
-    new_projects: Mapping[int, Project]
-    old_projects: Mapping[int, Project]
+    contexts: Sides[PayloadContext]
+    projects: Sides[Mapping[int, Project]]
     destroyed_users: frozenset[int]
     destroyed_groups: frozenset[int]
     destroyed_projects: frozenset[int]
@@ -98,60 +101,54 @@ class _Inputs:
 
     def ctx(self, change: Change[Any]) -> PayloadContext:
         """The pre-change context for removals, the new one otherwise (§6)."""
-        return self.old if change.kind == "removed" else self.new
+        return self.contexts.of(change.kind)
 
-    def projects(self, change: Change[Any]) -> Mapping[int, Project]:
+    def projects_of(self, change: Change[Any]) -> Mapping[int, Project]:
         """The pre-change projects for removals, the new ones otherwise."""
-        return self.old_projects if change.kind == "removed" else self.new_projects
+        return self.projects.of(change.kind)
 
 
 def events_for(
     changes: Sequence[Change[Any]],
     *,
-    new: PayloadContext,
-    old: PayloadContext,
-    new_projects: Mapping[int, Project] = _NO_PROJECTS,
-    old_projects: Mapping[int, Project] = _NO_PROJECTS,
+    contexts: Sides[PayloadContext],
+    projects: Sides[Mapping[int, Project]] = _NO_PROJECTS,
     destroyed_users: frozenset[int] = frozenset(),
     destroyed_groups: frozenset[int] = frozenset(),
     destroyed_projects: frozenset[int] = frozenset(),
     snapshot: Mapping[str, RowMeta] = _NO_METAS,
-) -> tuple[PendingEvent, ...]:
+) -> tuple[Event, ...]:
     """The events of ``changes`` (in §4 order already), in that order (HOOKS.md §4)."""
     inputs = _Inputs(
-        new=new,
-        old=old,
-        new_projects=new_projects,
-        old_projects=old_projects,
-        destroyed_users=destroyed_users | _removed(changes, "user"),
-        destroyed_groups=destroyed_groups | _removed(changes, "group"),
-        destroyed_projects=destroyed_projects | _removed(changes, "project"),
+        contexts=contexts,
+        projects=projects,
+        destroyed_users=destroyed_users | removed_ids(changes, "user"),
+        destroyed_groups=destroyed_groups | removed_ids(changes, "group"),
+        destroyed_projects=destroyed_projects | removed_ids(changes, "project"),
         snapshot=snapshot,
     )
-    return tuple(event for c in changes for event in _HANDLERS[c.resource](c, inputs))
+    return tuple(event for c in changes for event in _HANDLERS[c.record](c, inputs))
 
 
-def _removed(changes: Sequence[Change[Any]], resource: str) -> frozenset[int]:
-    """Ids of the ``resource`` records these changes remove."""
-    return frozenset(c.key[0] for c in changes if c.resource == resource and c.kind == "removed")
+def removed_ids(changes: Sequence[Change[Any]], record: str) -> frozenset[int]:
+    """Ids of the ``record`` rows these changes remove (their member rows and links cascade)."""
+    return frozenset(c.key[0] for c in changes if c.record == record and c.kind == "removed")
 
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _event(
-    change: Change[Any], hook: HookKind, payload: Payload, group_id: int | None
-) -> PendingEvent:
-    return PendingEvent(
+def _event(change: Change[Any], hook: HookKind, payload: Payload, group_id: int | None) -> Event:
+    return Event(
         hook=hook,
         event_name=str(payload["event_name"]),
         subject=change.subject,
         payload=payload,
-        target=Event(hook=hook, group_id=group_id),
+        target=Target(hook=hook, group_id=group_id),
     )
 
 
-def _system(change: Change[Any], payload: Payload) -> PendingEvent:
+def _system(change: Change[Any], payload: Payload) -> Event:
     return _event(change, "System Hook", payload, None)
 
 
@@ -181,23 +178,23 @@ def _source(records: Mapping[int, T], source_id: int, what: str, change: Change[
 # --- users, groups, projects ------------------------------------------------------------------
 
 
-def _user_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+def _user_events(change: Change[Any], io: _Inputs) -> list[Event]:
     if change.kind == "added":
-        return [_system(change, p.user_create(io.new, _new(change)))]
+        return [_system(change, pu.user_create(io.contexts.new, _new(change)))]
     if change.kind == "removed":
-        return [_system(change, p.user_destroy(io.old, _old(change), **io.stamp(change)))]
+        return [_system(change, pu.user_destroy(io.contexts.old, _old(change), **io.stamp(change)))]
     old, new = _old(change), _new(change)
     if old.username == new.username:
         return []  # other user fields fire nothing (§4)
-    return [_system(change, p.user_rename(io.new, old, new, **io.stamp(change)))]
+    return [_system(change, pu.user_rename(io.contexts.new, old, new, **io.stamp(change)))]
 
 
-def _group_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+def _group_events(change: Change[Any], io: _Inputs) -> list[Event]:
     if change.kind == "changed":
         old, new = _old(change), _new(change)
         # Own path only: a name change, a move keeping the path, or an ancestor's rename is silent.
         return (
-            [_system(change, p.group_rename(io.new, old, new, **io.stamp(change)))]
+            [_system(change, pg.group_rename(io.contexts.new, old, new, **io.stamp(change)))]
             if old.path != new.path
             else []
         )
@@ -205,19 +202,21 @@ def _group_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
     ctx = io.ctx(change)
     added = change.kind == "added"
     stamp = io.stamp(change)
-    events = [_system(change, (p.group_create if added else p.group_destroy)(ctx, group, **stamp))]
+    events = [
+        _system(change, (pg.group_create if added else pg.group_destroy)(ctx, group, **stamp))
+    ]
     if group.parent_id is not None:
-        sub = (p.subgroup_create if added else p.subgroup_destroy)(ctx, group, **stamp)
+        sub = (pg.subgroup_create if added else pg.subgroup_destroy)(ctx, group, **stamp)
         events.append(_event(change, "Subgroup Hook", sub, group.parent_id))
     return events
 
 
-def _project_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+def _project_events(change: Change[Any], io: _Inputs) -> list[Event]:
     if change.kind == "changed":
         return _project_changed(change, io)
     project: Project = _row(change)
     ctx = io.ctx(change)
-    build = p.project_create if change.kind == "added" else p.project_destroy
+    build = pp.project_create if change.kind == "added" else pp.project_destroy
     stamp = io.stamp(change)
     events = [_system(change, build(ctx, project, **stamp))]
     if project.namespace.kind == "group":  # personal projects reach no group receiver
@@ -226,46 +225,27 @@ def _project_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
     return events
 
 
-def _project_changed(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+def _project_changed(change: Change[Any], io: _Inputs) -> list[Event]:
     old: Project = _old(change)
     new: Project = _new(change)
-    events: list[PendingEvent] = []
+    events: list[Event] = []
     if old.namespace.id != new.namespace.id:
-        events.append(_system(change, p.project_transfer(io.new, old, new)))
+        events.append(_system(change, pp.project_transfer(io.contexts.new, old, new)))
     elif old.path != new.path:
-        events.append(_system(change, p.project_rename(io.new, old, new)))
+        events.append(_system(change, pp.project_rename(io.contexts.new, old, new)))
     if any(getattr(old, f) != getattr(new, f) for f in TRACKED_PROJECT_FIELDS):
-        events.append(_system(change, p.project_update(io.new, new)))
+        events.append(_system(change, pp.project_update(io.contexts.new, new)))
     return events
 
 
 # --- members ----------------------------------------------------------------------------------
 
-S_contra = TypeVar("S_contra", Group, Project, contravariant=True)
-M_contra = TypeVar("M_contra", Member, Share, contravariant=True)
-
-
-class _Build(Protocol[S_contra, M_contra]):
-    """A member or share builder of ``bridge.hooks.payloads.members``."""
-
-    def __call__(
-        self,
-        ctx: PayloadContext,
-        source: S_contra,
-        record: M_contra,
-        /,
-        *,
-        created_at: Ts = None,
-        updated_at: Ts = None,
-    ) -> Payload: ...
-
-
-_GROUP_MEMBER: Final[Mapping[ChangeKind, _Build[Group, Member]]] = {
+_GROUP_MEMBER: Final[Mapping[ChangeKind, Build[Group, Member]]] = {
     "added": pm.user_add_to_group,
     "changed": pm.user_update_for_group,
     "removed": pm.user_remove_from_group,
 }
-_PROJECT_MEMBER: Final[Mapping[ChangeKind, _Build[Project, Member]]] = {
+_PROJECT_MEMBER: Final[Mapping[ChangeKind, Build[Project, Member]]] = {
     "added": pm.user_add_to_team,
     "changed": pm.user_update_for_team,
     "removed": pm.user_remove_from_team,
@@ -278,7 +258,7 @@ def _cascaded(change: Change[Any], sources: frozenset[int], others: frozenset[in
     return change.kind == "removed" and (source_id in sources or other_id in others)
 
 
-def _group_member_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+def _group_member_events(change: Change[Any], io: _Inputs) -> list[Event]:
     if _cascaded(change, io.destroyed_groups, io.destroyed_users):
         return []
     member_hook = True
@@ -297,12 +277,12 @@ def _group_member_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]
     return events
 
 
-def _project_member_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+def _project_member_events(change: Change[Any], io: _Inputs) -> list[Event]:
     if _cascaded(change, io.destroyed_projects, io.destroyed_users):
         return []
     if change.kind == "changed" and _member_terms(_old(change)) == _member_terms(_new(change)):
         return []
-    project = _source(io.projects(change), change.key[0], "project", change)
+    project = _source(io.projects_of(change), change.key[0], "project", change)
     build = _PROJECT_MEMBER[change.kind]
     return [_system(change, build(io.ctx(change), project, _row(change), **io.stamp(change)))]
 
@@ -313,21 +293,21 @@ def _member_terms(member: Member) -> tuple[object, ...]:
 
 # --- share links (§5, opt-in) -----------------------------------------------------------------
 
-_GROUP_SHARE: Final[Mapping[ChangeKind, _Build[Group, Share]]] = {
-    "added": pm.group_add_to_group,
-    "changed": pm.group_update_for_group,
-    "removed": pm.group_remove_from_group,
+_GROUP_SHARE: Final[Mapping[ChangeKind, Build[Group, Share]]] = {
+    "added": ps.group_add_to_group,
+    "changed": ps.group_update_for_group,
+    "removed": ps.group_remove_from_group,
 }
-_PROJECT_SHARE: Final[Mapping[ChangeKind, _Build[Project, Share]]] = {
-    "added": pm.group_add_to_team,
-    "changed": pm.group_update_for_team,
-    "removed": pm.group_remove_from_team,
+_PROJECT_SHARE: Final[Mapping[ChangeKind, Build[Project, Share]]] = {
+    "added": ps.group_add_to_team,
+    "changed": ps.group_update_for_team,
+    "removed": ps.group_remove_from_team,
 }
 
 
 def _share_silent(change: Change[Any], io: _Inputs, sources: frozenset[int]) -> bool:
     """Off by default; a cascaded removal or a change of neither level nor expiry is silent."""
-    if not io.new.settings.share_events or _cascaded(change, sources, io.destroyed_groups):
+    if not io.contexts.new.settings.share_events or _cascaded(change, sources, io.destroyed_groups):
         return True
     if change.kind != "changed":
         return False
@@ -335,7 +315,7 @@ def _share_silent(change: Change[Any], io: _Inputs, sources: frozenset[int]) -> 
     return (old.access_level, old.expires_at) == (new.access_level, new.expires_at)
 
 
-def _group_share_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+def _group_share_events(change: Change[Any], io: _Inputs) -> list[Event]:
     if _share_silent(change, io, io.destroyed_groups):
         return []
     ctx = io.ctx(change)
@@ -345,15 +325,15 @@ def _group_share_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
     ]
 
 
-def _project_share_events(change: Change[Any], io: _Inputs) -> list[PendingEvent]:
+def _project_share_events(change: Change[Any], io: _Inputs) -> list[Event]:
     if _share_silent(change, io, io.destroyed_projects):
         return []
-    project = _source(io.projects(change), change.key[0], "project", change)
+    project = _source(io.projects_of(change), change.key[0], "project", change)
     build = _PROJECT_SHARE[change.kind]
     return [_system(change, build(io.ctx(change), project, _row(change), **io.stamp(change)))]
 
 
-_HANDLERS: Final[Mapping[str, Callable[[Change[Any], _Inputs], list[PendingEvent]]]] = {
+_HANDLERS: Final[Mapping[str, Callable[[Change[Any], _Inputs], list[Event]]]] = {
     "user": _user_events,
     "group": _group_events,
     "project": _project_events,

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bridge.hooks.events import events_for
-from bridge.hooks.payloads.context import PayloadContext, body, event_uuid, idempotency_key
+from bridge.hooks.events import events_for, removed_ids
+from bridge.hooks.identity import event_uuid, idempotency_key
+from bridge.hooks.payloads.context import PayloadContext, body
 from bridge.hooks.routing import Receiver, route
-from bridge.model.changes import Change
+from bridge.model.changes import Change, Sides
 from bridge.model.ledger import OutboxRow, RowMeta
 from bridge.model.records import Project
 
@@ -27,25 +28,21 @@ def outbox_rows(
     gitlab_version: str = "",
     receivers: Sequence[Receiver],
     snapshot: Mapping[str, RowMeta],
-    new: PayloadContext,
-    old: PayloadContext,
-    new_projects: Mapping[int, Project],
-    old_projects: Mapping[int, Project],
+    contexts: Sides[PayloadContext],
+    projects: Sides[Mapping[int, Project]],
 ) -> tuple[OutboxRow, ...]:
     """Rows for ``changes`` (in §4 order already); ``snapshot`` maps subject -> row bookkeeping.
 
     A subject missing from ``snapshot`` is new: revision 0.
     """
-    destroyed = _destroyed(changes)
+    destroyed = {record: removed_ids(changes, record) for record in ("user", "group", "project")}
     rows: list[OutboxRow] = []
     for change in changes:
-        groups = old.groups if change.kind == "removed" else new.groups
+        groups = contexts.of(change.kind).groups
         events = events_for(
             [change],
-            new=new,
-            old=old,
-            new_projects=new_projects,
-            old_projects=old_projects,
+            contexts=contexts,
+            projects=projects,
             destroyed_users=destroyed["user"],
             destroyed_groups=destroyed["group"],
             destroyed_projects=destroyed["project"],
@@ -71,13 +68,3 @@ def outbox_rows(
                 for name in route(event.target, receivers, groups)
             )
     return tuple(rows)
-
-
-def _destroyed(changes: Sequence[Change[Any]]) -> dict[str, frozenset[int]]:
-    """Ids of users, groups and projects these changes remove (their member rows cascade)."""
-    return {
-        resource: frozenset(
-            c.key[0] for c in changes if c.resource == resource and c.kind == "removed"
-        )
-        for resource in ("user", "group", "project")
-    }

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bridge.config.settings import GroupHookSettings, HooksSettings
-from bridge.model.records import Group
+from bridge.model.records import Group, ancestry
 
 HookKind = Literal["System Hook", "Member Hook", "Subgroup Hook", "Project Hook"]
 _TOGGLE = {
@@ -42,34 +42,23 @@ class Receiver:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
-    """What routing needs of an event: its hook kind and the group it belongs to."""
+class Target:
+    """What routing needs of an event: its hook kind and the group whose hooks fire."""
 
     hook: HookKind
     group_id: int | None  # member: the group; subgroup: the parent; project: the namespace group
 
 
-def chain(group_id: int, groups: Mapping[int, Group]) -> list[int]:
-    """The group and its ancestors, nearest first; stops at unknown parents and cycles."""
-    out: list[int] = []
-    current: int | None = group_id
-    while current is not None and current not in out:
-        out.append(current)
-        group = groups.get(current)
-        current = group.parent_id if group is not None else None
-    return out
-
-
 def route(
-    event: Event, receivers: Sequence[Receiver], groups: Mapping[int, Group]
+    target: Target, receivers: Sequence[Receiver], groups: Mapping[int, Group]
 ) -> tuple[str, ...]:
-    """Names of the receivers that get ``event``, in configuration order."""
-    if event.hook == "System Hook":
+    """Names of the receivers that get an event with ``target``, in configuration order."""
+    if target.hook == "System Hook":
         return tuple(r.name for r in receivers if r.is_system)
-    if event.group_id is None:
+    if target.group_id is None:
         return ()
-    toggle = _TOGGLE[event.hook]
-    owners = set(chain(event.group_id, groups))
+    toggle = _TOGGLE[target.hook]
+    owners = set(ancestry(target.group_id, groups))
     return tuple(
         r.name for r in receivers if not r.is_system and getattr(r, toggle) and r.group_id in owners
     )

@@ -9,7 +9,20 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-OutboxStatus = Literal["pending", "delivered", "failed", "dead"]
+from bridge.model.records import SourceKind
+
+# pending: not attempted yet (or redelivered); retrying: an attempt failed, another is due.
+OutboxStatus = Literal["pending", "retrying", "delivered", "dead"]
+WAITING: tuple[OutboxStatus, ...] = ("pending", "retrying")  # rows delivery still owes
+# What is polled, each on its own schedule; "members" is every group's and project's member list.
+Resource = Literal["users", "groups", "projects", "members"]
+RESOURCES: tuple[Resource, ...] = ("users", "groups", "projects", "members")
+MEMBER_LIST_PREFIX = "members:"
+
+
+def member_list(kind: SourceKind, source_id: int) -> str:
+    """The bookkeeping name of one member list: ``members:group:42``."""
+    return f"{MEMBER_LIST_PREFIX}{kind}:{source_id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,7 +33,7 @@ class OutboxRow:
     receiver: str  # the receiver's configured name
     hook: str  # X-Gitlab-Event: "System Hook", "Member Hook", ...
     event_name: str
-    subject: str  # what the event is about ("user:58", "member:group:7:64"): per-subject ordering
+    subject: str  # what the event is about ("user:58", "group_member:7:64"): per-subject order
     payload: str
     idempotency_key: str
     instance_url: str = ""  # X-Gitlab-Instance
@@ -85,7 +98,7 @@ class DeliveryAttempt:
     """One HTTP attempt of one outbox row (HOOKS.md §7.3: all attempts are kept)."""
 
     outbox_id: int
-    number: int  # 1-based, per row; a redelivery continues the count
+    number: int  # 1-based, per row; a redelivery starts the count again
     started_at: dt.datetime
     duration_ms: int
     url: str  # without credentials

@@ -7,6 +7,7 @@ sequences. No raw API dicts, ORM rows or HTTP responses cross an adapter boundar
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -129,3 +130,14 @@ class Member:
     expires_at: dt.date | None
     created_at: dt.datetime | None  # absent before ~13.x
     member_role: str | None  # EE custom role name, if any
+
+
+def ancestry(group_id: int, groups: Mapping[int, Group]) -> list[int]:
+    """The group and its ancestors, nearest first; stops at unknown parents and cycles."""
+    out: list[int] = []
+    current: int | None = group_id
+    while current is not None and current not in out:
+        out.append(current)
+        group = groups.get(current)
+        current = group.parent_id if group is not None else None
+    return out

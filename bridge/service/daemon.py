@@ -42,6 +42,7 @@ from bridge import config
 from bridge.config.settings import Settings
 from bridge.delivery.deliverer import Deliverer
 from bridge.errors import BridgeError, ConfigError, FatalSourceError, SourceError
+from bridge.model.ledger import RESOURCES, Resource
 from bridge.project_groups.http import BridgeServer, Reply, start_server
 from bridge.retry import RetryPolicy, backoff
 from bridge.service import status
@@ -51,7 +52,7 @@ from bridge.service.sdnotify import Notifier
 from bridge.source import GitLabSource
 from bridge.store import Store
 from bridge.store.leader import PollerLease
-from bridge.sync.engine import RESOURCES, Resource, SyncReport, sync
+from bridge.sync import SyncReport, sync
 
 log = logging.getLogger(__name__)
 # Waits between attempts to reach GitLab at start: 1-2 s, 2-4 s, ... up to 30-60 s.
@@ -365,7 +366,7 @@ class Daemon:
 
     def _deliverer(self, settings: Settings) -> Deliverer:
         assert self.store is not None
-        return Deliverer(self.store, settings.hooks, settings.delivery, now=self._now)
+        return Deliverer(self.store.deliveries, settings.hooks, settings.delivery, now=self._now)
 
     def _connect(self) -> None:
         """Reach GitLab, retrying with backoff until it answers or a stop is requested."""

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from bridge.delivery.deliverer import DeliveryReport
 from bridge.service.status import Status
-from bridge.sync.engine import SyncReport
+from bridge.sync import SyncReport
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _P = "gitlab_bridge_"

@@ -11,9 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bridge.model.ledger import ReceiverState, ResourceState
-
-RESOURCES = ("users", "groups", "projects", "members")
+from bridge.model.ledger import MEMBER_LIST_PREFIX, RESOURCES, WAITING, ReceiverState, ResourceState
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +73,7 @@ def build(
 ) -> Status:
     """Assemble the status from the store's rows."""
     by_name = {s.name: s for s in states}
-    members = [s for name, s in by_name.items() if name.startswith("members:")]
+    members = [s for name, s in by_name.items() if name.startswith(MEMBER_LIST_PREFIX)]
     resources = [_single(name, by_name.get(name), now) for name in RESOURCES[:3]]
     resources.append(_members(members, now))
     circuit = {c.name: c for c in circuits}
@@ -88,7 +86,7 @@ def build(
             ReceiverStatus(
                 name=name,
                 configured=name in configured,
-                pending=by_status.get("pending", 0) + by_status.get("failed", 0),
+                pending=sum(by_status.get(status, 0) for status in WAITING),
                 delivered=by_status.get("delivered", 0),
                 dead=by_status.get("dead", 0),
                 circuit=state.circuit,

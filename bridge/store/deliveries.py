@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.errors import StoreError
 from bridge.model.ledger import (
+    WAITING,
     DeliveryAttempt,
     OutboxRecord,
     OutboxStatus,
@@ -29,7 +30,6 @@ from bridge.store.convert import to_outbox
 from bridge.store.engine import WRITE_OPTION, describe
 from bridge.store.transaction import dialect_insert
 
-WAITING: tuple[OutboxStatus, ...] = ("pending", "failed")
 _OUT = schema.outbox
 _ATT = schema.delivery_attempts
 _REC = schema.receivers

@@ -7,6 +7,8 @@ HOOKS.md §2) and ``revision`` (+1 per change; part of ``event_uuid``, HOOKS.md 
 
 from __future__ import annotations
 
+from typing import get_args
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from bridge.model.ledger import OutboxStatus
 from bridge.store.types import UtcDateTime
 
 metadata = MetaData()
@@ -143,12 +146,11 @@ resource_state = Table(
     Column("last_error", Text()),
 )
 
-OUTBOX_STATUSES = ("pending", "delivered", "failed", "dead")
-
-# One row per (event, receiver). ``status``: pending (not attempted yet, or redelivered), failed
-# (awaiting a retry), delivered, dead. ``enqueued_at`` starts the ``max_age`` clock (reset by a
-# redelivery); ``claimed_until``/``claimed_by`` lease a row to one worker while it is in flight,
-# so a crashed worker's row becomes claimable again when the lease runs out.
+# One row per (event, receiver). ``status``: pending (not attempted yet, or redelivered),
+# retrying (an attempt failed; the next is due at next_attempt_at), delivered, dead.
+# ``enqueued_at`` starts the ``max_age`` clock (reset by a redelivery); ``claimed_until`` and
+# ``claimed_by`` lease a row to one worker while it is in flight, so a crashed worker's row
+# becomes claimable again when the lease runs out.
 outbox = Table(
     "outbox",
     metadata,
@@ -176,7 +178,8 @@ outbox = Table(
     Column("last_status_code", Integer()),
     UniqueConstraint("receiver", "idempotency_key", name="uq_outbox_receiver_key"),
     CheckConstraint(
-        "status IN ('pending', 'delivered', 'failed', 'dead')", name="ck_outbox_status"
+        "status IN ({})".format(", ".join(f"'{s}'" for s in get_args(OutboxStatus))),
+        name="ck_outbox_status",
     ),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_receiver", "receiver", "id"),

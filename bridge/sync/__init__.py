@@ -1,5 +1,9 @@
-"""The sync use case: poll GitLab, diff against the snapshot, confirm, queue the events."""
+"""The sync use case: poll GitLab, diff against the snapshot, confirm, queue the events.
 
-from bridge.sync.engine import RESOURCES, Resource, SyncReport, sync
+``engine`` runs a pass; ``phases`` (users, groups, projects) and ``members`` read and diff;
+``confirm`` turns absences into removals only on a 404; ``state`` commits each resource.
+"""
 
-__all__ = ["RESOURCES", "Resource", "SyncReport", "sync"]
+from bridge.sync.engine import SyncReport, sync
+
+__all__ = ["SyncReport", "sync"]

@@ -6,6 +6,6 @@ tests, benchmarks and demo (and users' tests of their receivers) run against the
 
 from bridge.testing.sim.profiles import PROFILES, Profile, get_profile
 from bridge.testing.sim.simulator import Simulator
-from bridge.testing.sim.world import Clock, SimError, World
+from bridge.testing.sim.world import SimClock, SimError, World
 
-__all__ = ["PROFILES", "Clock", "Profile", "SimError", "Simulator", "World", "get_profile"]
+__all__ = ["PROFILES", "Profile", "SimClock", "SimError", "Simulator", "World", "get_profile"]

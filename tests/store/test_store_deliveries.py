@@ -58,7 +58,7 @@ def test_a_row_awaiting_retry_holds_back_only_its_subject(store: Store) -> None:
     ids = queue(store, (1, "a", "user:1"), (2, "a", "user:1"), (3, "a", "user:2"))
     store.deliveries.finish(
         attempt(ids[0], "retry", 500),
-        status="failed",
+        status="retrying",
         next_attempt_at=LATER,
         error="HTTP 500",
         receiver=ReceiverState(name="a", consecutive_failures=1),
@@ -67,7 +67,7 @@ def test_a_row_awaiting_retry_holds_back_only_its_subject(store: Store) -> None:
     assert [r.id for r in store.deliveries.due("a", LATER, 10)] == [ids[0], ids[2]]
     row = store.deliveries.get(ids[0])
     assert row is not None
-    assert (row.status, row.attempts, row.last_status_code) == ("failed", 1, 500)
+    assert (row.status, row.attempts, row.last_status_code) == ("retrying", 1, 500)
     assert store.deliveries.receiver_state("a").consecutive_failures == 1
 
 

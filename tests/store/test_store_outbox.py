@@ -100,9 +100,9 @@ def test_record_attempt_counts_and_sets_status(store: Store) -> None:
         tx.enqueue([outbox_row(1), outbox_row(2)])
     first, second = store.outbox()
     with store.transaction() as tx:
-        tx.record_attempt(first.id, status="failed", next_attempt_at=T2, error="HTTP 502")
+        tx.record_attempt(first.id, status="retrying", next_attempt_at=T2, error="HTTP 502")
         tx.record_attempt(second.id, status="delivered", next_attempt_at=T0, error=None)
-    [failed] = store.outbox(status="failed")
+    [failed] = store.outbox(status="retrying")
     assert (failed.attempts, failed.next_attempt_at, failed.last_error) == (1, T2, "HTTP 502")
     [delivered] = store.outbox(status="delivered")
     assert (delivered.attempts, delivered.delivered_at) == (1, T0)

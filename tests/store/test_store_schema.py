@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.command import upgrade as alembic_upgrade
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from bridge.errors import SchemaError, StoreError
 from bridge.store import DEFAULT_URL, Store, current_revision, head_revision, upgrade
@@ -25,7 +26,7 @@ def test_migrations_create_every_table(store_url: str) -> None:
     assert current_revision(store_url) is None
     with Store.open(store_url):
         pass
-    assert current_revision(store_url) == head_revision() == "0002"
+    assert current_revision(store_url) == head_revision() == "0003"
     engine = create_engine(store_url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -42,7 +43,7 @@ def test_reopen_is_idempotent_and_keeps_data(open_store: StoreFactory, store_url
     with first.transaction() as tx:
         tx.upsert_users([user(1)], T1)
     first.close()
-    assert upgrade(store_url) == "0002"
+    assert upgrade(store_url) == "0003"
     assert open_store().users() == {1: user(1)}
 
 
@@ -69,7 +70,7 @@ def test_newer_schema_is_refused(store: Store, store_url: str) -> None:
     with pytest.raises(SchemaError) as info:
         Store.open(store_url)
     message = str(info.value)
-    assert "schema revision 0042_future, newer than this bridge's 0002" in message
+    assert "schema revision 0042_future, newer than this bridge's 0003" in message
     assert "upgrade the bridge or point state.url elsewhere" in message
     assert current_revision(store_url) == "0042_future"
 
@@ -162,3 +163,36 @@ def test_outbox_rows_queued_before_0002_survive_the_upgrade(store_url: str) -> N
         (row,) = store.deliveries.listing()
         assert (row.gitlab_event_uuid, row.enqueued_at, row.status) == ("e-1", T1, "pending")
         assert [r.id for r in store.deliveries.due("audit", T1, 10)] == [row.id]
+
+
+def test_failed_rows_of_0002_become_retrying_and_stay_due(store_url: str) -> None:
+    """0003 renames the status ``failed`` to ``retrying``; the row is still due and the new
+    check constraint refuses the old name."""
+    engine = make_engine(store_url)
+    try:
+        config = migration_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            alembic_upgrade(config, "0002")
+            connection.execute(
+                text(
+                    "INSERT INTO outbox (event_uuid, receiver, hook, event_name, subject, payload,"
+                    " idempotency_key, status, attempts, next_attempt_at, created_at, updated_at,"
+                    " enqueued_at)"
+                    " VALUES ('e-1', 'audit', 'System Hook', 'user_create', 'user:1', '{}',"
+                    " 'k-1', 'failed', 1, :t, :t, :t, :t)"
+                ),
+                {"t": T1},
+            )
+    finally:
+        engine.dispose()
+    with Store.open(store_url) as store:
+        (row,) = store.deliveries.listing()
+        assert (row.status, row.attempts) == ("retrying", 1)
+        assert [r.id for r in store.deliveries.due("audit", T1, 10)] == [row.id]
+    engine = make_engine(store_url)
+    try:
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text("UPDATE outbox SET status = 'failed'"))
+    finally:
+        engine.dispose()

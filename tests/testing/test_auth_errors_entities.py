@@ -15,7 +15,7 @@ import requests
 
 from bridge.testing.sim.profiles import get_profile
 from bridge.testing.sim.simulator import Simulator
-from bridge.testing.sim.world import Clock, World
+from bridge.testing.sim.world import SimClock, World
 from tests.conftest import NOW, SimFactory, client
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -111,7 +111,7 @@ def acme(http: requests.Session) -> Iterator[Callable[[str], Api]]:
     started: list[Simulator] = []
 
     def build(version: str) -> Api:
-        world = World(Clock(lambda: NOW))
+        world = World(SimClock(lambda: NOW))
         root = world.add_user("root", is_admin=True)
         dana, eve, sam = (world.add_user(name) for name in ("dana", "eve", "sam"))
         acme_grp = world.add_group("acme")

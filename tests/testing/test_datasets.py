@@ -18,7 +18,7 @@ from bridge.testing.sim.rows import (
     Member,
     Share,
 )
-from bridge.testing.sim.rules import PATH_RE, Clock
+from bridge.testing.sim.rules import PATH_RE, SimClock
 from bridge.testing.sim.snapshot import Snapshot
 
 NOW = dt.datetime(2024, 6, 15, 12, 30, 15, 123456, tzinfo=dt.UTC)
@@ -92,7 +92,7 @@ def test_small_counts_match_the_targets(snap: Snapshot) -> None:
 def test_world_clock_stands_at_now_unless_given(small: Dataset) -> None:
     """Without a clock the world's clock reads ``now``; a given clock is used as is."""
     assert small.world.clock.now() == NOW
-    clock = Clock(lambda: NOW + dt.timedelta(days=1))
+    clock = SimClock(lambda: NOW + dt.timedelta(days=1))
     world = generate("small", profile=get_profile("16.11"), now=NOW, clock=clock).world
     assert world.clock is clock
 

@@ -12,14 +12,14 @@ import requests
 from bridge.testing.sim.access import fuzzy_terms
 from bridge.testing.sim.profiles import get_profile
 from bridge.testing.sim.simulator import Simulator
-from bridge.testing.sim.world import Clock, SimError, World
+from bridge.testing.sim.world import SimClock, SimError, World
 from tests.conftest import NOW, SimFactory, client
 
 
 @pytest.fixture
 def finder_sim() -> Iterator[tuple[Simulator, int, int]]:
     """GITLAB_API.md §5.5: groups #1-#4 in creation order, a project in #2, two shares."""
-    world = World(Clock(lambda: NOW))
+    world = World(SimClock(lambda: NOW))
     root = world.add_group("root-group", visibility="public")
     project_group = world.add_group("project-group", parent_id=root.id, visibility="public")
     dev = world.add_group("dev-share", name="Dev Share", parent_id=root.id, visibility="private")
@@ -190,7 +190,7 @@ def test_python_mutations_show_up_in_the_api(make_sim: SimFactory) -> None:
 
 def test_world_refuses_what_gitlab_refuses() -> None:
     """Taken paths, cycles, bad levels and too open a child visibility raise SimError + status."""
-    world = World(Clock(lambda: NOW))
+    world = World(SimClock(lambda: NOW))
     a = world.add_group("a", visibility="private")
     b = world.add_group("b", parent_id=a.id)
     user = world.add_user("u")
@@ -214,7 +214,7 @@ def test_world_refuses_what_gitlab_refuses() -> None:
 
 def test_moves_and_transfers_lower_visibility_like_gitlab() -> None:
     """A moved subtree and a transferred project drop to the new parent's visibility."""
-    world = World(Clock(lambda: NOW))
+    world = World(SimClock(lambda: NOW))
     public = world.add_group("pub", visibility="public")
     child = world.add_group("child", parent_id=public.id, visibility="internal")
     project = world.add_project("p", namespace_id=child.id, visibility="internal")
@@ -231,7 +231,7 @@ def test_moves_and_transfers_lower_visibility_like_gitlab() -> None:
 
 def test_world_refuses_what_gitlab_forbids_about_links_and_visibility() -> None:
     """Too open or too closed a visibility, self-shares and misplaced Minimal Access are 400s."""
-    world = World(Clock(lambda: NOW))
+    world = World(SimClock(lambda: NOW))
     top = world.add_group("top", visibility="internal")
     sub = world.add_group("sub", parent_id=top.id, visibility="internal")
     project = world.add_project("p", namespace_id=sub.id, visibility="internal")
@@ -254,7 +254,7 @@ def test_world_refuses_what_gitlab_forbids_about_links_and_visibility() -> None:
 
 def test_expiry_worker_removes_expired_rows_only() -> None:
     """expire() deletes memberships and links whose date has passed; others stay."""
-    world = World(Clock(lambda: NOW))
+    world = World(SimClock(lambda: NOW))
     g1, g2 = world.add_group("g1"), world.add_group("g2")
     user = world.add_user("u")
     world.add_member("group", g1.id, user.id, 30, expires_at=NOW.date() - dt.timedelta(days=1))

@@ -1,28 +1,28 @@
-"""Pure payload builders: records -> GitLab hook payloads in builder key order (HOOKS.md §2-§5).
+"""The context every payload builder shares: formatting, roles, emails and timestamps.
 
-Every builder returns a ``dict`` whose insertion order is the wire order of §3's examples; ``body``
-serialises it compactly. Nothing here reads a clock, logs or does I/O: ``observed_at`` and the
-hierarchy come in a ``PayloadContext``. Member and share builders: ``bridge.hooks.payloads.members``.
+Builders return a ``dict`` whose insertion order is the wire order (docs/payloads.md);
+``body`` serialises it compactly. Nothing here reads a clock, logs or does I/O: ``observed_at``
+and the hierarchy come in a ``PayloadContext``.
 
-Timestamps (§2 "Record timestamps"): each builder takes optional ``created_at``/``updated_at``.
-When omitted they are derived from the record: ``created_at`` is the record's REST value, else
-``observed_at`` (first sighting); ``updated_at`` is the REST value where exposed (projects), else
-``created_at`` for creates/adds and destroys/removes, ``observed_at`` for renames/transfers/updates.
-For destroys and removes the sync engine SHOULD pass the snapshot's last derived values.
+Timestamps (docs/payloads.md#record-timestamps): each builder takes optional ``created_at`` and
+``updated_at``. When omitted they are derived from the record: ``created_at`` is the record's
+REST value, else ``observed_at`` (first sighting); ``updated_at`` is the REST value where exposed
+(projects), else ``created_at`` for creates/adds and destroys/removes, ``observed_at`` for
+renames/transfers/updates. For destroys and removes the sync engine passes the snapshot's last
+derived values.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from bridge.config.settings import PayloadSettings
-from bridge.model.records import Group, Member, Project, User
+from bridge.model.records import Group, Member, Project, Share, User
 
 Payload = dict[str, object]
 Phase = Literal["create", "change", "destroy"]
@@ -150,290 +150,59 @@ def stamps(
     return {"created_at": ctx.time(created), "updated_at": ctx.time(updated_at)}
 
 
-# --- users (§3.1) -----------------------------------------------------------------------------
+S_contra = TypeVar("S_contra", Group, Project, contravariant=True)
+M_contra = TypeVar("M_contra", Member, Share, contravariant=True)
+S = TypeVar("S", Group, Project)
+M = TypeVar("M", Member, Share)
 
 
-def _user(
-    ctx: PayloadContext, event: str, phase: Phase, user: User, stamp: tuple[Ts, Ts]
-) -> Payload:
-    return {
-        **stamps(ctx, phase, user.created_at, None, *stamp),
-        "event_name": event,
-        "name": user.name,
-        "email": user.email or webhook_email(user, "public"),
-        "user_id": user.id,
-        "username": user.username,
-    }
+class Build(Protocol[S_contra, M_contra]):
+    """A member or share builder: the source (group or project), then the row or link."""
+
+    def __call__(
+        self,
+        ctx: PayloadContext,
+        source: S_contra,
+        record: M_contra,
+        /,
+        *,
+        created_at: Ts = None,
+        updated_at: Ts = None,
+    ) -> Payload: ...
 
 
-def user_create(
-    ctx: PayloadContext, user: User, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``user_create``; ``email`` is the primary address, the webhook email when hidden."""
-    return _user(ctx, "user_create", "create", user, (created_at, updated_at))
+class _Family(Protocol[S_contra, M_contra]):
+    """The shared body of one family of builders (members or shares of groups or projects)."""
+
+    def __call__(
+        self,
+        ctx: PayloadContext,
+        event: str,
+        phase: Phase,
+        source: S_contra,
+        record: M_contra,
+        stamp: tuple[Ts, Ts],
+        /,
+    ) -> Payload: ...
 
 
-def user_destroy(
-    ctx: PayloadContext, user: User, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``user_destroy`` from the snapshot record (pass its last derived ``updated_at``)."""
-    return _user(ctx, "user_destroy", "destroy", user, (created_at, updated_at))
+def builder(family: _Family[S, M], event: str, phase: Phase) -> Build[S, M]:
+    """The builder of ``event``: ``family``'s payload with that event name and phase."""
 
+    def build(
+        ctx: PayloadContext,
+        source: S,
+        record: M,
+        /,
+        *,
+        created_at: Ts = None,
+        updated_at: Ts = None,
+    ) -> Payload:
+        return family(ctx, event, phase, source, record, (created_at, updated_at))
 
-def user_rename(
-    ctx: PayloadContext, old: User, new: User, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``user_rename``: the new record plus ``old_username`` from the snapshot."""
-    payload = _user(ctx, "user_rename", "change", new, (created_at, updated_at))
-    payload["old_username"] = old.username
-    return payload
-
-
-# --- groups (§3.4, §3.5) ----------------------------------------------------------------------
-
-
-def _group(
-    ctx: PayloadContext, event: str, phase: Phase, group: Group, stamp: tuple[Ts, Ts]
-) -> Payload:
-    return {
-        **stamps(ctx, phase, group.created_at, None, *stamp),
-        "event_name": event,
-        "name": group.name,
-        "path": group.path,
-        "full_path": group.full_path,
-        "group_id": group.id,
-    }
-
-
-def group_create(
-    ctx: PayloadContext, group: Group, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``group_create`` (System Hook), ``full_path`` included as current GitLab code does."""
-    return _group(ctx, "group_create", "create", group, (created_at, updated_at))
-
-
-def group_destroy(
-    ctx: PayloadContext, group: Group, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``group_destroy`` from the snapshot record."""
-    return _group(ctx, "group_destroy", "destroy", group, (created_at, updated_at))
-
-
-def group_rename(
-    ctx: PayloadContext, old: Group, new: Group, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``group_rename``: the new record plus ``old_path``/``old_full_path`` from the snapshot."""
-    payload = _group(ctx, "group_rename", "change", new, (created_at, updated_at))
-    payload["old_path"] = old.path
-    payload["old_full_path"] = old.full_path
-    return payload
-
-
-def _subgroup(
-    ctx: PayloadContext, event: str, phase: Phase, group: Group, stamp: tuple[Ts, Ts]
-) -> Payload:
-    if group.parent_id is None or group.parent_id not in ctx.groups:
-        raise ValueError(f"group {group.id} ({group.full_path}): parent not in the hierarchy")
-    parent = ctx.groups[group.parent_id]
-    return {
-        **_group(ctx, event, phase, group, stamp),
-        "parent_group_id": parent.id,
-        "parent_name": parent.name,
-        "parent_path": parent.path,
-        "parent_full_path": parent.full_path,
-    }
-
-
-def subgroup_create(
-    ctx: PayloadContext, group: Group, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``subgroup_create`` (Subgroup Hook); the parent comes from ``ctx.groups``."""
-    return _subgroup(ctx, "subgroup_create", "create", group, (created_at, updated_at))
-
-
-def subgroup_destroy(
-    ctx: PayloadContext, group: Group, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``subgroup_destroy``; pass the pre-change hierarchy so the parent is found."""
-    return _subgroup(ctx, "subgroup_destroy", "destroy", group, (created_at, updated_at))
-
-
-# --- projects (§3.6) --------------------------------------------------------------------------
-
-
-def _ancestry(ctx: PayloadContext, group_id: int) -> set[int]:
-    """The group and its ancestors in ``ctx.groups`` (a cycle or gap just ends the walk)."""
-    chain: set[int] = set()
-    current: int | None = group_id
-    while current is not None and current not in chain:
-        chain.add(current)
-        parent = ctx.groups.get(current)
-        current = parent.parent_id if parent else None
-    return chain
-
-
-def owner_ids(ctx: PayloadContext, project: Project) -> list[int]:
-    """User ids of the project's ``owners`` (§3.6), unique and ascending."""
-    if project.namespace.kind == "group":
-        chain = _ancestry(ctx, project.namespace.id)
-        rows = ctx.group_members.items()
-    else:
-        chain = {project.id}
-        rows = ctx.project_members.items()
-    ids = {uid for (source, uid), m in rows if source in chain and m.access_level == OWNER}
-    if project.namespace.kind == "user" and project.owner_id is not None:
-        ids.add(project.owner_id)
-    return sorted(ids)
-
-
-def _owner_name(ctx: PayloadContext, user_id: int, project: Project) -> str:
-    user = ctx.users.get(user_id)
-    if user is not None:
-        return user.name
-    member = ctx.group_members.get((project.namespace.id, user_id))
-    member = member or ctx.project_members.get((project.id, user_id))
-    return member.name if member else ""
-
-
-def owners(ctx: PayloadContext, project: Project) -> list[dict[str, str]]:
-    """``owners``: ``[{"name", "email"}]`` with webhook emails, by ascending user id."""
-    return [
-        {"name": _owner_name(ctx, uid, project), "email": ctx.email(uid)}
-        for uid in owner_ids(ctx, project)
-    ]
-
-
-def _owner_fields(ctx: PayloadContext, project: Project) -> Payload:
-    if project.namespace.kind == "group":
-        return {"owner_name": project.namespace.name, "owner_email": ""}
-    user = ctx.users.get(project.owner_id) if project.owner_id is not None else None
-    return {
-        "owner_name": user.name if user else project.namespace.name,
-        "owner_email": ctx.email(project.owner_id),
-    }
-
-
-def _project(
-    ctx: PayloadContext,
-    event: str,
-    phase: Phase,
-    project: Project,
-    stamp: tuple[Ts, Ts],
-    system_hook: bool,
-) -> Payload:
-    payload: Payload = {
-        "event_name": event,
-        **stamps(ctx, phase, project.created_at, project.updated_at, *stamp),
-        "name": project.name,
-        "path": project.path,
-        "path_with_namespace": project.path_with_namespace,
-        "project_id": project.id,
-        "project_namespace_id": project.namespace.id,
-        "owners": owners(ctx, project),
-        "project_visibility": project.visibility,
-    }
-    if system_hook:
-        payload.update(_owner_fields(ctx, project))
-    return payload
-
-
-def project_create(
-    ctx: PayloadContext,
-    project: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_create``; ``system_hook=False`` gives the Project Hook form (no owner_* fields)."""
-    return _project(ctx, "project_create", "create", project, (created_at, updated_at), system_hook)
-
-
-def project_destroy(
-    ctx: PayloadContext,
-    project: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_destroy`` from the snapshot record and the pre-change hierarchy and members."""
-    stamp = (created_at, updated_at)
-    return _project(ctx, "project_destroy", "destroy", project, stamp, system_hook)
-
-
-def _moved(
-    ctx: PayloadContext,
-    event: str,
-    old: Project,
-    new: Project,
-    stamp: tuple[Ts, Ts],
-    system_hook: bool,
-) -> Payload:
-    payload = _project(ctx, event, "change", new, stamp, system_hook)
-    payload["old_path_with_namespace"] = old.path_with_namespace
-    return payload
-
-
-def project_rename(
-    ctx: PayloadContext,
-    old: Project,
-    new: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_rename`` (a ``path`` change): adds ``old_path_with_namespace``."""
-    return _moved(ctx, "project_rename", old, new, (created_at, updated_at), system_hook)
-
-
-def project_transfer(
-    ctx: PayloadContext,
-    old: Project,
-    new: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_transfer`` (a namespace change): adds ``old_path_with_namespace``."""
-    return _moved(ctx, "project_transfer", old, new, (created_at, updated_at), system_hook)
-
-
-def project_update(
-    ctx: PayloadContext,
-    project: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_update`` (another tracked attribute changed) from the new record."""
-    stamp = (created_at, updated_at)
-    return _project(ctx, "project_update", "change", project, stamp, system_hook)
-
-
-# --- identity and body ------------------------------------------------------------------------
-
-
-def event_uuid(instance_url: str, event_name: str, subject: str, revision: int) -> str:
-    """UUIDv5 in the URL namespace of the compact JSON array ``[url, event, subject, revision]``.
-
-    The JSON array keeps the encoding unambiguous (no separator can collide); the instance URL
-    loses any trailing ``/`` so both spellings of one instance give one id.
-    """
-    name = json.dumps(
-        [instance_url.rstrip("/"), event_name, subject, revision],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
-
-
-def idempotency_key(event_uuid: str, receiver: str) -> str:
-    """``Idempotency-Key`` (§7.1): UUIDv5 of the receiver name in the event UUID's namespace."""
-    return str(uuid.uuid5(uuid.UUID(event_uuid), receiver))
+    build.__name__ = build.__qualname__ = event
+    build.__doc__ = f"``{event}``: see docs/payloads.md."
+    return build
 
 
 def body(payload: Mapping[str, object]) -> bytes:

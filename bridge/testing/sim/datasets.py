@@ -32,7 +32,7 @@ from bridge.testing.sim.rows import (
     User,
     Visibility,
 )
-from bridge.testing.sim.world import Clock, World
+from bridge.testing.sim.world import SimClock, World
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -107,7 +107,7 @@ def generate(
     seed: int = 0,
     profile: Profile,
     now: dt.datetime,
-    clock: Clock | None = None,
+    clock: SimClock | None = None,
 ) -> Dataset:
     """A seeded world of ``size``; without ``clock`` the world's clock stands still at ``now``."""
     if size not in SIZES:
@@ -121,7 +121,7 @@ def generate(
     shares = b.shares()
     owners = {"admin": 1, "user": 2, "external": b.external + 1}
     tokens = {role: f"glpat-{role}-{seed:04d}-simtoken" for role in owners}
-    world = World(clock or Clock(lambda: now))
+    world = World(clock or SimClock(lambda: now))
     world.bulk_load(
         users=users,
         groups=groups,

@@ -10,8 +10,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.errors import ConfigError
-
 MembersAllEra = Literal["project_first", "highest", "highest_invited_private"]
 Edition = Literal["ce", "ee"]
 
@@ -179,10 +177,10 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str) -> Profile:
-    """Profile for "X.Y" or "X.Y-ee"; an unknown version is a ConfigError naming the choices."""
+    """Profile for "X.Y" or "X.Y-ee"; an unknown version is a ValueError naming the choices."""
     base, _, suffix = name.partition("-")
     if base not in PROFILES or suffix not in ("", "ee", "ce"):
         known = ", ".join(sorted(PROFILES, key=lambda v: tuple(map(int, v.split(".")))))
-        raise ConfigError(f"--version: unknown GitLab version {name!r} (known: {known}; add -ee)")
+        raise ValueError(f"unknown GitLab version {name!r} (known: {known}; add -ee)")
     profile = PROFILES[base]
     return dataclasses.replace(profile, edition="ee") if suffix == "ee" else profile

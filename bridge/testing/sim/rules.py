@@ -24,7 +24,7 @@ class SimError(Exception):
         self.status = status
 
 
-class Clock:
+class SimClock:
     """Wall clock with an offset, so tests and demos can move time forward."""
 
     def __init__(self, now: Callable[[], dt.datetime] | None = None) -> None:

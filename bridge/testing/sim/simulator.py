@@ -33,7 +33,7 @@ from bridge.testing.sim.ratelimit import (
 from bridge.testing.sim.rows import User
 from bridge.testing.sim.server import SimHTTPServer, serve_in_thread
 from bridge.testing.sim.snapshot import Snapshot
-from bridge.testing.sim.world import Clock, World
+from bridge.testing.sim.world import SimClock, World
 
 ROUTES: tuple[Route, ...] = (
     *api_users.ROUTES,
@@ -95,7 +95,7 @@ class Simulator:
     ) -> Simulator:
         """A simulator loaded with a generated dataset."""
         profile = get_profile(version)
-        clock = Clock()
+        clock = SimClock()
         dataset = generate(size, seed=seed, profile=profile, now=now or clock.now(), clock=clock)
         return cls(dataset.world, profile, tokens=dataset.tokens, seed=seed, **kwargs)
 

@@ -6,15 +6,15 @@ import datetime as dt
 import threading
 
 from bridge.testing.sim.rows import Group, Member, Project, Share, SourceKind, User
-from bridge.testing.sim.rules import Clock, SimError
+from bridge.testing.sim.rules import SimClock, SimError
 from bridge.testing.sim.snapshot import Snapshot
 
 
 class Tables:
     """Rows of one instance behind one lock; ``snapshot()`` is the read side."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
-        self.clock = clock or Clock()
+    def __init__(self, clock: SimClock | None = None) -> None:
+        self.clock = clock or SimClock()
         self._lock = threading.RLock()
         self._users: dict[int, User] = {}
         self._groups: dict[int, Group] = {}

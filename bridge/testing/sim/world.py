@@ -17,7 +17,7 @@ from typing import Any
 from bridge.testing.sim.memberships import Memberships
 from bridge.testing.sim.rows import VISIBILITY_RANK, Group, Member, Project, Share, User, Visibility
 from bridge.testing.sim.rules import (
-    Clock,
+    SimClock,
     SimError,
     check_nested_visibility,
     check_path,
@@ -25,7 +25,7 @@ from bridge.testing.sim.rules import (
     check_visibility,
 )
 
-__all__ = ["Clock", "SimError", "World"]
+__all__ = ["SimClock", "SimError", "World"]
 
 
 class World(Memberships):

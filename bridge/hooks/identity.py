@@ -1,0 +1,28 @@
+"""Event identity: deterministic ids for one event and one delivery (docs/events.md#event-identity).
+
+One change detected twice gives one event id; each receiver's Idempotency-Key derives from it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+
+def event_uuid(instance_url: str, event_name: str, subject: str, revision: int) -> str:
+    """UUIDv5 in the URL namespace of the compact JSON array ``[url, event, subject, revision]``.
+
+    The JSON array keeps the encoding unambiguous (no separator can collide); the instance URL
+    loses any trailing ``/`` so both spellings of one instance give one id.
+    """
+    name = json.dumps(
+        [instance_url.rstrip("/"), event_name, subject, revision],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def idempotency_key(event_uuid: str, receiver: str) -> str:
+    """``Idempotency-Key`` (§7.1): UUIDv5 of the receiver name in the event UUID's namespace."""
+    return str(uuid.uuid5(uuid.UUID(event_uuid), receiver))

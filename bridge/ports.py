@@ -1,0 +1,189 @@
+"""The ports the use cases depend on: what they need of GitLab, the store and the network.
+
+The sync pass needs a ``Source`` and a ``SnapshotStore``; the deliverer an ``Outbox`` and a
+``Sender``. The adapters (``bridge.source``, ``bridge.store``, ``bridge.delivery.sender``)
+implement them; tests may pass in-memory fakes where sockets or a database add nothing
+(``bridge.testing.fakes``). Pure: this module imports no adapter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from bridge.delivery.wire import Answer, HookRequest
+from bridge.model.ledger import (
+    DeliveryAttempt,
+    OutboxRecord,
+    OutboxRow,
+    OutboxStatus,
+    ReceiverState,
+    ResourceState,
+    RowMeta,
+)
+from bridge.model.records import Group, Instance, Member, Project, Share, SourceKind, User
+
+
+class Source(Protocol):
+    """Reads of one GitLab instance: complete listings or an error, point lookups or None."""
+
+    @property
+    def requests_made(self) -> int:
+        """Requests sent so far, retries included."""
+
+    @property
+    def requests_by_this_thread(self) -> int:
+        """Requests the calling thread has sent so far."""
+
+    def check(self, *, needs_admin: bool = True) -> Instance:
+        """The instance; an error when the token cannot see what is needed."""
+
+    def users(self) -> tuple[User, ...]:
+        """Every user, by id."""
+
+    def groups_and_shares(self) -> tuple[tuple[Group, ...], tuple[Share, ...]]:
+        """Every group and every group share."""
+
+    def projects(self) -> tuple[Project, ...]:
+        """Every project with its direct shares."""
+
+    def members(self, kind: SourceKind, source_id: int) -> tuple[Member, ...] | None:
+        """Direct members of a group or project; None when it is gone."""
+
+    def get_user(self, user_id: int) -> User | None:
+        """One user, or None when GitLab answers 404."""
+
+    def get_group(self, group_id: int | str) -> Group | None:
+        """One group, or None when GitLab answers 404."""
+
+    def get_project(self, project_id: int) -> Project | None:
+        """One project with its shares, or None when GitLab answers 404."""
+
+    def get_member(self, kind: SourceKind, source_id: int, user_id: int) -> Member | None:
+        """One direct membership, or None when GitLab answers 404."""
+
+    def group_shares(self, group_id: int) -> tuple[Share, ...] | None:
+        """The groups invited into a group; None when the group is gone."""
+
+
+class SnapshotWriter(Protocol):
+    """One unit of work: snapshot changes, outbox rows and bookkeeping commit together."""
+
+    def upsert_users(self, records: Iterable[User], observed_at: dt.datetime) -> int:
+        """Insert or update users."""
+
+    def delete_users(self, ids: Iterable[int]) -> int:
+        """Delete users (their member rows go with them)."""
+
+    def upsert_groups(self, records: Iterable[Group], observed_at: dt.datetime) -> int:
+        """Insert or update groups."""
+
+    def delete_groups(self, ids: Iterable[int]) -> int:
+        """Delete groups (their shares and member rows go with them)."""
+
+    def upsert_projects(self, records: Iterable[Project], observed_at: dt.datetime) -> int:
+        """Insert or update projects and their shares."""
+
+    def delete_projects(self, ids: Iterable[int]) -> int:
+        """Delete projects (their shares and member rows go with them)."""
+
+    def replace_members(
+        self, kind: SourceKind, source_id: int, records: Iterable[Member], observed_at: dt.datetime
+    ) -> int:
+        """Make one member list exactly ``records``."""
+
+    def replace_shares(
+        self, kind: SourceKind, source_id: int, records: Iterable[Share], observed_at: dt.datetime
+    ) -> int:
+        """Make one source's shares exactly ``records``."""
+
+    def set_resource_state(self, state: ResourceState) -> None:
+        """Insert or replace one resource's polling state."""
+
+    def enqueue(self, rows: Sequence[OutboxRow]) -> int:
+        """Queue outbox rows; returns how many were new."""
+
+
+class SnapshotStore(Protocol):
+    """The snapshot as the sync pass reads and writes it."""
+
+    def users(self) -> dict[int, User]:
+        """Every user, by id."""
+
+    def groups(self) -> dict[int, Group]:
+        """Every group, by id."""
+
+    def projects(self) -> dict[int, Project]:
+        """Every project with its shares, by id."""
+
+    def shares(self, kind: SourceKind) -> dict[tuple[int, int], Share]:
+        """Every share of groups or projects, by (source id, invited group id)."""
+
+    def all_members(self, kind: SourceKind) -> dict[tuple[int, int], Member]:
+        """Every direct member row of groups or projects, by (source id, user id)."""
+
+    def users_meta(self) -> dict[int, RowMeta]:
+        """Row bookkeeping of users, by id."""
+
+    def groups_meta(self) -> dict[int, RowMeta]:
+        """Row bookkeeping of groups, by id."""
+
+    def projects_meta(self) -> dict[int, RowMeta]:
+        """Row bookkeeping of projects, by id."""
+
+    def members_meta(self, kind: SourceKind) -> dict[tuple[int, int], RowMeta]:
+        """Row bookkeeping of member rows, by (source id, user id)."""
+
+    def shares_meta(self, kind: SourceKind) -> dict[tuple[int, int], RowMeta]:
+        """Row bookkeeping of shares, by (source id, invited group id)."""
+
+    def resource_states(self) -> list[ResourceState]:
+        """Every resource's polling state."""
+
+    def transaction(self) -> AbstractContextManager[SnapshotWriter]:
+        """One unit of work."""
+
+
+class Outbox(Protocol):
+    """The outbox as the deliverer works it: due rows, leases, attempts and circuits."""
+
+    def receivers_waiting(self, now: dt.datetime) -> list[str]:
+        """Receivers with a row due now."""
+
+    def due(self, receiver: str, now: dt.datetime, limit: int) -> list[OutboxRecord]:
+        """A receiver's rows that may be attempted now, in queue order."""
+
+    def claim(self, row_id: int, owner: str, until: dt.datetime, now: dt.datetime) -> bool:
+        """Lease one row; False when it is taken or no longer waiting."""
+
+    def finish(
+        self,
+        attempt: DeliveryAttempt,
+        *,
+        status: OutboxStatus,
+        next_attempt_at: dt.datetime | None,
+        error: str | None,
+        receiver: ReceiverState | None,
+    ) -> None:
+        """Record one attempt, the row's new state and a changed circuit, together."""
+
+    def expire(self, receiver: str, cutoff: dt.datetime, reason: str) -> int:
+        """Waiting rows enqueued at or before ``cutoff`` become dead letters."""
+
+    def receiver_state(self, name: str) -> ReceiverState:
+        """A receiver's circuit."""
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Rows per receiver and status."""
+
+
+class Sender(Protocol):
+    """Sends one hook request and reports what came back; never raises for the receiver."""
+
+    def send(self, receiver: str, request: HookRequest) -> Answer:
+        """POST once."""
+
+    def close(self) -> None:
+        """Release pooled connections."""

@@ -1,0 +1,147 @@
+"""The users, groups and projects phases: list, diff, confirm removals, then ``Pass.settle``.
+
+Each phase reads its listing and the stored snapshot, confirms every removal with a point
+lookup, builds both sides' payload contexts, and hands the ordered changes to ``settle``, which
+commits them and defers the destroys. Groups carry their shares (from each group's detail);
+projects carry theirs in the project record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+
+from bridge.hooks import diff
+from bridge.model.changes import Sides, subjects
+from bridge.model.records import Project, Share
+from bridge.ports import SnapshotWriter
+from bridge.sync.confirm import confirm
+from bridge.sync.state import Pass
+
+
+def users(run: Pass) -> None:
+    """Users: upsert what is listed now; confirmed removals wait for the destroys."""
+    new = {u.id: u for u in run.source.users()}
+    run.users_polled = True
+    old = run.store.users()
+    changes, kept = confirm(diff.diff_users(old, new), run.exists.user)
+    new |= kept
+    destroyed = [c.key[0] for c in changes if c.kind == "removed"]
+    run.doomed["user"].update(destroyed)
+    groups = run.store.groups()
+
+    def upsert(tx: SnapshotWriter, at: dt.datetime) -> None:
+        tx.upsert_users(new.values(), at)
+
+    def delete(tx: SnapshotWriter, at: dt.datetime) -> None:
+        tx.delete_users(destroyed)
+
+    run.settle(
+        "users",
+        changes,
+        write=upsert,
+        delete=delete,
+        snapshot=subjects("user", run.store.users_meta()),
+        contexts=Sides(new=run.context(new, groups), old=run.context(old, groups)),
+    )
+
+
+def groups(run: Pass) -> None:
+    """Groups and their shares; a vanished group's shares cascade with it."""
+    listed, listed_shares = run.source.groups_and_shares()
+    new = {g.id: g for g in listed}
+    old = run.old_groups = run.store.groups()
+    group_changes, kept = confirm(diff.diff_groups(old, new), run.exists.group)
+    new |= kept
+    shares = {(s.source_id, s.group_id): s for s in listed_shares}
+    share_changes, kept_shares = confirm(
+        diff.diff_shares("group", run.store.shares("group"), shares), run.exists.group_share
+    )
+    shares |= kept_shares
+    destroyed = [c.key[0] for c in group_changes if c.kind == "removed"]
+    run.doomed["group"].update(destroyed)
+    by_group = _by_source(shares.values(), new)
+
+    def write(tx: SnapshotWriter, at: dt.datetime) -> None:
+        tx.upsert_groups(new.values(), at)
+        for group_id, links in by_group.items():
+            tx.replace_shares("group", group_id, links, at)
+
+    def delete(tx: SnapshotWriter, at: dt.datetime) -> None:
+        tx.delete_groups(destroyed)  # their shares and member rows go with them
+
+    known_users = run.store.users()
+    run.settle(
+        "groups",
+        diff.order([*group_changes, *share_changes], old_groups=old, new_groups=new),
+        write=write,
+        delete=delete,
+        snapshot={
+            **subjects("group", run.store.groups_meta()),
+            **subjects("group_share", run.store.shares_meta("group")),
+        },
+        contexts=Sides(new=run.context(known_users, new), old=run.context(known_users, old)),
+        fresh=[("group", c.key[0]) for c in group_changes if c.kind == "added"],
+    )
+
+
+def projects(run: Pass) -> None:
+    """Projects and their shares (stored with the project)."""
+    new = {p.id: p for p in run.source.projects()}
+    old = run.store.projects()
+    project_changes, kept = confirm(diff.diff_projects(old, new), run.exists.project)
+    new |= kept
+    share_changes, kept_shares = confirm(
+        diff.diff_shares("project", diff.project_shares(old), diff.project_shares(new)),
+        run.exists.project_share,
+    )
+    new = _with_shares(new, list(kept_shares.values()))
+    destroyed = [c.key[0] for c in project_changes if c.kind == "removed"]
+    run.doomed["project"].update(destroyed)
+
+    def write(tx: SnapshotWriter, at: dt.datetime) -> None:
+        tx.upsert_projects(new.values(), at)
+
+    def delete(tx: SnapshotWriter, at: dt.datetime) -> None:
+        tx.delete_projects(destroyed)  # their shares and member rows go with them
+
+    known_users, known_groups = run.store.users(), run.store.groups()
+    run.settle(
+        "projects",
+        diff.order(
+            [*project_changes, *share_changes], old_groups=known_groups, new_groups=known_groups
+        ),
+        write=write,
+        delete=delete,
+        snapshot={
+            **subjects("project", run.store.projects_meta()),
+            **subjects("project_share", run.store.shares_meta("project")),
+        },
+        contexts=Sides(
+            new=run.context(known_users, known_groups),
+            # Removals route along the hierarchy as it was before this pass.
+            old=run.context(known_users, {**known_groups, **run.old_groups}),
+        ),
+        projects=Sides(old=old, new=new),
+        fresh=[("project", c.key[0]) for c in project_changes if c.kind == "added"],
+    )
+
+
+def _by_source(shares: Iterable[Share], ids: Iterable[int]) -> dict[int, list[Share]]:
+    """Shares grouped by their group, every group in ``ids`` present (possibly empty)."""
+    grouped: dict[int, list[Share]] = {i: [] for i in ids}
+    for share in shares:
+        grouped.setdefault(share.source_id, []).append(share)
+    return grouped
+
+
+def _with_shares(projects: Mapping[int, Project], extra: Sequence[Share]) -> dict[int, Project]:
+    """Projects with unconfirmed share removals put back (ordered by invited group id)."""
+    out = dict(projects)
+    for share in extra:
+        if share.source_id in out:
+            project = out[share.source_id]
+            links = sorted((*project.shares, share), key=lambda s: s.group_id)
+            out[share.source_id] = dataclasses.replace(project, shares=tuple(links))
+    return out
