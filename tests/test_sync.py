@@ -11,9 +11,10 @@ import pytest
 
 from bridge.config.settings import Settings
 from bridge.hooks.identity import event_uuid, idempotency_key
+from bridge.model.ledger import OutboxRecord
 from bridge.retry import RetryPolicy
 from bridge.source import GitLabSource
-from bridge.store import OutboxRecord, Store, Transaction
+from bridge.store import Store, Transaction
 from bridge.sync import SyncReport, sync
 from bridge.testing.sim.faults import FaultRule
 from bridge.testing.sim.simulator import Simulator

@@ -23,8 +23,9 @@ import pytest
 
 from bridge.config.settings import Settings
 from bridge.hooks.payloads.context import hook_time
+from bridge.model.ledger import OutboxRecord
 from bridge.source import GitLabSource
-from bridge.store import OutboxRecord, Store
+from bridge.store import Store
 from bridge.sync import sync
 from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW, SimFactory

@@ -1,26 +1,41 @@
-"""Small pieces the command modules share: waiting for a stop signal, printing a table."""
+"""What every command shares: the one place that loads the configuration and opens the store,
+the ``--config`` option, and a plain table printer."""
 
 from __future__ import annotations
 
-import signal
-import threading
+import argparse
+import os
 from collections.abc import Sequence
-from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bridge.config.settings import Settings
+    from bridge.store import Store
+
+DEFAULT_CONFIG = "/etc/gitlab-bridge/config.yaml"
 
 
-def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
-    stop = threading.Event()
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config PATH``, defaulting to ``$GITLAB_BRIDGE_CONFIG`` or ``DEFAULT_CONFIG``."""
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("GITLAB_BRIDGE_CONFIG", DEFAULT_CONFIG),
+        help=f"YAML configuration (default: $GITLAB_BRIDGE_CONFIG or {DEFAULT_CONFIG})",
+    )
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    # Wake up every second: a signal delivered to another thread does not interrupt a
-    # blocked wait, and Python runs handlers only when the main thread runs bytecode.
-    while not stop.wait(1.0):
-        pass
+def load_settings(args: argparse.Namespace) -> Settings:
+    """The configuration named by ``--config`` (every problem at once: ConfigProblems)."""
+    from bridge import config
+
+    return config.load(args.config)
+
+
+def open_store(settings: Settings) -> Store:
+    """The state database of ``state.url``, migrated (a newer schema is refused)."""
+    from bridge.store import Store
+
+    return Store.open(settings.state.url)
 
 
 def print_table(rows: Sequence[Sequence[str]]) -> None:

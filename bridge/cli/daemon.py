@@ -8,10 +8,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from bridge.cli.common import print_table
+from bridge.cli.common import add_config_option, load_settings, open_store, print_table
 
 EXIT_CODES = (
     "Exit codes: 0 stopped cleanly, 1 work abandoned at the shutdown timeout or an unexpected "
@@ -22,10 +21,9 @@ EXIT_CODES = (
 
 def _run(args: argparse.Namespace) -> int:
     """The service: poll, deliver and serve until SIGTERM."""
-    from bridge import config
     from bridge.service.daemon import Daemon
 
-    settings = config.load(args.config)
+    settings = load_settings(args)
     daemon = Daemon(
         args.config,
         settings,
@@ -44,15 +42,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     """Per resource: last complete poll, staleness, requests; per receiver: queue and circuit."""
-    from bridge import config
     from bridge.service import status
-    from bridge.service.daemon import read_status
+    from bridge.service.health import read_status
     from bridge.service.locks import holder, sqlite_path
-    from bridge.store import Store
 
-    settings = config.load(args.config)
+    settings = load_settings(args)
     database = sqlite_path(settings.state.url)
-    with Store.open(settings.state.url) as store:
+    with open_store(settings) as store:
         pid = holder(database) if database else None
         current = read_status(store, settings, now=dt.datetime.now(dt.UTC), pid=pid)
     if args.json:
@@ -103,9 +99,7 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(forever=args.forever, seconds=args.timeout)
 
 
-def add_commands(
-    commands: Any, add_config_option: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_commands(commands: Any) -> None:
     """Register ``run``, ``status`` and ``demo`` on the main parser's subcommands."""
     run = commands.add_parser(
         "run",

@@ -1,4 +1,4 @@
-"""Delivery commands: ``deliver``, ``deliveries list|show|retry|purge`` and ``hooks test``.
+"""Delivery commands: ``deliver`` and ``deliveries list|show|retry|purge``.
 
 Handlers load the configuration, open the store and call the delivery side; ``bridge.cli.main``
 registers them. Output is a readable table by default and JSON with ``--json``.
@@ -10,12 +10,10 @@ import argparse
 import datetime as dt
 import json
 import sys
-import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bridge.cli.common import print_table
-from bridge.errors import BridgeError, ConfigError, UsageError
+from bridge.cli.common import add_config_option, load_settings, open_store, print_table
+from bridge.errors import EX_TEMPFAIL, ConfigError, UsageError
 from bridge.model.ledger import WAITING
 
 if TYPE_CHECKING:
@@ -24,17 +22,7 @@ if TYPE_CHECKING:
     from bridge.model.ledger import OutboxRecord, OutboxStatus
     from bridge.store import Store
 
-EX_TEMPFAIL = 75  # events remain undelivered: try again later
 STATUSES = ("pending", "retrying", "dead", "delivered")
-# GitLab's own "Test" sample for system hooks (Admin > System Hooks > Test, POST /hooks/:id).
-SYSTEM_SAMPLE = {
-    "event_name": "project_create",
-    "name": "Ruby",
-    "path": "ruby",
-    "project_id": 1,
-    "owner_name": "Someone",
-    "owner_email": "example@gitlabhq.com",
-}
 
 
 def deliver_pass(settings: Settings, store: Store) -> tuple[DeliveryReport, int]:
@@ -211,104 +199,12 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hooks_test(args: argparse.Namespace) -> int:
-    """Send one sample event to a receiver now, like GitLab's "Test" button."""
-    from bridge.delivery.deliverer import endpoint_of
-    from bridge.delivery.sender import HttpSender
-    from bridge.delivery.wire import build_request
-    from bridge.model.ledger import OutboxRecord
-
-    settings, store = _open(args)
-    receivers = {r.name: r for r in settings.hooks.receivers()}
-    if args.name not in receivers:
-        known = ", ".join(receivers) or "none configured"
-        raise UsageError(f"hooks test: unknown receiver {args.name!r} (known: {known})")
-    with store:
-        hook, payload = _sample(settings, store, args.name)
-    now = dt.datetime.now(dt.UTC)
-    event = str(uuid.uuid4())
-    row = OutboxRecord(
-        id=0,
-        event_uuid=event,
-        receiver=args.name,
-        hook=hook,
-        event_name=str(payload["event_name"]),
-        subject="test",
-        payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-        idempotency_key=str(uuid.uuid4()),
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        last_error=None,
-        created_at=now,
-        updated_at=now,
-        delivered_at=None,
-        instance_url=settings.gitlab.url,
-        gitlab_event_uuid=event,
-    )
-    request = build_request(
-        row,
-        endpoint_of(receivers[args.name]),
-        webhook_uuid=str(uuid.uuid4()),
-        timestamp=int(now.timestamp()),
-        product_token=settings.delivery.user_agent_product_token,
-    )
-    sender = HttpSender()
-    try:
-        answer = sender.send(args.name, request)
-    finally:
-        sender.close()
-    status = "no answer" if answer.status is None else f"HTTP {answer.status}"
-    print(f"{args.name}: {row.event_name} ({hook}) -> {status} in {answer.duration_ms} ms")
-    if answer.body:
-        print(f"response: {answer.body[:500]}")
-    if answer.status is not None and 200 <= answer.status < 300:
-        return 0
-    print(f"gitlab-bridge: hooks test {args.name}: {answer.error}", file=sys.stderr)
-    return EX_TEMPFAIL
-
-
-def _sample(settings: Settings, store: Store, name: str) -> tuple[str, dict[str, object]]:
-    """GitLab's test payload for a system receiver; a Member Hook from the snapshot otherwise."""
-    from bridge.hooks.payloads.context import PayloadContext, is_enterprise
-    from bridge.hooks.payloads.members import user_add_to_group
-    from bridge.hooks.routing import resolve_receivers
-
-    if any(r.name == name for r in settings.hooks.system):
-        return "System Hook", dict(SYSTEM_SAMPLE)
-    groups = store.groups()
-    receivers, _problems = resolve_receivers(settings.hooks, groups)
-    receiver = next((r for r in receivers if r.name == name), None)
-    if receiver is None or receiver.group_id is None:
-        raise UsageError(f"hooks test {name}: its group is not in the snapshot; run `sync` first")
-    members = store.members("group", receiver.group_id)
-    if not members:
-        raise UsageError(
-            f"hooks test {name}: group {receiver.group_id} has no direct member in the snapshot "
-            "to build a Member Hook sample from"
-        )
-    member = members[min(members)]
-    ctx = PayloadContext(
-        settings=settings.payloads,
-        enterprise=is_enterprise(settings.payloads.edition, False),
-        users=store.users(),
-        groups=groups,
-        group_members={},
-        project_members={},
-        observed_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
-    )
-    return "Member Hook", user_add_to_group(ctx, groups[receiver.group_id], member)
-
-
 # -- helpers -----------------------------------------------------------------------------------
 
 
 def _open(args: argparse.Namespace) -> tuple[Settings, Store]:
-    from bridge import config
-    from bridge.store import Store
-
-    settings = config.load(args.config)
-    return settings, Store.open(settings.state.url)
+    settings = load_settings(args)
+    return settings, open_store(settings)
 
 
 def _row(store: Store, row_id: int) -> OutboxRecord:
@@ -358,9 +254,7 @@ def _positive_id(text: str) -> int:
     return int(text)
 
 
-def add_commands(
-    commands: Any, add_config_option: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_commands(commands: Any) -> None:
     """Register ``deliver``, ``deliveries`` and ``hooks`` on the main parser's subcommands."""
     deliver = commands.add_parser(
         "deliver",
@@ -429,23 +323,5 @@ def add_commands(
     purge.add_argument("--include-dead", action="store_true", help="purge dead letters too")
     purge.set_defaults(func=_purge)
 
-    hooks = commands.add_parser(
-        "hooks",
-        help="the configured receivers",
-        description="The receivers of the configuration: `hooks test NAME` sends one sample "
-        "event, as GitLab's Test button does.",
-    )
-    hooks_sub = hooks.add_subparsers(dest="hooks_command", required=True, metavar="SUBCOMMAND")
-    test = hooks_sub.add_parser(
-        "test",
-        help="send a sample event to a receiver now",
-        description="Like GitLab's Test button: a system receiver gets GitLab's own sample "
-        "project_create; a group receiver a Member Hook built from its group's first direct "
-        f"member in the snapshot. Not queued; exit 0 on 2xx, {EX_TEMPFAIL} otherwise.",
-    )
-    add_config_option(test)
-    test.add_argument("name", help="receiver name")
-    test.set_defaults(func=_hooks_test)
 
-
-__all__ = ["EX_TEMPFAIL", "BridgeError", "add_commands", "deliver_pass"]
+__all__ = ["add_commands", "deliver_pass"]

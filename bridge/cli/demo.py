@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bridge import config
-from bridge.cli.common import wait_for_signal
 from bridge.model.ledger import RESOURCES
 from bridge.service.daemon import Daemon
 from bridge.service.sdnotify import Notifier
+from bridge.service.signals import wait_for_stop
 from bridge.sync import SyncReport
 from bridge.testing.receiver import Delivery, Receiver
 from bridge.testing.sim.simulator import Simulator
@@ -121,7 +121,7 @@ def run_demo(*, forever: bool = False, seconds: float = 30.0, out: TextIO = sys.
                     )
                     with watch.lock:
                         watch.step = None
-                    wait_for_signal()
+                    wait_for_stop()
                 return 0 if ok else 1
             finally:
                 daemon.stop()

@@ -6,16 +6,15 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from bridge.cli.common import print_table, wait_for_signal
+from bridge.cli.common import add_config_option, load_settings, open_store, print_table
 from bridge.errors import UsageError
+from bridge.service.signals import wait_for_stop
 
 
 def _project_groups(args: argparse.Namespace) -> int:
     """A project's groups, answered from the snapshot without calling GitLab."""
-    from bridge import config
     from bridge.errors import InvalidParameter
     from bridge.project_groups.finder import (
         Caller,
@@ -24,7 +23,6 @@ def _project_groups(args: argparse.Namespace) -> int:
         public_group_details,
     )
     from bridge.project_groups.view import load
-    from bridge.store import Store
 
     params: dict[str, str | list[str]] = {"with_shared": "true" if args.with_shared else "false"}
     if args.shared_min_access_level is not None:
@@ -38,8 +36,8 @@ def _project_groups(args: argparse.Namespace) -> int:
     except InvalidParameter as exc:
         option = str(exc).split(" ", 1)[0].replace("_", "-")
         raise UsageError(f"--{option}: {exc}") from None
-    settings = config.load(args.config)
-    with Store.open(settings.state.url) as store:
+    settings = load_settings(args)
+    with open_store(settings) as store:
         view = load(store)
     project = view.project(args.project)
     if project is None:
@@ -64,15 +62,13 @@ def _project_groups(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     """Serve the HTTP API until SIGINT or SIGTERM."""
-    from bridge import config
     from bridge.project_groups.http import start_server
-    from bridge.store import Store
 
-    settings = config.load(args.config)
-    with Store.open(settings.state.url) as store:
+    settings = load_settings(args)
+    with open_store(settings) as store:
         server = start_server(settings, store)
         print(f"serving {server.url}/api/v4/projects/:id/groups", flush=True)
-        wait_for_signal()
+        wait_for_stop()
         server.stop()
     return 0
 
@@ -91,9 +87,7 @@ def _level(text: str) -> str:
     return text
 
 
-def add_commands(
-    commands: Any, add_config_option: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_commands(commands: Any) -> None:
     """Register ``project-groups`` and ``serve``."""
     groups = commands.add_parser(
         "project-groups",

@@ -2,4 +2,7 @@
 
 ``finder`` and ``pagination`` are pure GitLab rules; ``view`` holds the snapshot in memory;
 ``auth`` asks GitLab itself who may read a project; ``http`` serves it all.
+
+Pure: finder, pagination
+Adapters: auth, http, view
 """

@@ -1,1 +1,6 @@
-"""The long-running service: daemon, jobs, health, status, metrics, systemd, locks and logs."""
+"""The long-running service: daemon, jobs, health, status, metrics, systemd, locks and logs.
+
+Pure: status
+Adapters: health, jobs, locks, logs, metrics, sdnotify, signals
+Shell: daemon
+"""

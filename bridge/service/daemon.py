@@ -1,9 +1,7 @@
 """``gitlab-bridge run``: the long-running service.
 
 - One APScheduler job per resource (users, groups, projects, members), each on its own
-  interval. Polls share a one-thread executor, so they never overlap each other or themselves
-  and always see a consistent snapshot; ``max_instances=1`` and ``coalesce`` fold missed runs
-  into one. The first runs go in dependency order: users, groups, projects, members.
+  interval, never two polls at once (``bridge.service.jobs``).
 - Delivery is a thread of its own that sleeps until the next row is due and wakes at once when
   a poll queues events.
 - Housekeeping drops delivered rows older than ``delivery.keep_delivered``.
@@ -19,10 +17,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import faulthandler
-import io
 import logging
 import os
 import random
@@ -30,24 +25,22 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any
+from dataclasses import dataclass
 
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge import config
+from bridge.clock import Clock, utcnow
 from bridge.config.settings import Settings
 from bridge.delivery.deliverer import Deliverer
 from bridge.errors import BridgeError, ConfigError, FatalSourceError, SourceError
-from bridge.model.ledger import RESOURCES, Resource
-from bridge.project_groups.http import BridgeServer, Reply, start_server
+from bridge.model.ledger import Resource
+from bridge.project_groups.http import BridgeServer, start_server
 from bridge.retry import RetryPolicy, backoff
-from bridge.service import status
+from bridge.service import jobs, signals, status
+from bridge.service.health import Endpoints, Readiness, read_status
 from bridge.service.locks import InstanceLock, sqlite_path
-from bridge.service.metrics import CONTENT_TYPE, Metrics
+from bridge.service.metrics import Metrics
 from bridge.service.sdnotify import Notifier
 from bridge.source import GitLabSource
 from bridge.store import Store
@@ -57,12 +50,6 @@ from bridge.sync import SyncReport, sync
 log = logging.getLogger(__name__)
 # Waits between attempts to reach GitLab at start: 1-2 s, 2-4 s, ... up to 30-60 s.
 RECONNECT = RetryPolicy(base=2.0, cap=60.0, jitter=0.5)
-Clock = Callable[[], dt.datetime]
-
-
-def utcnow() -> dt.datetime:
-    """The wall clock, in UTC."""
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -71,12 +58,6 @@ class _Runtime:
 
     settings: Settings
     source: GitLabSource
-
-
-@dataclass
-class _Health:
-    connected: bool = False
-    polled: set[str] = field(default_factory=set)
 
 
 class Daemon:
@@ -105,8 +86,7 @@ class Daemon:
         self._main_wake = threading.Event()
         self._exit_requested = False
         self.abandoned = False  # stop() gave up on work in flight: exit without joining threads
-        self._previous_handlers: dict[signal.Signals, Any] = {}
-        self.health = _Health()
+        self.health = Readiness()
         self._lock: InstanceLock | None = None
         self.store: Store | None = None
         self.server: BridgeServer | None = None
@@ -134,7 +114,11 @@ class Daemon:
         self._lease = self.store.poller_lease()
         self.deliverer = self._deliverer(settings)
         if settings.server.enabled:
-            self.server = start_server(settings, self.store, _Operations(self))
+            self.server = start_server(
+                settings,
+                self.store,
+                Endpoints(self.health, self.metrics, lambda: self.runtime.settings),
+            )
             self._on_listen(self.server.url)
         self._connect()
         if self.stop_event.is_set():
@@ -155,20 +139,29 @@ class Daemon:
 
     def run(self) -> int:
         """Start, then serve signals until SIGTERM/SIGINT; the exit code."""
-        self._install_signals()
-        try:
-            self.start()
-            while not self._exit_requested:
-                # A timeout, not a bare wait: a signal the kernel hands to another thread
-                # does not interrupt a blocked lock; the handler runs at the next wake-up.
-                self._main_wake.wait(1.0)
-                self._main_wake.clear()
-                if self._reload_requested.is_set():
-                    self._reload_requested.clear()
-                    self.reload()
-        finally:
-            clean = self.stop()
-            self._restore_signals()
+
+        def on_stop(signum: signal.Signals) -> None:
+            log.info("%s: stopping", signum.name)
+            self.request_stop()
+
+        def on_hup(_signum: signal.Signals) -> None:
+            self._reload_requested.set()
+            self._main_wake.set()
+
+        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}
+        with signals.handling(handlers):
+            try:
+                self.start()
+                while not self._exit_requested:
+                    # A timeout, not a bare wait: a signal the kernel hands to another thread
+                    # does not interrupt a blocked lock; the handler runs at the next wake-up.
+                    self._main_wake.wait(1.0)
+                    self._main_wake.clear()
+                    if self._reload_requested.is_set():
+                        self._reload_requested.clear()
+                        self.reload()
+            finally:
+                clean = self.stop()
         return 0 if clean else 1
 
     def request_stop(self) -> None:
@@ -245,16 +238,7 @@ class Daemon:
         if previous is not None:
             previous.stop.set()  # ends its pass; the loop picks the new one up
         if self._scheduler is not None:
-            for resource in RESOURCES:
-                seconds = getattr(new.poll, resource)
-                if seconds != getattr(old.poll, resource):
-                    self._scheduler.reschedule_job(
-                        f"poll-{resource}", trigger=IntervalTrigger(seconds=seconds)
-                    )
-            if new.daemon.housekeeping != old.daemon.housekeeping:
-                self._scheduler.reschedule_job(
-                    "housekeeping", trigger=IntervalTrigger(seconds=new.daemon.housekeeping)
-                )
+            jobs.reschedule(self._scheduler, old, new)
         if new.server != old.server:
             log.warning("server settings changed; they apply after a restart")
         self._wake_delivery.set()
@@ -392,106 +376,20 @@ class Daemon:
             return
 
     def _schedule(self, settings: Settings) -> BackgroundScheduler:
-        scheduler = BackgroundScheduler(
-            executors={"poll": ThreadPoolExecutor(1), "default": ThreadPoolExecutor(2)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=dt.UTC,
-        )
-        start = self._now()
-        for n, resource in enumerate(RESOURCES):
-            scheduler.add_job(
-                self.poll,
-                IntervalTrigger(seconds=getattr(settings.poll, resource)),
-                args=(resource,),
-                id=f"poll-{resource}",
-                name=f"poll {resource}",
-                executor="poll",
-                # Due together at start; a millisecond apart keeps dependency order in the queue.
-                next_run_time=start + dt.timedelta(milliseconds=n),
-            )
-        scheduler.add_job(
-            self.housekeeping,
-            IntervalTrigger(seconds=settings.daemon.housekeeping),
-            id="housekeeping",
-            next_run_time=start + dt.timedelta(seconds=60),
-        )
         beat = settings.daemon.status_interval
         if self.notifier.watchdog_seconds:
             beat = min(beat, self.notifier.watchdog_seconds / 2)
-        scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=beat), id="heartbeat")
-        return scheduler
+        return jobs.build(
+            settings,
+            start=self._now(),
+            poll=self.poll,
+            housekeeping=self.housekeeping,
+            heartbeat=self._heartbeat,
+            heartbeat_seconds=beat,
+        )
 
     def _heartbeat(self) -> None:
         """WATCHDOG=1 while the scheduler runs jobs; STATUS= refreshed."""
         if self.notifier.watchdog_seconds:
             self.notifier.watchdog()
         self.report_status()
-
-    def _install_signals(self) -> None:
-        def on_stop(signum: int, frame: FrameType | None) -> None:
-            log.info("%s: stopping", signal.Signals(signum).name)
-            self.request_stop()
-
-        def on_hup(signum: int, frame: FrameType | None) -> None:
-            self._reload_requested.set()
-            self._main_wake.set()
-
-        self._previous_handlers = {
-            signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
-            signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
-            signal.SIGHUP: signal.signal(signal.SIGHUP, on_hup),
-        }
-        # SIGUSR1 writes every thread's stack to stderr: what a stuck daemon is waiting for.
-        # (Not when stderr is no file, as under a test runner's capture.)
-        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
-            faulthandler.register(signal.SIGUSR1, all_threads=True)
-
-    def _restore_signals(self) -> None:
-        for signum, handler in self._previous_handlers.items():
-            signal.signal(signum, handler)
-        self._previous_handlers = {}
-
-
-class _Operations:
-    """The daemon's health, readiness and metrics endpoints."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
-
-    @property
-    def metrics_token(self) -> str | None:
-        token = self._daemon.runtime.settings.server.token
-        return None if token is None else token.get_secret_value()
-
-    def health(self) -> Reply:
-        return Reply(200, {"status": "ok"})
-
-    def ready(self) -> Reply:
-        health = self._daemon.health
-        missing = [r for r in RESOURCES if r not in health.polled]
-        if not health.connected:
-            reason = "not connected to GitLab yet"
-        elif missing:
-            reason = f"not polled yet: {', '.join(missing)}"
-        else:
-            return Reply(200, {"status": "ok"})
-        return Reply(503, {"status": "failed", "message": reason})
-
-    def metrics(self) -> Reply:
-        return Reply(200, self._daemon.metrics.render(), content_type=CONTENT_TYPE)
-
-
-def read_status(
-    store: Store, settings: Settings, *, now: dt.datetime, pid: int | None
-) -> status.Status:
-    """The status at ``now`` from the store's rows; ``pid`` is the running daemon's, if any."""
-    deliveries = store.deliveries
-    return status.build(
-        now=now,
-        states=store.resource_states(),
-        counts=deliveries.counts(),
-        circuits=deliveries.receiver_states(),
-        configured=[r.name for r in settings.hooks.receivers()],
-        oldest_waiting=deliveries.oldest_waiting(),
-        daemon_pid=pid,
-    )

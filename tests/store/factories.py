@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from bridge.model.ledger import OutboxRow
 from bridge.model.records import Group, Member, Namespace, Project, Share, SourceKind, User
-from bridge.store import OutboxRow
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from bridge.errors import StoreError
-from bridge.store import OutboxRecord, ResourceState, Store
+from bridge.model.ledger import OutboxRecord, ResourceState
+from bridge.store import Store
 from tests.store.factories import T0, T1, T2, member, outbox_row, user
 
 

@@ -7,8 +7,9 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.model.ledger import RowMeta
 from bridge.model.records import Member, User
-from bridge.store import RowMeta, Store
+from bridge.store import Store
 from tests.store.factories import T0, T1, T2, group, member, project, share, user
 
 UTC = dt.UTC

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from bridge.testing.sim.datasets import SIZES, Dataset, generate
+from bridge.testing.sim.datasets import Dataset, generate
 from bridge.testing.sim.profiles import get_profile
 from bridge.testing.sim.rows import (
     USER_STATES,
@@ -19,6 +19,7 @@ from bridge.testing.sim.rows import (
     Share,
 )
 from bridge.testing.sim.rules import PATH_RE, SimClock
+from bridge.testing.sim.sizes import SIZES
 from bridge.testing.sim.snapshot import Snapshot
 
 NOW = dt.datetime(2024, 6, 15, 12, 30, 15, 123456, tzinfo=dt.UTC)

@@ -1,0 +1,94 @@
+"""``gitlab-bridge sim serve``: the built-in GitLab simulator on real sockets."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bridge.errors import ConfigError
+from bridge.service.signals import wait_for_stop
+
+
+def _sim_serve(args: argparse.Namespace) -> int:
+    """Start the GitLab simulator and serve until SIGINT or SIGTERM."""
+    from bridge.testing.sim.faults import Latency
+    from bridge.testing.sim.profiles import get_profile
+    from bridge.testing.sim.ratelimit import Throttle
+    from bridge.testing.sim.simulator import Simulator
+    from bridge.testing.sim.sizes import SIZES
+
+    if args.dataset not in SIZES:
+        raise ConfigError(
+            f"--dataset: unknown dataset {args.dataset!r} (choose {', '.join(SIZES)})"
+        )
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port: {args.port} is not a TCP port (0-65535)")
+    throttle = None
+    if args.rate_limit:
+        try:
+            throttle = Throttle.parse(args.rate_limit)
+        except ValueError as exc:
+            raise ConfigError(f"--rate-limit: {exc}") from None
+    try:
+        get_profile(args.version)
+    except ValueError as exc:
+        raise ConfigError(f"--version: {exc}") from None
+    sim = Simulator.from_dataset(
+        args.dataset,
+        seed=args.seed,
+        version=args.version,
+        throttle=throttle,
+        external_url=args.external_url,
+    )
+    if args.latency_ms:
+        sim.faults.latency = Latency(fixed_ms=args.latency_ms, jitter_ms=args.jitter_ms)
+    try:
+        sim.start(args.host, args.port)
+    except OSError as exc:
+        raise ConfigError(
+            f"--host/--port: cannot listen on {args.host}:{args.port}: {exc.strerror}"
+        ) from None
+    print(f"url: {sim.url}", flush=True)
+    print(f"admin-token: {sim.tokens['admin']}", flush=True)
+    print(f"user-token: {sim.tokens['user']}", flush=True)
+    print(
+        f"version: {sim.profile.version_string}  dataset: {args.dataset} (seed {args.seed})",
+        flush=True,
+    )
+    wait_for_stop()
+    sim.stop()
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Register ``sim serve``."""
+    sim = commands.add_parser(
+        "sim",
+        help="the built-in GitLab simulator",
+        description="The simulated GitLab the bridge is tested against: `sim serve` serves one "
+        "on real sockets, with a generated dataset, for trying the bridge without a GitLab.",
+    )
+    sim_commands = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
+    serve = sim_commands.add_parser(
+        "serve",
+        help="serve a simulated GitLab REST API v4",
+        description="Serve a simulated GitLab on real sockets. Prints the base URL and the admin "
+        "and non-admin tokens, one per line, then serves until SIGINT/SIGTERM.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one (default)")
+    serve.add_argument("--dataset", default="small", help="small, medium or large (default small)")
+    serve.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    serve.add_argument(
+        "--version",
+        default="16.11",
+        dest="version",
+        help="GitLab version: 12.10, 13.12, 16.11, 17.5, 17.7; add -ee for EE (default 16.11)",
+    )
+    serve.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
+    serve.add_argument("--jitter-ms", type=float, default=0.0, help="uniform jitter on top of it")
+    serve.add_argument("--rate-limit", help="throttle per user or IP, e.g. 10/s, 600/m, 7200/3600")
+    serve.add_argument(
+        "--external-url", help="GitLab's external URL for links (default: the bound address)"
+    )
+    serve.set_defaults(func=_sim_serve)
