@@ -10,14 +10,13 @@ membership was seen.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
-import subprocess
 import sys
 from pathlib import Path
 
 import requests
+from _support import arguments, simulator
 
 from bridge.testing.crawl import crawl
 
@@ -31,31 +30,19 @@ def _peak_rss_mb(pid: int) -> float:
 
 def main() -> int:
     """Run the crawl benchmark and print one JSON line of figures."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--dataset", default="medium")
+    parser = arguments(__doc__ or "", dataset="medium")
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--version", default="16.11")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args()
-    command = [sys.executable, "-m", "bridge", "sim", "serve", "--dataset", args.dataset]
-    command += ["--version", args.version, "--latency-ms", str(args.latency_ms)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:
-        assert server.stdout is not None
-        lines = dict(server.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(3))
-        url, token = lines["url"], lines["admin-token"]
-        try:
-            info = requests.get(f"{url}/-/sim/info", timeout=30).json()
-            requests.delete(f"{url}/-/sim/counters", timeout=30)
-            result = crawl(
-                url, token, workers=args.workers, keyset=args.version not in ("12.10", "13.12")
-            )
-            counters = requests.get(f"{url}/-/sim/counters", timeout=30).json()
-            server_rss = _peak_rss_mb(server.pid)
-        finally:
-            server.terminate()
-            server.communicate(timeout=30)
+    options = ("--version", args.version, "--latency-ms", str(args.latency_ms))
+    with simulator(args.dataset, *options) as sim:
+        info = requests.get(f"{sim.url}/-/sim/info", timeout=30).json()
+        requests.delete(f"{sim.url}/-/sim/counters", timeout=30)
+        keyset = args.version not in ("12.10", "13.12")
+        result = crawl(sim.url, sim.token, workers=args.workers, keyset=keyset)
+        counters = requests.get(f"{sim.url}/-/sim/counters", timeout=30).json()
+        server_rss = _peak_rss_mb(sim.process.pid)
     complete = (
         len(result.users) == info["users"]
         and len(result.groups) == info["groups"]

@@ -12,7 +12,6 @@ is created at a random moment within one users interval and the time until its
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import requests
+from _support import BRIDGE, arguments, simulator
 
 from bridge.testing.receiver import Receiver
 
@@ -61,23 +61,18 @@ def terminate(daemon: subprocess.Popen[str]) -> None:
 
 def main() -> int:
     """Start everything, measure, print."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--dataset", default="small")
+    parser = arguments(__doc__ or "", dataset="small")
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--users-interval", type=float, default=300.0, help="poll.users (s)")
     args = parser.parse_args()
     rng = random.Random(1)
-    cli = [sys.executable, "-m", "bridge"]
-    sim = subprocess.Popen(
-        [*cli, "sim", "serve", "--dataset", args.dataset], stdout=subprocess.PIPE, text=True
-    )
-    assert sim.stdout is not None
-    info = dict(sim.stdout.readline().strip().split(": ", 1) for _ in range(3))
-    url, token = info["url"], info["admin-token"]
-    with tempfile.TemporaryDirectory() as tmp, Receiver() as receiver:
+    with (
+        simulator(args.dataset) as sim,
+        tempfile.TemporaryDirectory() as tmp,
+        Receiver() as receiver,
+    ):
+        url, token = sim.url, sim.token
         config = Path(tmp) / "bridge.yaml"
         config.write_text(
             json.dumps(
@@ -92,7 +87,7 @@ def main() -> int:
         )
         started = time.monotonic()
         daemon = subprocess.Popen(
-            [*cli, "run", "--config", str(config), "--log-level", "warning"],
+            [*BRIDGE, "run", "--config", str(config), "--log-level", "warning"],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -122,8 +117,6 @@ def main() -> int:
                 latencies.append(round(time.monotonic() - changed, 1))
         finally:
             terminate(daemon)
-            sim.terminate()
-            sim.communicate(timeout=30)
     mean = round(statistics.fmean(latencies), 1) if latencies else None
     print(
         json.dumps(

@@ -13,7 +13,6 @@ against the simulator's own endpoint for a sample.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import statistics
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import requests
+from _support import BRIDGE, arguments, simulator
 from pydantic import SecretStr
 
 from bridge.clock import utcnow
@@ -92,19 +92,13 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 def main() -> int:
     """Crawl, serve, load, report."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--dataset", default="medium")
+    parser = arguments(__doc__ or "", dataset="medium")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=4000)
     args = parser.parse_args()
     rng = random.Random(1)
-    cli = [sys.executable, "-m", "bridge"]
-    sim, lines = start([*cli, "sim", "serve", "--dataset", args.dataset], 3)
-    info = dict(line.split(": ", 1) for line in lines)
-    url, token = info["url"], info["admin-token"]
-    with tempfile.TemporaryDirectory() as tmp:
+    with simulator(args.dataset) as sim, tempfile.TemporaryDirectory() as tmp:
+        url, token = sim.url, sim.token
         db = f"sqlite:///{Path(tmp) / 'bridge.db'}"
         settings = Settings(gitlab=GitLabSettings(url=url, token=SecretStr(token)))
         with Store.open(db) as store:
@@ -115,7 +109,7 @@ def main() -> int:
             f"gitlab: {{url: '{url}', token: {token}}}\nstate: {{url: '{db}'}}\n"
             "server: {listen: '127.0.0.1:0', auth_cache_ttl: 10m, snapshot_refresh: 1h}\n"
         )
-        bridge, (line,) = start([*cli, "serve", "--config", str(config)], 1)
+        bridge, (line,) = start([*BRIDGE, "serve", "--config", str(config)], 1)
         base = line.split()[1].removesuffix("/api/v4/projects/:id/groups")
         try:
             chosen = rng.sample(projects, min(args.requests, len(projects)))
@@ -133,8 +127,6 @@ def main() -> int:
         finally:
             bridge.terminate()
             bridge.communicate(timeout=30)
-            sim.terminate()
-            sim.communicate(timeout=30)
     figures = {
         "dataset": args.dataset,
         "projects": len(projects),

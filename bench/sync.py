@@ -3,19 +3,24 @@
     python bench/sync.py [--dataset medium] [--latency-ms 20] [--concurrency 8] [--store URL]
 
 The simulator runs in its own process with the injected latency; the store is a fresh SQLite
-file unless --store names another database. Prints one JSON line per run.
+file unless --store names another database (a PostgreSQL URL for that backend). Prints one JSON
+line per run. Exits 1 unless the baseline stored every user, group, project and member row the
+simulator has, within 5 % of the minimum number of requests
+(docs/gitlab-api.md#cost-of-a-full-pass), and the quiet run found no change.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
+import math
 import resource
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import requests
+from _support import arguments, simulator
 
 from bridge.config.settings import Settings
 from bridge.source import GitLabSource
@@ -25,64 +30,74 @@ from bridge.sync import sync
 
 def main() -> int:
     """Run sync twice against one simulator and report requests, seconds and peak RSS."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--dataset", default="medium")
+    parser = arguments(__doc__ or "", dataset="medium")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--store")
     args = parser.parse_args()
-    command = [sys.executable, "-m", "bridge", "sim", "serve", "--dataset", args.dataset]
-    command += ["--latency-ms", str(args.latency_ms)]
     with (
         tempfile.TemporaryDirectory() as tmp,
-        subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server,
+        simulator(args.dataset, "--latency-ms", str(args.latency_ms)) as sim,
     ):
-        assert server.stdout is not None
-        lines = dict(server.stdout.readline().rstrip("\n").split(": ", 1) for _ in range(3))
         url = args.store or f"sqlite:///{Path(tmp) / 'bridge.db'}"
         settings = Settings.model_validate(
             {
-                "gitlab": {
-                    "url": lines["url"],
-                    "token": lines["admin-token"],
-                    "concurrency": args.concurrency,
-                },
+                "gitlab": {"url": sim.url, "token": sim.token, "concurrency": args.concurrency},
                 "state": {"url": url},
                 "hooks": {"system": [{"name": "audit", "url": "http://127.0.0.1:9/hook"}]},
             }
         )
-        try:
-            with Store.open(url) as store:
-                for label in ("baseline", "unchanged"):
-                    source = GitLabSource.from_settings(settings.gitlab)
-                    report = sync(
-                        source,
-                        store,
-                        settings,
-                        now=lambda: dt.datetime.now(dt.UTC),
-                        workers=args.concurrency,
-                    )
-                    figures = {
-                        "run": label,
-                        "dataset": args.dataset,
-                        "latency_ms": args.latency_ms,
-                        "concurrency": args.concurrency,
-                        "store": url.split(":", 1)[0],
-                        "requests": report.requests,
-                        "seconds": round(report.seconds, 1),
-                        "changes": report.changes,
-                        "events_queued": report.events_queued,
-                        "peak_rss_mb": round(
-                            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                        ),
-                    }
-                    print(json.dumps(figures), flush=True)
-        finally:
-            server.terminate()
-            server.communicate(timeout=30)
-    return 0
+        info = requests.get(f"{sim.url}/-/sim/info", timeout=30).json()
+        ok = True
+        with Store.open(url) as store:
+            for label in ("baseline", "unchanged"):
+                source = GitLabSource.from_settings(settings.gitlab)
+                report = sync(
+                    source,
+                    store,
+                    settings,
+                    now=lambda: dt.datetime.now(dt.UTC),
+                    workers=args.concurrency,
+                )
+                figures = {
+                    "run": label,
+                    "dataset": args.dataset,
+                    "latency_ms": args.latency_ms,
+                    "concurrency": args.concurrency,
+                    "store": url.split(":", 1)[0],
+                    "requests": report.requests,
+                    "seconds": round(report.seconds, 1),
+                    "changes": report.changes,
+                    "events_queued": report.events_queued,
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                }
+                if label == "baseline":
+                    figures |= _completeness(store, info, report.requests)
+                    ok = ok and bool(figures["complete"])
+                else:
+                    ok = ok and report.changes == 0
+                print(json.dumps(figures), flush=True)
+    return 0 if ok else 1
+
+
+def _completeness(store: Store, info: dict[str, int], requests_made: int) -> dict[str, object]:
+    """What the baseline stored against what the simulator holds, and the request floor."""
+    members = {kind: store.all_members(kind) for kind in ("group", "project")}
+    users, groups, projects = len(store.users()), len(store.groups()), len(store.projects())
+    per_source: dict[tuple[str, int], int] = {}
+    for kind, rows in members.items():
+        for source_id, _user in rows:
+            per_source[(kind, source_id)] = per_source.get((kind, source_id), 0) + 1
+    pages = sum(max(1, math.ceil(n / 100)) for n in per_source.values())
+    pages += groups + projects - len(per_source)  # an empty list still costs a page
+    minimum = sum(math.ceil(n / 100) for n in (users, groups, projects)) + groups + pages
+    stored = {"users": users, "groups": groups, "projects": projects}
+    stored["members"] = sum(len(rows) for rows in members.values())
+    return {
+        "stored": stored,
+        "minimum_requests": minimum,
+        "complete": all(stored[k] == info[k] for k in stored) and requests_made <= minimum * 1.05,
+    }
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 
 import gitlab
 import pytest
+from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
@@ -24,6 +25,24 @@ from bridge.store import Store
 from bridge.sync import SyncReport, sync
 from bridge.testing.receiver import Receiver
 from bridge.testing.sim.simulator import Simulator
+
+# Property tests: the default run tries 50 examples each; .ci/run's second step runs them again
+# with HYPOTHESIS_PROFILE=thorough. Deadlines are off: these machines are shared and noisy.
+settings.register_profile(
+    "default", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every Hypothesis test ``property``, so .ci/run can rerun just those, harder."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
+
 
 # Datasets are generated relative to a fixed "now" so that every run sees the same data.
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)

@@ -17,16 +17,10 @@ from bridge.retry import (
     parse_retry_after,
     read_delay,
 )
+from bridge.testing.fakes import EdgeRandom
 
 NOW = 1_800_000_000.0
 POLICY = RetryPolicy(max_attempts=6, base=1.0, cap=60.0, max_retry_after=600.0)
-
-
-class _Top(random.Random):
-    """An rng whose uniform() returns the upper bound, to read the bound off the result."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 @pytest.mark.parametrize(
@@ -51,7 +45,12 @@ def test_read_delay_table(
 ) -> None:
     """Retry-After wins over RateLimit-Reset, both over backoff; all capped; None at the budget."""
     delay = read_delay(
-        POLICY, failures, now=NOW, retry_after=retry_after, ratelimit_reset=reset, rng=_Top()
+        POLICY,
+        failures,
+        now=NOW,
+        retry_after=retry_after,
+        ratelimit_reset=reset,
+        rng=EdgeRandom(high=True),
     )
     assert delay == (None if expected is None else pytest.approx(expected))
 

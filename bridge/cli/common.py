@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bridge.config.settings import Settings
@@ -22,6 +22,30 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("GITLAB_BRIDGE_CONFIG", DEFAULT_CONFIG),
         help=f"YAML configuration (default: $GITLAB_BRIDGE_CONFIG or {DEFAULT_CONFIG})",
     )
+
+
+def command(
+    commands: Any,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str,
+    config: bool = True,
+) -> argparse.ArgumentParser:
+    """A subcommand with its help, its description, ``--config`` unless it needs none, and the
+    handler that ``main`` calls."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help, description=description)
+    if config:
+        add_config_option(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def command_group(commands: Any, name: str, *, help: str, description: str) -> Any:
+    """A command made of subcommands (``deliveries list``, ``db upgrade``): their registry."""
+    parser = commands.add_parser(name, help=help, description=description)
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="SUBCOMMAND")
 
 
 def load_settings(args: argparse.Namespace) -> Settings:

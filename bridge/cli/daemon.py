@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from bridge.cli.common import add_config_option, load_settings, open_store, print_table
+from bridge.cli.common import command, load_settings, open_store, print_table
 
 EXIT_CODES = (
     "Exit codes: 0 stopped cleanly, 1 work abandoned at the shutdown timeout or an unexpected "
@@ -101,8 +101,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 def add_commands(commands: Any) -> None:
     """Register ``run``, ``status`` and ``demo`` on the main parser's subcommands."""
-    run = commands.add_parser(
+    command(
+        commands,
         "run",
+        _run,
         help="run the daemon: poll on schedule, deliver continuously, serve HTTP",
         description="The service. Polls each resource on its poll.* interval (users, groups, "
         "projects, members; never two polls at once), delivers queued events as soon as they "
@@ -111,28 +113,29 @@ def add_commands(commands: Any) -> None:
         "WATCHDOG=1) when started by it. SIGTERM/SIGINT stop it within "
         "daemon.shutdown_timeout; SIGHUP reloads the configuration. " + EXIT_CODES,
     )
-    add_config_option(run)
-    run.set_defaults(func=_run)
 
-    status = commands.add_parser(
+    status = command(
+        commands,
         "status",
+        _status,
         help="last polls, queue per receiver, dead letters, circuits",
         description="Read the state database (the daemon may be running or not) and show, for "
         "each resource, its last complete poll, how stale it is and the requests it used; for "
         "each receiver, its queue, delivered and dead events and its circuit.",
     )
-    add_config_option(status)
     status.add_argument("--json", action="store_true", help="JSON instead of tables")
-    status.set_defaults(func=_status)
 
-    demo = commands.add_parser(
+    demo = command(
+        commands,
         "demo",
+        _demo,
         help="watch the bridge work against the built-in simulator",
         description="Starts a simulated GitLab (small dataset), a local receiver that prints "
         "each hook as it arrives, and the daemon with short intervals; then plays a story (a "
         "user appears, joins a subgroup, a project is shared, renamed and transferred, a role "
         "changes, a user is removed) and shows which hooks each step produced. Needs no GitLab "
         "and writes nothing outside a temporary directory.",
+        config=False,
     )
     demo.add_argument(
         "--forever", action="store_true", help="keep running after the story (Ctrl-C stops)"
@@ -143,4 +146,3 @@ def add_commands(commands: Any) -> None:
         default=float(os.environ.get("GITLAB_BRIDGE_DEMO_TIMEOUT", "30")),
         help="seconds to wait for each step's hooks (default 30)",
     )
-    demo.set_defaults(func=_demo)

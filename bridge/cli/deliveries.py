@@ -12,7 +12,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bridge.cli.common import add_config_option, load_settings, open_store, print_table
+from bridge.cli.common import command, command_group, load_settings, open_store, print_table
 from bridge.errors import EX_TEMPFAIL, ConfigError, UsageError
 from bridge.model.ledger import WAITING
 
@@ -256,27 +256,30 @@ def _positive_id(text: str) -> int:
 
 def add_commands(commands: Any) -> None:
     """Register ``deliver``, ``deliveries`` and ``hooks`` on the main parser's subcommands."""
-    deliver = commands.add_parser(
+    command(
+        commands,
         "deliver",
+        _deliver,
         help="give every due event one delivery attempt now",
         description="One delivery pass over the outbox: every event due now gets one attempt, "
         f"receivers in parallel. Exit 0 when nothing waits afterwards, {EX_TEMPFAIL} when events "
         "stay undelivered (retrying, held by an open circuit, or for unconfigured receivers).",
     )
-    add_config_option(deliver)
-    deliver.set_defaults(func=_deliver)
 
-    deliveries = commands.add_parser(
+    sub = command_group(
+        commands,
         "deliveries",
         help="inspect and manage queued events",
         description="The outbox: `list` and `show` queued, delivered and dead events, `retry` "
         "them with the same Idempotency-Key, `purge` old delivered ones.",
     )
-    sub = deliveries.add_subparsers(dest="deliveries_command", required=True, metavar="SUBCOMMAND")
-    listing = sub.add_parser(
-        "list", help="list queued events", description="Outbox rows, oldest first."
+    listing = command(
+        sub,
+        "list",
+        _list,
+        help="list queued events",
+        description="Outbox rows, oldest first.",
     )
-    add_config_option(listing)
     listing.add_argument(
         "--status",
         choices=(*STATUSES, "failed"),
@@ -285,43 +288,42 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("--receiver", help="only rows for this receiver")
     listing.add_argument("--limit", type=int, default=100, help="the last N rows (0: all)")
     listing.add_argument("--json", action="store_true", help="JSON instead of a table")
-    listing.set_defaults(func=_list)
 
-    show = sub.add_parser(
+    show = command(
+        sub,
         "show",
+        _show,
         help="one event: payload, headers, every attempt",
         description="The payload, the headers its next attempt will carry (token and signature "
         "redacted) and every attempt with its status, duration, error and response.",
     )
-    add_config_option(show)
     show.add_argument("id", type=_positive_id, help="event id (from `deliveries list`)")
     show.add_argument("--json", action="store_true", help="JSON output")
-    show.set_defaults(func=_show)
 
-    retry = sub.add_parser(
+    retry = command(
+        sub,
         "retry",
+        _retry,
         help="queue events again (same Idempotency-Key)",
         description="Queue one event, or every dead letter, again: same body, Idempotency-Key "
         "and X-Gitlab-Event-UUID; a new X-Gitlab-Webhook-UUID per attempt; attempts and the "
         "max_age clock start over. Refused when the receiver's URL changed, unless --force.",
     )
-    add_config_option(retry)
     retry.add_argument("id", nargs="?", type=_positive_id, help="event id")
     retry.add_argument("--dead", action="store_true", help="every dead letter")
     retry.add_argument("--receiver", help="with --dead: only this receiver's")
     retry.add_argument("--force", action="store_true", help="send to a changed URL anyway")
-    retry.set_defaults(func=_retry)
 
-    purge = sub.add_parser(
+    purge = command(
+        sub,
         "purge",
+        _purge,
         help="delete old delivered events",
         description="Delete delivered events (and their attempts) last updated before the given "
         "age. Waiting events are never purged; dead letters only with --include-dead.",
     )
-    add_config_option(purge)
     purge.add_argument("--older-than", required=True, help="an age such as 30d or 12h")
     purge.add_argument("--include-dead", action="store_true", help="purge dead letters too")
-    purge.set_defaults(func=_purge)
 
 
 __all__ = ["add_commands", "deliver_pass"]

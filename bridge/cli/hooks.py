@@ -9,7 +9,7 @@ import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from bridge.cli.common import add_config_option, load_settings, open_store
+from bridge.cli.common import command, command_group, load_settings, open_store
 from bridge.errors import EX_TEMPFAIL, UsageError
 
 if TYPE_CHECKING:
@@ -53,13 +53,9 @@ def _hooks_test(args: argparse.Namespace) -> int:
         subject="test",
         payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
         idempotency_key=str(uuid.uuid4()),
-        status="pending",
-        attempts=0,
         next_attempt_at=now,
-        last_error=None,
         created_at=now,
         updated_at=now,
-        delivered_at=None,
         instance_url=settings.gitlab.url,
         gitlab_event_uuid=event,
     )
@@ -119,20 +115,20 @@ def _sample(settings: Settings, store: Store, name: str) -> tuple[str, dict[str,
 
 def add_commands(commands: Any) -> None:
     """Register ``hooks test``."""
-    hooks = commands.add_parser(
+    hooks_sub = command_group(
+        commands,
         "hooks",
         help="the configured receivers",
         description="The receivers of the configuration: `hooks test NAME` sends one sample "
         "event, as GitLab's Test button does.",
     )
-    hooks_sub = hooks.add_subparsers(dest="hooks_command", required=True, metavar="SUBCOMMAND")
-    test = hooks_sub.add_parser(
+    test = command(
+        hooks_sub,
         "test",
+        _hooks_test,
         help="send a sample event to a receiver now",
         description="Like GitLab's Test button: a system receiver gets GitLab's own sample "
         "project_create; a group receiver a Member Hook built from its group's first direct "
         f"member in the snapshot. Not queued; exit 0 on 2xx, {EX_TEMPFAIL} otherwise.",
     )
-    add_config_option(test)
     test.add_argument("name", help="receiver name")
-    test.set_defaults(func=_hooks_test)

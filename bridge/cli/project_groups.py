@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from bridge.cli.common import add_config_option, load_settings, open_store, print_table
+from bridge.cli.common import command, load_settings, open_store, print_table
 from bridge.errors import UsageError
 from bridge.service.signals import wait_for_stop
 
@@ -89,15 +89,16 @@ def _level(text: str) -> str:
 
 def add_commands(commands: Any) -> None:
     """Register ``project-groups`` and ``serve``."""
-    groups = commands.add_parser(
+    groups = command(
+        commands,
         "project-groups",
+        _project_groups,
         help="a project's groups, as GET /projects/:id/groups answers (from the snapshot)",
         description="The project's ancestor groups and, with --with-shared, the groups it is "
         "shared with, ordered by id descending, exactly as GitLab 13.10+ answers "
         "GET /projects/:id/groups. Answered from the snapshot without calling GitLab; says how "
         "old the snapshot is. Exit 64 for an unknown project or a bad option value.",
     )
-    add_config_option(groups)
     groups.add_argument("project", help="project id or full path (group/sub/project)")
     groups.add_argument("--with-shared", action="store_true", help="include shared groups")
     groups.add_argument(
@@ -108,14 +109,13 @@ def add_commands(commands: Any) -> None:
     groups.add_argument("--skip-groups", help="group ids to leave out, e.g. 1,2")
     groups.add_argument("--search", help="GitLab's fuzzy search on name and path")
     groups.add_argument("--json", action="store_true", help="GitLab's JSON instead of a table")
-    groups.set_defaults(func=_project_groups)
 
-    serve = commands.add_parser(
+    command(
+        commands,
         "serve",
+        _serve,
         help="serve GET /api/v4/projects/:id/groups over HTTP",
         description="Serve the bridge's GitLab-compatible HTTP API on server.listen "
         "(127.0.0.1:9292 by default) until SIGINT or SIGTERM. Callers use their GitLab token; "
         "GitLab itself decides whether they may read the project.",
     )
-    add_config_option(serve)
-    serve.set_defaults(func=_serve)

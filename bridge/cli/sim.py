@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bridge.cli.common import command, command_group
 from bridge.errors import ConfigError
 from bridge.service.signals import wait_for_stop
 
@@ -62,18 +63,21 @@ def _sim_serve(args: argparse.Namespace) -> int:
 
 def add_commands(commands: Any) -> None:
     """Register ``sim serve``."""
-    sim = commands.add_parser(
+    sim_commands = command_group(
+        commands,
         "sim",
         help="the built-in GitLab simulator",
         description="The simulated GitLab the bridge is tested against: `sim serve` serves one "
         "on real sockets, with a generated dataset, for trying the bridge without a GitLab.",
     )
-    sim_commands = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
-    serve = sim_commands.add_parser(
+    serve = command(
+        sim_commands,
         "serve",
+        _sim_serve,
         help="serve a simulated GitLab REST API v4",
         description="Serve a simulated GitLab on real sockets. Prints the base URL and the admin "
         "and non-admin tokens, one per line, then serves until SIGINT/SIGTERM.",
+        config=False,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one (default)")
@@ -91,4 +95,3 @@ def add_commands(commands: Any) -> None:
     serve.add_argument(
         "--external-url", help="GitLab's external URL for links (default: the bound address)"
     )
-    serve.set_defaults(func=_sim_serve)

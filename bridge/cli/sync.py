@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bridge.cli.common import add_config_option, load_settings, open_store
+from bridge.cli.common import command, command_group, load_settings, open_store
 
 if TYPE_CHECKING:
     from bridge.config.settings import Settings
@@ -112,13 +112,14 @@ def _sync(args: argparse.Namespace) -> int:
 
 def add_commands(commands: Any) -> None:
     """Register ``check-config`` and ``sync``."""
-    check = commands.add_parser(
+    check = command(
+        commands,
         "check-config",
+        _check_config,
         help="validate a configuration file",
         description="Validate a configuration file and report every problem at once, one line "
         "each with a dotted path; exit 78 if there is any. Secrets are never printed.",
     )
-    add_config_option(check)
     check.add_argument(
         "--show", action="store_true", help="print the configuration, secrets redacted"
     )
@@ -127,10 +128,11 @@ def add_commands(commands: Any) -> None:
         action="store_true",
         help="also connect to GitLab: the token must be an admin's and every group must exist",
     )
-    check.set_defaults(func=_check_config)
 
-    sync_cmd = commands.add_parser(
+    sync_cmd = command(
+        commands,
         "sync",
+        _sync,
         help="poll every resource once and queue the events of what changed",
         description="One pass: read users, groups, projects, shares and every direct member "
         "list, diff them against the stored snapshot, confirm removals, and queue the hooks "
@@ -138,28 +140,26 @@ def add_commands(commands: Any) -> None:
         "pass of each resource is a silent baseline. Exit 0 on success, 1 when polling failed, "
         "75 when events stay undelivered, 78 on configuration errors.",
     )
-    add_config_option(sync_cmd)
     sync_cmd.add_argument(
         "--no-deliver", action="store_true", help="only poll and queue; deliver later"
     )
-    sync_cmd.set_defaults(func=_sync)
 
 
 def add_db_commands(commands: Any) -> None:
     """Register ``db upgrade``."""
-    db = commands.add_parser(
+    db_commands = command_group(
+        commands,
         "db",
         help="the state database",
         description="Manage the state database named by state.url: `db upgrade` applies the "
         "schema migrations.",
     )
-    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
-    db_upgrade = db_commands.add_parser(
+    db_upgrade = command(
+        db_commands,
         "upgrade",
+        _db_upgrade,
         help="migrate the state database to this version's schema",
         description="Apply the schema migrations (every start does this too). A database "
         "written by a newer bridge is refused.",
     )
-    add_config_option(db_upgrade)
     db_upgrade.add_argument("--url", help="database URL instead of the configuration's state.url")
-    db_upgrade.set_defaults(func=_db_upgrade)

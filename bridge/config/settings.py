@@ -75,7 +75,7 @@ class GitLabSettings(_Model):
     per_page: int = Field(100, ge=1, le=100)
     requests_per_second: float | None = Field(None, gt=0)
     concurrency: int = Field(4, ge=1, le=64)
-    retry_attempts: int = Field(6, ge=0, le=50)
+    retry_attempts: int = Field(6, ge=1, le=50)  # every try, the first included
     retry_max_wait: Duration = 60.0
 
     @field_validator("url")
@@ -192,7 +192,7 @@ class PollSettings(_Model):
 
 
 class DeliverySettings(_Model):
-    """Retries, dead letters and per-receiver protection (HOOKS.md §7.3)."""
+    """Retries, dead letters and per-receiver protection (docs/delivery.md)."""
 
     concurrency: int = Field(4, ge=1, le=64)  # receivers served in parallel
     max_attempts: int = Field(12, ge=1)
@@ -236,7 +236,7 @@ class DaemonSettings(_Model):
 
 
 class PayloadSettings(_Model):
-    """What the synthesized payloads contain (HOOKS.md §9, §10)."""
+    """What the synthesized payloads contain (docs/payloads.md#settings-that-change-content)."""
 
     member_email: Literal["public", "primary"] = "public"
     edition: Literal["auto", "ce", "ee"] = "auto"

@@ -68,7 +68,7 @@ class DeliveryReport:
     """What one delivery pass did, and what still waits."""
 
     receivers: Mapping[str, ReceiverReport]
-    waiting: Mapping[str, int]  # receiver -> rows still pending or failed after the pass
+    waiting: Mapping[str, int]  # receiver -> rows still pending or retrying after the pass
     unknown: Mapping[str, int] = field(default_factory=dict)  # rows for unconfigured receivers
     seconds: float = 0.0
 

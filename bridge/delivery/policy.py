@@ -1,4 +1,4 @@
-"""Pure delivery rules (HOOKS.md §7.2, §7.3): outcome, next attempt, circuit breaker.
+"""Pure delivery rules: outcome, next attempt, circuit breaker (docs/delivery.md).
 
 Everything takes ``now`` and, where jitter is involved, a ``random.Random``; nothing reads a
 clock, sleeps or logs. The delivery use case applies these decisions to the store.

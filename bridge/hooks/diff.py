@@ -4,7 +4,7 @@ Snapshots are mappings keyed by GitLab ids: ``int`` for users, groups and projec
 ``(source_id, user_id)`` for members and ``(source_id, group_id)`` for shares. A ``changed``
 is emitted only when the records differ; a project's ``shares`` are diffed apart from the
 project (``project_shares`` + ``diff_shares``), so a share change never changes its project.
-``order`` sorts one poll's changes as HOOKS.md §4 asks. No I/O, no clock, no logging.
+``order`` sorts one poll's changes (docs/events.md#order-within-a-poll). No I/O, clock or logging.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def order(
     old_groups: Mapping[int, Group],
     new_groups: Mapping[int, Group],
 ) -> tuple[Change[Any], ...]:
-    """Sort one poll's changes in HOOKS.md §4's order; ties by resource, then key."""
+    """Sort one poll's changes in GitLab's order; ties by record kind, then key."""
 
     def rank(change: Change[Any]) -> tuple[int, int, int, str, tuple[int, ...]]:
         phase, sub = _PHASES[change.kind, change.record]
@@ -113,7 +113,7 @@ def order(
     return tuple(sorted(changes, key=rank))
 
 
-# (kind, resource) -> (phase, position within the phase), after HOOKS.md §4 "Order within a poll".
+# (kind, record) -> (phase, position within the phase): docs/events.md#order-within-a-poll.
 _PHASES: Final[Mapping[tuple[str, str], tuple[int, int]]] = {
     ("added", "user"): (0, 0),
     ("added", "group"): (0, 1),

@@ -1,24 +1,26 @@
-"""Pure mapping: the differ's changes -> the hook events GitLab would send (HOOKS.md §4-§6).
+"""Pure mapping: the differ's changes -> the hook events GitLab would send.
 
-``events_for`` walks changes already in §4's order (``diff.order``) and turns each into zero or
-more ``Event``s: a payload from the builders plus the routing target of §6. Within one
-change the System Hook comes first, then the group-webhook form, as GitLab fires them.
-Creates, renames and updates use the ``new`` context (new hierarchy); destroys and removals the
-``old`` one. No I/O, no clock, no logging.
+The rules are docs/events.md's: "From change to event" (which change fires what), "Cascades",
+"Fan-out" (the target each event routes to) and "Share events". ``events_for`` walks changes
+already in poll order (``diff.order``) and turns each into zero or more ``Event``s: a payload from
+the builders plus its routing target. Within one change the System Hook comes first, then the
+group-webhook form, as GitLab fires them. Creates, renames and updates use the new side's
+context (new hierarchy); destroys and removals the old one. No I/O, no clock, no logging.
 
-Choices where §4 leaves room:
+Choices where GitLab leaves room:
 
 - A path change together with another tracked attribute gives ``project_rename`` *then*
   ``project_update``: in GitLab these are separate saves, each firing its hook; likewise a
   transfer plus a tracked change gives ``project_transfer`` then ``project_update``. A namespace
-  change is one ``project_transfer`` even when the path changed too (§4).
+  change is one ``project_transfer`` even when the path changed too.
 - Destroyed users, groups and projects are the given sets plus those the changes themselves
-  remove; member rows (and, for §5, share links) of destroyed sources, users or invited groups
-  get no remove event.
-- System Hook targets carry ``group_id=None``: every system receiver gets them (§6).
-- Timestamps (§2): a removal carries the snapshot's ``updated_at`` (the bridge-derived one where
-  REST has none); a record without a REST ``created_at`` uses its first sighting. ``snapshot``
-  maps a subject to its row bookkeeping; a subject it lacks keeps the builders' defaults.
+  remove; member rows (and share links) of destroyed sources, users or invited groups get no
+  remove event.
+- System Hook targets carry ``group_id=None``: every system receiver gets them.
+- Timestamps (docs/payloads.md#record-timestamps): a removal carries the snapshot's
+  ``updated_at`` (the bridge-derived one where REST has none); a record without a REST
+  ``created_at`` uses its first sighting. ``snapshot`` maps a subject to its row bookkeeping; a
+  subject it lacks keeps the builders' defaults.
 - Project members and project shares need their project; the caller passes ``projects``
   (both sides) since ``PayloadContext`` holds no projects. A missing source is a ValueError.
 """
@@ -35,13 +37,14 @@ from bridge.hooks.payloads import members as pm
 from bridge.hooks.payloads import projects as pp
 from bridge.hooks.payloads import shares as ps
 from bridge.hooks.payloads import users as pu
-from bridge.hooks.payloads.context import Build, Payload, PayloadContext, Ts
+from bridge.hooks.payloads.build import Build2
+from bridge.hooks.payloads.context import Payload, PayloadContext, Ts
 from bridge.hooks.routing import HookKind, Target
-from bridge.model.changes import Change, ChangeKind, R, Sides
+from bridge.model.changes import Change, ChangeKind, R, RecordKind, Sides
 from bridge.model.ledger import RowMeta
-from bridge.model.records import Group, Member, Project, Share
+from bridge.model.records import Group, Member, Project
 
-# The attributes §4 requires tracked; the record holds no other non-volatile project field.
+# docs/events.md#tracked-project-attributes; the record holds no other non-volatile field.
 TRACKED_PROJECT_FIELDS: Final = (
     "name",
     "description",
@@ -50,7 +53,7 @@ TRACKED_PROJECT_FIELDS: Final = (
     "default_branch",
     "topics",
 )
-_NO_PROJECTS: Final[Sides[Mapping[int, Project]]] = Sides(
+NO_PROJECTS: Final[Sides[Mapping[int, Project]]] = Sides(  # for changes that need none
     old=MappingProxyType({}), new=MappingProxyType({})
 )
 _NO_METAS: Final[Mapping[str, RowMeta]] = MappingProxyType({})
@@ -87,7 +90,7 @@ class _Inputs:
     snapshot: Mapping[str, RowMeta]
 
     def stamp(self, change: Change[Any]) -> _Stamp:
-        """Builder timestamps from the snapshot row (§2); empty for adds and unknown rows."""
+        """Builder timestamps from the snapshot row; empty for adds and unknown rows."""
         meta = self.snapshot.get(change.subject)
         if meta is None or change.kind == "added":
             return {}
@@ -100,7 +103,7 @@ class _Inputs:
         return out
 
     def ctx(self, change: Change[Any]) -> PayloadContext:
-        """The pre-change context for removals, the new one otherwise (§6)."""
+        """The pre-change context for removals, the new one otherwise."""
         return self.contexts.of(change.kind)
 
     def projects_of(self, change: Change[Any]) -> Mapping[int, Project]:
@@ -112,13 +115,13 @@ def events_for(
     changes: Sequence[Change[Any]],
     *,
     contexts: Sides[PayloadContext],
-    projects: Sides[Mapping[int, Project]] = _NO_PROJECTS,
+    projects: Sides[Mapping[int, Project]] = NO_PROJECTS,
     destroyed_users: frozenset[int] = frozenset(),
     destroyed_groups: frozenset[int] = frozenset(),
     destroyed_projects: frozenset[int] = frozenset(),
     snapshot: Mapping[str, RowMeta] = _NO_METAS,
 ) -> tuple[Event, ...]:
-    """The events of ``changes`` (in §4 order already), in that order (HOOKS.md §4)."""
+    """The events of ``changes`` (in poll order already), in that order."""
     inputs = _Inputs(
         contexts=contexts,
         projects=projects,
@@ -185,7 +188,7 @@ def _user_events(change: Change[Any], io: _Inputs) -> list[Event]:
         return [_system(change, pu.user_destroy(io.contexts.old, _old(change), **io.stamp(change)))]
     old, new = _old(change), _new(change)
     if old.username == new.username:
-        return []  # other user fields fire nothing (§4)
+        return []  # other user fields fire nothing
     return [_system(change, pu.user_rename(io.contexts.new, old, new, **io.stamp(change)))]
 
 
@@ -220,7 +223,7 @@ def _project_events(change: Change[Any], io: _Inputs) -> list[Event]:
     stamp = io.stamp(change)
     events = [_system(change, build(ctx, project, **stamp))]
     if project.namespace.kind == "group":  # personal projects reach no group receiver
-        group_form = build(ctx, project, system_hook=False, **stamp)
+        group_form = pp.project_hook_form(events[0].payload)
         events.append(_event(change, "Project Hook", group_form, project.namespace.id))
     return events
 
@@ -240,20 +243,25 @@ def _project_changed(change: Change[Any], io: _Inputs) -> list[Event]:
 
 # --- members ----------------------------------------------------------------------------------
 
-_GROUP_MEMBER: Final[Mapping[ChangeKind, Build[Group, Member]]] = {
-    "added": pm.user_add_to_group,
-    "changed": pm.user_update_for_group,
-    "removed": pm.user_remove_from_group,
-}
-_PROJECT_MEMBER: Final[Mapping[ChangeKind, Build[Project, Member]]] = {
-    "added": pm.user_add_to_team,
-    "changed": pm.user_update_for_team,
-    "removed": pm.user_remove_from_team,
+# The builder of each member and link event: the group or project first, then the row or link.
+_LINKS: Final[Mapping[tuple[RecordKind, ChangeKind], Build2[Any, Any]]] = {
+    ("group_member", "added"): pm.user_add_to_group,
+    ("group_member", "changed"): pm.user_update_for_group,
+    ("group_member", "removed"): pm.user_remove_from_group,
+    ("project_member", "added"): pm.user_add_to_team,
+    ("project_member", "changed"): pm.user_update_for_team,
+    ("project_member", "removed"): pm.user_remove_from_team,
+    ("group_share", "added"): ps.group_add_to_group,
+    ("group_share", "changed"): ps.group_update_for_group,
+    ("group_share", "removed"): ps.group_remove_from_group,
+    ("project_share", "added"): ps.group_add_to_team,
+    ("project_share", "changed"): ps.group_update_for_team,
+    ("project_share", "removed"): ps.group_remove_from_team,
 }
 
 
 def _cascaded(change: Change[Any], sources: frozenset[int], others: frozenset[int]) -> bool:
-    """A removal whose source or other party was destroyed too: GitLab sends no event (§4)."""
+    """A removal whose source or other party was destroyed too: GitLab sends no event."""
     source_id, other_id = change.key
     return change.kind == "removed" and (source_id in sources or other_id in others)
 
@@ -270,7 +278,7 @@ def _group_member_events(change: Change[Any], io: _Inputs) -> list[Event]:
             member_hook = False  # the Member Hook carries level and expiry only
     ctx = io.ctx(change)
     group = _source(ctx.groups, change.key[0], "group", change)
-    payload = _GROUP_MEMBER[change.kind](ctx, group, _row(change), **io.stamp(change))
+    payload = _LINKS[change.record, change.kind](ctx, group, _row(change), **io.stamp(change))
     events = [_system(change, payload)]
     if member_hook:
         events.append(_event(change, "Member Hook", dict(payload), group.id))
@@ -283,7 +291,7 @@ def _project_member_events(change: Change[Any], io: _Inputs) -> list[Event]:
     if change.kind == "changed" and _member_terms(_old(change)) == _member_terms(_new(change)):
         return []
     project = _source(io.projects_of(change), change.key[0], "project", change)
-    build = _PROJECT_MEMBER[change.kind]
+    build = _LINKS[change.record, change.kind]
     return [_system(change, build(io.ctx(change), project, _row(change), **io.stamp(change)))]
 
 
@@ -291,18 +299,7 @@ def _member_terms(member: Member) -> tuple[object, ...]:
     return member.access_level, member.expires_at, member.member_role
 
 
-# --- share links (§5, opt-in) -----------------------------------------------------------------
-
-_GROUP_SHARE: Final[Mapping[ChangeKind, Build[Group, Share]]] = {
-    "added": ps.group_add_to_group,
-    "changed": ps.group_update_for_group,
-    "removed": ps.group_remove_from_group,
-}
-_PROJECT_SHARE: Final[Mapping[ChangeKind, Build[Project, Share]]] = {
-    "added": ps.group_add_to_team,
-    "changed": ps.group_update_for_team,
-    "removed": ps.group_remove_from_team,
-}
+# --- share links (opt-in, docs/events.md#share-events-bridge-only) ----------------------------
 
 
 def _share_silent(change: Change[Any], io: _Inputs, sources: frozenset[int]) -> bool:
@@ -320,16 +317,15 @@ def _group_share_events(change: Change[Any], io: _Inputs) -> list[Event]:
         return []
     ctx = io.ctx(change)
     group = _source(ctx.groups, change.key[0], "group", change)
-    return [
-        _system(change, _GROUP_SHARE[change.kind](ctx, group, _row(change), **io.stamp(change)))
-    ]
+    build = _LINKS[change.record, change.kind]
+    return [_system(change, build(ctx, group, _row(change), **io.stamp(change)))]
 
 
 def _project_share_events(change: Change[Any], io: _Inputs) -> list[Event]:
     if _share_silent(change, io, io.destroyed_projects):
         return []
     project = _source(io.projects_of(change), change.key[0], "project", change)
-    build = _PROJECT_SHARE[change.kind]
+    build = _LINKS[change.record, change.kind]
     return [_system(change, build(io.ctx(change), project, _row(change), **io.stamp(change)))]
 
 

@@ -24,5 +24,5 @@ def event_uuid(instance_url: str, event_name: str, subject: str, revision: int) 
 
 
 def idempotency_key(event_uuid: str, receiver: str) -> str:
-    """``Idempotency-Key`` (§7.1): UUIDv5 of the receiver name in the event UUID's namespace."""
+    """``Idempotency-Key``: UUIDv5 of the receiver name in the event UUID's namespace."""
     return str(uuid.uuid5(uuid.UUID(event_uuid), receiver))

@@ -1,10 +1,11 @@
 """Pure: confirmed changes -> the outbox rows to queue, one per (event, receiver).
 
-Each change is turned into events with the hierarchy of its side (the pre-change one for removals,
-the new one otherwise), routed to receivers (HOOKS.md §6), and given a deterministic identity:
-``event_uuid`` from the subject's snapshot revision before the change (§4), so one change detected
-twice is one event, and ``idempotency_key`` per receiver. The same row bookkeeping gives removals
-their snapshot timestamps (§2). No I/O, no clock, no logging.
+Each change is turned into events with the hierarchy of its side (the pre-change one for
+removals, the new one otherwise), routed to receivers (docs/events.md#fan-out), and given a
+deterministic identity (docs/events.md#event-identity): ``event_uuid`` from the subject's
+snapshot revision before the change, so one change detected twice is one event, and
+``idempotency_key`` per receiver. The same row bookkeeping gives removals their snapshot
+timestamps (docs/payloads.md#record-timestamps). No I/O, no clock, no logging.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def outbox_rows(
     contexts: Sides[PayloadContext],
     projects: Sides[Mapping[int, Project]],
 ) -> tuple[OutboxRow, ...]:
-    """Rows for ``changes`` (in §4 order already); ``snapshot`` maps subject -> row bookkeeping.
+    """Rows for ``changes`` (in poll order already); ``snapshot`` maps subject -> row bookkeeping.
 
     A subject missing from ``snapshot`` is new: revision 0.
     """

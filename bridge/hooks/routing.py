@@ -1,4 +1,4 @@
-"""Pure routing: which receivers get an event (HOOKS.md §6).
+"""Pure routing: which receivers get an event (docs/events.md#fan-out).
 
 GitLab runs the hooks of the event's group and of all its ancestors, so a group receiver on G
 gets the events of G and every descendant. A subgroup event belongs to the subgroup's *parent*

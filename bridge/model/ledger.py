@@ -52,13 +52,14 @@ class OutboxRecord:
     subject: str
     payload: str
     idempotency_key: str
-    status: OutboxStatus
-    attempts: int
     next_attempt_at: dt.datetime
-    last_error: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
-    delivered_at: dt.datetime | None
+    # The state of a row as queued, until attempts change it:
+    status: OutboxStatus = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: dt.datetime | None = None
     instance_url: str = ""
     gitlab_version: str = ""
     gitlab_event_uuid: str = ""  # X-Gitlab-Event-UUID: random, fixed when queued
@@ -83,7 +84,7 @@ class ResourceState:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RowMeta:
-    """The store's bookkeeping for one snapshot row (HOOKS.md §2 and §4)."""
+    """The store's bookkeeping for one snapshot row: timestamps and the event id's revision."""
 
     first_seen_at: dt.datetime
     updated_at: dt.datetime  # bridge-derived: created_at at first sight, observed_at on change
@@ -95,7 +96,7 @@ AttemptOutcome = Literal["delivered", "retry", "dead"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryAttempt:
-    """One HTTP attempt of one outbox row (HOOKS.md §7.3: all attempts are kept)."""
+    """One HTTP attempt of one outbox row (all attempts are kept)."""
 
     outbox_id: int
     number: int  # 1-based, per row; a redelivery starts the count again
@@ -114,7 +115,7 @@ CircuitState = Literal["closed", "open"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReceiverState:
-    """A receiver's circuit breaker (HOOKS.md §7.3)."""
+    """A receiver's circuit breaker (docs/delivery.md#retries-and-dead-letters)."""
 
     name: str
     consecutive_failures: int = 0

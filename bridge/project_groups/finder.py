@@ -1,4 +1,4 @@
-"""GitLab's ``GET /projects/:id/groups`` (13.10+) answered from the snapshot (GITLAB_API.md §5).
+"""GitLab's ``GET /projects/:id/groups`` (13.10+) from the snapshot (docs/project-groups.md).
 
 Pure; versions differ only through arguments. The rules follow GitLab's source: Grape's
 parameter declarations and ``groups.search(params[:search]) if params[:search].present?`` in
@@ -217,7 +217,7 @@ def _shared_ids(
 
 
 def _visible(group: Group, group_members: Mapping[tuple[int, int], Member], caller: Caller) -> bool:
-    """``public_to_user(caller)`` or ``for_authorized_group_members(caller.id)`` (§5.2.3)."""
+    """``public_to_user(caller)`` or ``for_authorized_group_members(caller.id)``."""
     if caller.user_id is None:
         return group.visibility == "public"
     if caller.is_admin or caller.auditor:  # can_read_all_resources?

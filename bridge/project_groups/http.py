@@ -103,7 +103,7 @@ class BridgeServer:
         """Bind and serve on a daemon thread."""
         self._httpd = _HTTPServer((host, port), _Handler, self)
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
         return self

@@ -1,4 +1,4 @@
-"""Pure: GitLab's offset pagination for answers the bridge serves (GITLAB_API.md §3.1).
+"""Pure: GitLab's offset pagination of the bridge's answers (docs/gitlab-api.md#offset-pagination).
 
 Follows ``Gitlab::Pagination::OffsetPagination``: ``page`` at least 1, ``per_page`` 20 by
 default and at most 100; headers in the order X-Per-Page, X-Page, X-Next-Page, X-Prev-Page,

@@ -1,9 +1,9 @@
 """The delivery side of the store: claim due rows, record attempts, circuit state, operator views.
 
 Claims are leases (``claimed_until``): a worker that dies mid-attempt leaves a row that becomes
-claimable again when its lease runs out, so an event is sent at least once, never lost. Ordering
-(HOOKS.md §7.3): a receiver's rows go in queue order, and a row awaiting a retry holds back only
-the later rows with the same subject.
+claimable again when its lease runs out, so an event is sent at least once, never lost.
+Ordering (docs/delivery.md#ordering): a receiver's rows go in queue order, and a row awaiting a
+retry holds back only the later rows with the same subject.
 """
 
 from __future__ import annotations

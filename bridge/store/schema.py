@@ -1,8 +1,9 @@
 """Tables of the state database (SQLAlchemy Core); migrations create exactly these.
 
 Snapshot tables are keyed by GitLab ids, never paths. Each snapshot row carries bookkeeping:
-``first_seen_at`` (first sighting), ``bridge_updated_at`` (the derived ``updated_at`` of
-HOOKS.md §2) and ``revision`` (+1 per change; part of ``event_uuid``, HOOKS.md §4).
+``first_seen_at`` (first sighting), ``bridge_updated_at`` (the derived ``updated_at``,
+docs/payloads.md#record-timestamps) and ``revision`` (+1 per change; part of ``event_uuid``,
+docs/events.md#event-identity).
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ outbox = Table(
     Index("ix_outbox_subject", "receiver", "subject", "id"),
 )
 
-# Every attempt of every outbox row, kept until the row is purged (HOOKS.md §7.3).
+# Every attempt of every outbox row, kept until the row is purged.
 delivery_attempts = Table(
     "delivery_attempts",
     metadata,

@@ -1,8 +1,9 @@
 """The one write entry point: a unit of work whose writes commit together or not at all.
 
 Snapshot upserts compare each record with its row: a new row starts at revision 1 with
-``updated_at`` = ``created_at`` (``observed_at`` without one, HOOKS.md §2); a changed row gets
-revision + 1 and ``updated_at`` = ``observed_at``; an unchanged row is left alone.
+``updated_at`` = ``created_at`` (``observed_at`` without one, docs/payloads.md#record-timestamps);
+a changed row gets revision + 1 and ``updated_at`` = ``observed_at``; an unchanged row is left
+alone.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ class Transaction:
             "updated_at": now,
             "enqueued_at": now,
         }
-        # X-Gitlab-Event-UUID: random per (event, receiver), fixed from now on (HOOKS.md §7.1).
+        # X-Gitlab-Event-UUID: random per (event, receiver), fixed from now on (docs/delivery.md).
         values = [{**asdict(row), **state, "gitlab_event_uuid": str(uuid.uuid4())} for row in rows]
         stmt = dialect_insert(self._conn, schema.outbox).on_conflict_do_nothing(
             index_elements=["receiver", "idempotency_key"]

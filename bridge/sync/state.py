@@ -12,11 +12,11 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import MappingProxyType
-from typing import Any, Final
+from typing import Any
 
 from bridge.clock import Clock
 from bridge.config.settings import Settings
+from bridge.hooks.events import NO_PROJECTS
 from bridge.hooks.outbox import outbox_rows
 from bridge.hooks.payloads.context import PayloadContext, is_enterprise
 from bridge.hooks.routing import Receiver, resolve_receivers
@@ -29,9 +29,6 @@ from bridge.sync.confirm import Lookups
 log = logging.getLogger(__name__)
 QUIET_BATCH = 500
 Write = Callable[[SnapshotWriter, dt.datetime], object]
-NO_PROJECTS: Final[Sides[Mapping[int, Project]]] = Sides(
-    old=MappingProxyType({}), new=MappingProxyType({})
-)
 
 
 class Pass:

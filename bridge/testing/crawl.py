@@ -1,8 +1,8 @@
 """A complete crawl of GitLab with unmodified python-gitlab: the naive poller, as a baseline.
 
-It lists what the bridge's poller lists (GITLAB_API.md §1, §9): users, groups (each one's detail
-for its shares), projects, and the direct members of every group and project, with ``workers``
-concurrent connections (one python-gitlab client, hence one connection pool, per thread).
+It lists what the bridge's poller lists (docs/gitlab-api.md#cost-of-a-full-pass): users, groups
+(each one's detail for its shares), projects, and the direct members of every group and project,
+with ``workers`` concurrent connections (one python-gitlab client, hence one pool, per thread).
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """In-memory fakes for the bridge's ports, for tests where sockets or a database add nothing.
 
 ``ManualClock`` is a ``bridge.clock.Clock`` that moves only when told. ``ScriptedSender`` is a
-``bridge.ports.Sender`` that records every request and answers from a script.
+``bridge.ports.Sender`` that records every request and answers from a script. ``EdgeRandom``
+puts every jitter at one end of its range, so backoff times are exact.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -29,6 +31,19 @@ class ManualClock:
         """Move forward by ``datetime.timedelta(**delta)``; returns the new time."""
         self.now += dt.timedelta(**delta)
         return self.now
+
+
+class EdgeRandom(random.Random):
+    """A ``random.Random`` whose ``uniform(a, b)`` is always ``b`` (``high``) or ``a``."""
+
+    def __init__(self, *, high: bool = False) -> None:
+        """The low end unless ``high``."""
+        super().__init__(0)
+        self.high = high
+
+    def uniform(self, a: float, b: float) -> float:
+        """One end of the range."""
+        return b if self.high else a
 
 
 def answer(

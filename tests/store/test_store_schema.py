@@ -140,25 +140,32 @@ def test_sqlite_reads_proceed_while_another_store_writes(tmp_path: Path) -> None
         assert sorted(reader.users()) == [1, 2]
 
 
-def test_outbox_rows_queued_before_0002_survive_the_upgrade(store_url: str) -> None:
-    """A 0001 database with a queued row migrates; the row keeps working for delivery."""
-    engine = make_engine(store_url)
+_OUTBOX_ROW = (
+    "INSERT INTO outbox (event_uuid, receiver, hook, event_name, subject, payload,"
+    " idempotency_key, attempts, next_attempt_at, created_at, updated_at, status{extra_columns})"
+    " VALUES ('e-1', 'audit', 'System Hook', 'user_create', 'user:1', '{{}}', 'k-1', {attempts},"
+    " :t, :t, :t, '{status}'{extra_values})"
+)
+
+
+def _outbox_row_at(url: str, revision: str, **row: str) -> None:
+    """A database migrated only to ``revision``, holding one outbox row as it wrote them."""
+    engine = make_engine(url)
     try:
         config = migration_config()
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            alembic_upgrade(config, "0001")
-            connection.execute(
-                text(
-                    "INSERT INTO outbox (event_uuid, receiver, hook, event_name, subject, payload,"
-                    " idempotency_key, status, attempts, next_attempt_at, created_at, updated_at)"
-                    " VALUES ('e-1', 'audit', 'System Hook', 'user_create', 'user:1', '{}',"
-                    " 'k-1', 'pending', 0, :t, :t, :t)"
-                ),
-                {"t": T1},
-            )
+            alembic_upgrade(config, revision)
+            connection.execute(text(_OUTBOX_ROW.format(**row)), {"t": T1})
     finally:
         engine.dispose()
+
+
+def test_outbox_rows_queued_before_0002_survive_the_upgrade(store_url: str) -> None:
+    """A 0001 database with a queued row migrates; the row keeps working for delivery."""
+    _outbox_row_at(
+        store_url, "0001", status="pending", attempts="0", extra_columns="", extra_values=""
+    )
     with Store.open(store_url) as store:
         (row,) = store.deliveries.listing()
         assert (row.gitlab_event_uuid, row.enqueued_at, row.status) == ("e-1", T1, "pending")
@@ -168,24 +175,14 @@ def test_outbox_rows_queued_before_0002_survive_the_upgrade(store_url: str) -> N
 def test_failed_rows_of_0002_become_retrying_and_stay_due(store_url: str) -> None:
     """0003 renames the status ``failed`` to ``retrying``; the row is still due and the new
     check constraint refuses the old name."""
-    engine = make_engine(store_url)
-    try:
-        config = migration_config()
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            alembic_upgrade(config, "0002")
-            connection.execute(
-                text(
-                    "INSERT INTO outbox (event_uuid, receiver, hook, event_name, subject, payload,"
-                    " idempotency_key, status, attempts, next_attempt_at, created_at, updated_at,"
-                    " enqueued_at)"
-                    " VALUES ('e-1', 'audit', 'System Hook', 'user_create', 'user:1', '{}',"
-                    " 'k-1', 'failed', 1, :t, :t, :t, :t)"
-                ),
-                {"t": T1},
-            )
-    finally:
-        engine.dispose()
+    _outbox_row_at(
+        store_url,
+        "0002",
+        status="failed",
+        attempts="1",
+        extra_columns=", enqueued_at",
+        extra_values=", :t",
+    )
     with Store.open(store_url) as store:
         (row,) = store.deliveries.listing()
         assert (row.status, row.attempts) == ("retrying", 1)

@@ -19,14 +19,15 @@ import json
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal
 
 from bridge.config.settings import PayloadSettings
-from bridge.model.records import Group, Member, Project, Share, User
+from bridge.model.records import Group, Member, User
 
 Payload = dict[str, object]
 Phase = Literal["create", "change", "destroy"]
 Ts = dt.datetime | None
+Stamp = tuple[Ts, Ts]  # explicit (created_at, updated_at); None: derive from the record
 REDACTED = "[REDACTED]"
 OWNER = 50
 ROLES: Mapping[int, str] = {
@@ -72,7 +73,7 @@ def hook_date(d: dt.date | None, tz: str) -> str | None:
 
 
 def role(level: int, member_role: str | None, spelling: str) -> str | None:
-    """The role string (§8): an EE custom role's name wins; 0 and unknown levels give None."""
+    """The role string (docs/payloads.md#roles): an EE custom role's name wins; else None."""
     if member_role:
         return member_role
     if level == 40 and spelling == "master":
@@ -81,7 +82,7 @@ def role(level: int, member_role: str | None, spelling: str) -> str | None:
 
 
 def webhook_email(user: User | None, mode: str) -> str:
-    """Member/owner email (§9): ``primary`` takes the primary address if visible, else public."""
+    """Member/owner email: ``primary`` takes the primary address if visible, else public."""
     if user is None:
         return REDACTED
     if mode == "primary" and user.email:
@@ -90,7 +91,7 @@ def webhook_email(user: User | None, mode: str) -> str:
 
 
 def is_enterprise(edition: str, detected: bool) -> bool:
-    """``payloads.edition`` (``auto``/``ce``/``ee``) applied to the detected edition (§3.3)."""
+    """``payloads.edition`` (``auto``/``ce``/``ee``) applied to the detected edition."""
     return detected if edition == "auto" else edition == "ee"
 
 
@@ -140,7 +141,7 @@ def stamps(
     created_at: dt.datetime | None = None,
     updated_at: dt.datetime | None = None,
 ) -> Payload:
-    """``created_at``/``updated_at`` per §2's table; explicit values win over derived ones."""
+    """``created_at``/``updated_at`` (docs/payloads.md#record-timestamps); explicit values win."""
     created = next(t for t in (created_at, rest_created, ctx.observed_at) if t is not None)
     if updated_at is None:
         if rest_updated is not None:
@@ -148,61 +149,6 @@ def stamps(
         else:
             updated_at = ctx.observed_at if phase == "change" else created
     return {"created_at": ctx.time(created), "updated_at": ctx.time(updated_at)}
-
-
-S_contra = TypeVar("S_contra", Group, Project, contravariant=True)
-M_contra = TypeVar("M_contra", Member, Share, contravariant=True)
-S = TypeVar("S", Group, Project)
-M = TypeVar("M", Member, Share)
-
-
-class Build(Protocol[S_contra, M_contra]):
-    """A member or share builder: the source (group or project), then the row or link."""
-
-    def __call__(
-        self,
-        ctx: PayloadContext,
-        source: S_contra,
-        record: M_contra,
-        /,
-        *,
-        created_at: Ts = None,
-        updated_at: Ts = None,
-    ) -> Payload: ...
-
-
-class _Family(Protocol[S_contra, M_contra]):
-    """The shared body of one family of builders (members or shares of groups or projects)."""
-
-    def __call__(
-        self,
-        ctx: PayloadContext,
-        event: str,
-        phase: Phase,
-        source: S_contra,
-        record: M_contra,
-        stamp: tuple[Ts, Ts],
-        /,
-    ) -> Payload: ...
-
-
-def builder(family: _Family[S, M], event: str, phase: Phase) -> Build[S, M]:
-    """The builder of ``event``: ``family``'s payload with that event name and phase."""
-
-    def build(
-        ctx: PayloadContext,
-        source: S,
-        record: M,
-        /,
-        *,
-        created_at: Ts = None,
-        updated_at: Ts = None,
-    ) -> Payload:
-        return family(ctx, event, phase, source, record, (created_at, updated_at))
-
-    build.__name__ = build.__qualname__ = event
-    build.__doc__ = f"``{event}``: see docs/payloads.md."
-    return build
 
 
 def body(payload: Mapping[str, object]) -> bytes:

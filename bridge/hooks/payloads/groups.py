@@ -1,14 +1,18 @@
-"""Group payloads (docs/payloads.md#groups) and the Subgroup Hook's (docs/payloads.md#subgroups)."""
+"""Group payloads (docs/payloads.md#groups) and the Subgroup Hook's (docs/payloads.md#subgroups).
+
+``full_path`` is on all three group events, as current GitLab code has it; a rename adds
+``old_path`` and ``old_full_path`` from the snapshot. A subgroup event takes its parent from the
+context's hierarchy: pass the pre-change one for a destroy.
+"""
 
 from __future__ import annotations
 
-from bridge.hooks.payloads.context import Payload, PayloadContext, Phase, Ts, stamps
+from bridge.hooks.payloads.build import Build1, Build2, builder1, builder2
+from bridge.hooks.payloads.context import Payload, PayloadContext, Phase, Stamp, stamps
 from bridge.model.records import Group
 
 
-def _group(
-    ctx: PayloadContext, event: str, phase: Phase, group: Group, stamp: tuple[Ts, Ts]
-) -> Payload:
+def _group(ctx: PayloadContext, event: str, phase: Phase, group: Group, stamp: Stamp) -> Payload:
     return {
         **stamps(ctx, phase, group.created_at, None, *stamp),
         "event_name": event,
@@ -19,33 +23,14 @@ def _group(
     }
 
 
-def group_create(
-    ctx: PayloadContext, group: Group, *, created_at: Ts = None, updated_at: Ts = None
+def _renamed(
+    ctx: PayloadContext, event: str, phase: Phase, old: Group, new: Group, stamp: Stamp
 ) -> Payload:
-    """``group_create`` (System Hook), ``full_path`` included as current GitLab code does."""
-    return _group(ctx, "group_create", "create", group, (created_at, updated_at))
+    payload = _group(ctx, event, phase, new, stamp)
+    return {**payload, "old_path": old.path, "old_full_path": old.full_path}
 
 
-def group_destroy(
-    ctx: PayloadContext, group: Group, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``group_destroy`` from the snapshot record."""
-    return _group(ctx, "group_destroy", "destroy", group, (created_at, updated_at))
-
-
-def group_rename(
-    ctx: PayloadContext, old: Group, new: Group, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``group_rename``: the new record plus ``old_path``/``old_full_path`` from the snapshot."""
-    payload = _group(ctx, "group_rename", "change", new, (created_at, updated_at))
-    payload["old_path"] = old.path
-    payload["old_full_path"] = old.full_path
-    return payload
-
-
-def _subgroup(
-    ctx: PayloadContext, event: str, phase: Phase, group: Group, stamp: tuple[Ts, Ts]
-) -> Payload:
+def _subgroup(ctx: PayloadContext, event: str, phase: Phase, group: Group, stamp: Stamp) -> Payload:
     if group.parent_id is None or group.parent_id not in ctx.groups:
         raise ValueError(f"group {group.id} ({group.full_path}): parent not in the hierarchy")
     parent = ctx.groups[group.parent_id]
@@ -58,15 +43,8 @@ def _subgroup(
     }
 
 
-def subgroup_create(
-    ctx: PayloadContext, group: Group, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``subgroup_create`` (Subgroup Hook); the parent comes from ``ctx.groups``."""
-    return _subgroup(ctx, "subgroup_create", "create", group, (created_at, updated_at))
-
-
-def subgroup_destroy(
-    ctx: PayloadContext, group: Group, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``subgroup_destroy``; pass the pre-change hierarchy so the parent is found."""
-    return _subgroup(ctx, "subgroup_destroy", "destroy", group, (created_at, updated_at))
+group_create: Build1[Group] = builder1(_group, "group_create", "create")
+group_destroy: Build1[Group] = builder1(_group, "group_destroy", "destroy")
+group_rename: Build2[Group, Group] = builder2(_renamed, "group_rename", "change")
+subgroup_create: Build1[Group] = builder1(_subgroup, "subgroup_create", "create")
+subgroup_destroy: Build1[Group] = builder1(_subgroup, "subgroup_destroy", "destroy")

@@ -7,15 +7,8 @@ and the Member Hook carry the same group-member payload.
 
 from __future__ import annotations
 
-from bridge.hooks.payloads.context import (
-    Build,
-    Payload,
-    PayloadContext,
-    Phase,
-    Ts,
-    builder,
-    stamps,
-)
+from bridge.hooks.payloads.build import Build2, builder2
+from bridge.hooks.payloads.context import Payload, PayloadContext, Phase, Stamp, stamps
 from bridge.model.records import Group, Member, Project
 
 
@@ -43,7 +36,7 @@ def _team(
     phase: Phase,
     project: Project,
     member: Member,
-    stamp: tuple[Ts, Ts],
+    stamp: Stamp,
 ) -> Payload:
     return {
         **stamps(ctx, phase, member.created_at, None, *stamp),
@@ -65,7 +58,7 @@ def _group_member(
     phase: Phase,
     group: Group,
     member: Member,
-    stamp: tuple[Ts, Ts],
+    stamp: Stamp,
 ) -> Payload:
     payload: Payload = {
         **stamps(ctx, phase, member.created_at, None, *stamp),
@@ -80,13 +73,13 @@ def _group_member(
     return payload
 
 
-user_add_to_team: Build[Project, Member] = builder(_team, "user_add_to_team", "create")
-user_update_for_team: Build[Project, Member] = builder(_team, "user_update_for_team", "change")
-user_remove_from_team: Build[Project, Member] = builder(_team, "user_remove_from_team", "destroy")
-user_add_to_group: Build[Group, Member] = builder(_group_member, "user_add_to_group", "create")
-user_update_for_group: Build[Group, Member] = builder(
+user_add_to_team: Build2[Project, Member] = builder2(_team, "user_add_to_team", "create")
+user_update_for_team: Build2[Project, Member] = builder2(_team, "user_update_for_team", "change")
+user_remove_from_team: Build2[Project, Member] = builder2(_team, "user_remove_from_team", "destroy")
+user_add_to_group: Build2[Group, Member] = builder2(_group_member, "user_add_to_group", "create")
+user_update_for_group: Build2[Group, Member] = builder2(
     _group_member, "user_update_for_group", "change"
 )
-user_remove_from_group: Build[Group, Member] = builder(
+user_remove_from_group: Build2[Group, Member] = builder2(
     _group_member, "user_remove_from_group", "destroy"
 )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bridge.hooks.payloads.context import OWNER, Payload, PayloadContext, Phase, Ts, stamps
+from bridge.hooks.payloads.build import Build1, Build2, builder1, builder2
+from bridge.hooks.payloads.context import OWNER, Payload, PayloadContext, Phase, Stamp, stamps
 from bridge.model.records import Project, ancestry
 
 
 def owner_ids(ctx: PayloadContext, project: Project) -> list[int]:
-    """User ids of the project's ``owners`` (§3.6), unique and ascending."""
+    """User ids of the project's ``owners`` (docs/payloads.md#projects), unique and ascending."""
     if project.namespace.kind == "group":
         chain = set(ancestry(project.namespace.id, ctx.groups))
         rows = ctx.group_members.items()
@@ -48,14 +49,10 @@ def _owner_fields(ctx: PayloadContext, project: Project) -> Payload:
 
 
 def _project(
-    ctx: PayloadContext,
-    event: str,
-    phase: Phase,
-    project: Project,
-    stamp: tuple[Ts, Ts],
-    system_hook: bool,
+    ctx: PayloadContext, event: str, phase: Phase, project: Project, stamp: Stamp
 ) -> Payload:
-    payload: Payload = {
+    """The System Hook form; ``project_hook_form`` drops what the Project Hook lacks."""
+    return {
         "event_name": event,
         **stamps(ctx, phase, project.created_at, project.updated_at, *stamp),
         "name": project.name,
@@ -65,84 +62,30 @@ def _project(
         "project_namespace_id": project.namespace.id,
         "owners": owners(ctx, project),
         "project_visibility": project.visibility,
+        **_owner_fields(ctx, project),
     }
-    if system_hook:
-        payload.update(_owner_fields(ctx, project))
-    return payload
-
-
-def project_create(
-    ctx: PayloadContext,
-    project: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_create``; ``system_hook=False`` gives the Project Hook form (no owner_* fields)."""
-    return _project(ctx, "project_create", "create", project, (created_at, updated_at), system_hook)
-
-
-def project_destroy(
-    ctx: PayloadContext,
-    project: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_destroy`` from the snapshot record and the pre-change hierarchy and members."""
-    stamp = (created_at, updated_at)
-    return _project(ctx, "project_destroy", "destroy", project, stamp, system_hook)
 
 
 def _moved(
-    ctx: PayloadContext,
-    event: str,
-    old: Project,
-    new: Project,
-    stamp: tuple[Ts, Ts],
-    system_hook: bool,
+    ctx: PayloadContext, event: str, phase: Phase, old: Project, new: Project, stamp: Stamp
 ) -> Payload:
-    payload = _project(ctx, event, "change", new, stamp, system_hook)
-    payload["old_path_with_namespace"] = old.path_with_namespace
-    return payload
+    return {
+        **_project(ctx, event, phase, new, stamp),
+        "old_path_with_namespace": old.path_with_namespace,
+    }
 
 
-def project_rename(
-    ctx: PayloadContext,
-    old: Project,
-    new: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_rename`` (a ``path`` change): adds ``old_path_with_namespace``."""
-    return _moved(ctx, "project_rename", old, new, (created_at, updated_at), system_hook)
+def project_hook_form(payload: Payload) -> Payload:
+    """The group webhook's Project Hook form: the System Hook's without ``owner_*``."""
+    return {key: value for key, value in payload.items() if key not in _OWNER_KEYS}
 
 
-def project_transfer(
-    ctx: PayloadContext,
-    old: Project,
-    new: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_transfer`` (a namespace change): adds ``old_path_with_namespace``."""
-    return _moved(ctx, "project_transfer", old, new, (created_at, updated_at), system_hook)
-
-
-def project_update(
-    ctx: PayloadContext,
-    project: Project,
-    *,
-    system_hook: bool = True,
-    created_at: Ts = None,
-    updated_at: Ts = None,
-) -> Payload:
-    """``project_update`` (another tracked attribute changed) from the new record."""
-    stamp = (created_at, updated_at)
-    return _project(ctx, "project_update", "change", project, stamp, system_hook)
+_OWNER_KEYS = ("owner_name", "owner_email")
+# A destroy takes the snapshot record and the pre-change hierarchy and members; a rename (a
+# ``path`` change) and a transfer (a namespace change) add ``old_path_with_namespace``; an update
+# (another tracked attribute) describes the new record.
+project_create: Build1[Project] = builder1(_project, "project_create", "create")
+project_destroy: Build1[Project] = builder1(_project, "project_destroy", "destroy")
+project_update: Build1[Project] = builder1(_project, "project_update", "change")
+project_rename: Build2[Project, Project] = builder2(_moved, "project_rename", "change")
+project_transfer: Build2[Project, Project] = builder2(_moved, "project_transfer", "change")

@@ -6,7 +6,8 @@ carry a REST ``created_at``: ``observed_at`` of the first sighting stands in.
 
 from __future__ import annotations
 
-from bridge.hooks.payloads.context import Build, Payload, PayloadContext, Phase, Ts, builder, stamps
+from bridge.hooks.payloads.build import Build2, builder2
+from bridge.hooks.payloads.context import Payload, PayloadContext, Phase, Stamp, stamps
 from bridge.hooks.payloads.members import group_head, project_head
 from bridge.model.records import Group, Project, Share
 
@@ -31,7 +32,7 @@ def _team_share(
     phase: Phase,
     project: Project,
     share: Share,
-    stamp: tuple[Ts, Ts],
+    stamp: Stamp,
 ) -> Payload:
     return {
         **stamps(ctx, phase, None, None, *stamp),
@@ -50,7 +51,7 @@ def _group_share(
     phase: Phase,
     group: Group,
     share: Share,
-    stamp: tuple[Ts, Ts],
+    stamp: Stamp,
 ) -> Payload:
     return {
         **stamps(ctx, phase, None, None, *stamp),
@@ -62,17 +63,17 @@ def _group_share(
     }
 
 
-group_add_to_team: Build[Project, Share] = builder(_team_share, "group_add_to_team", "create")
-group_update_for_team: Build[Project, Share] = builder(
+group_add_to_team: Build2[Project, Share] = builder2(_team_share, "group_add_to_team", "create")
+group_update_for_team: Build2[Project, Share] = builder2(
     _team_share, "group_update_for_team", "change"
 )
-group_remove_from_team: Build[Project, Share] = builder(
+group_remove_from_team: Build2[Project, Share] = builder2(
     _team_share, "group_remove_from_team", "destroy"
 )
-group_add_to_group: Build[Group, Share] = builder(_group_share, "group_add_to_group", "create")
-group_update_for_group: Build[Group, Share] = builder(
+group_add_to_group: Build2[Group, Share] = builder2(_group_share, "group_add_to_group", "create")
+group_update_for_group: Build2[Group, Share] = builder2(
     _group_share, "group_update_for_group", "change"
 )
-group_remove_from_group: Build[Group, Share] = builder(
+group_remove_from_group: Build2[Group, Share] = builder2(
     _group_share, "group_remove_from_group", "destroy"
 )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from bridge.hooks.payloads.context import Payload, PayloadContext, Phase, Ts, stamps, webhook_email
+from bridge.hooks.payloads.build import Build1, Build2, builder1, builder2
+from bridge.hooks.payloads.context import (
+    Payload,
+    PayloadContext,
+    Phase,
+    Stamp,
+    stamps,
+    webhook_email,
+)
 from bridge.model.records import User
 
 
-def _user(
-    ctx: PayloadContext, event: str, phase: Phase, user: User, stamp: tuple[Ts, Ts]
-) -> Payload:
+def _user(ctx: PayloadContext, event: str, phase: Phase, user: User, stamp: Stamp) -> Payload:
     return {
         **stamps(ctx, phase, user.created_at, None, *stamp),
         "event_name": event,
@@ -19,24 +25,14 @@ def _user(
     }
 
 
-def user_create(
-    ctx: PayloadContext, user: User, *, created_at: Ts = None, updated_at: Ts = None
+def _renamed(
+    ctx: PayloadContext, event: str, phase: Phase, old: User, new: User, stamp: Stamp
 ) -> Payload:
-    """``user_create``; ``email`` is the primary address, the webhook email when hidden."""
-    return _user(ctx, "user_create", "create", user, (created_at, updated_at))
+    return {**_user(ctx, event, phase, new, stamp), "old_username": old.username}
 
 
-def user_destroy(
-    ctx: PayloadContext, user: User, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``user_destroy`` from the snapshot record (pass its last derived ``updated_at``)."""
-    return _user(ctx, "user_destroy", "destroy", user, (created_at, updated_at))
-
-
-def user_rename(
-    ctx: PayloadContext, old: User, new: User, *, created_at: Ts = None, updated_at: Ts = None
-) -> Payload:
-    """``user_rename``: the new record plus ``old_username`` from the snapshot."""
-    payload = _user(ctx, "user_rename", "change", new, (created_at, updated_at))
-    payload["old_username"] = old.username
-    return payload
+# ``email`` is the primary address, the webhook email when hidden; a destroy takes the snapshot
+# record and its last derived ``updated_at``; a rename adds ``old_username`` from the snapshot.
+user_create: Build1[User] = builder1(_user, "user_create", "create")
+user_destroy: Build1[User] = builder1(_user, "user_destroy", "destroy")
+user_rename: Build2[User, User] = builder2(_renamed, "user_rename", "change")

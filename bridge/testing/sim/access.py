@@ -1,7 +1,8 @@
 """Who can read what, ``/members/all`` per era, and GitLab's project-groups finder.
 
-These are the simulator's own readings of GitLab's policies (GITLAB_API.md §1.5, §5.2), written
-against the snapshot's tables the way GitLab's SQL is, and independent of the bridge's
+These are the simulator's own readings of GitLab's policies (docs/gitlab-api.md and
+docs/project-groups.md), written against the snapshot's tables the way GitLab's SQL is, and
+independent of the bridge's
 ``project_groups`` so that the conformance test compares two implementations.
 """
 
@@ -293,7 +294,7 @@ def project_groups(
 
 
 def _shared_group_visible(snap: Snapshot, caller: User | None, group_id: int) -> bool:
-    """§5.2.3: public, internal to signed-in non-external users, admins, direct members."""
+    """Shared visible only: public, internal to signed-in non-external users, admins, members."""
     group = snap.groups[group_id]
     if _sees_level(caller, group.visibility):
         return True

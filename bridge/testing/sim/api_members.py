@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from bridge.testing.sim import access
 from bridge.testing.sim import entities as ent
@@ -64,15 +64,19 @@ def _list(kind: SourceKind) -> Callable[[Request], Response]:
 
 def _get(kind: SourceKind) -> Callable[[Request], Response]:
     def handler(req: Request) -> Response:
-        source_id = _source(req, kind)
-        user_id = int_arg(req, "user_id")
-        for row in _direct(req, kind, source_id):
-            if row.user_id == user_id:
-                return Response(200, ent.member(row, ctx(req)))
-        raise NOT_FOUND_MEMBER
+        return _one(req, _direct(req, kind, _source(req, kind)))
 
     handler.__doc__ = f"GET /{kind}s/:id/members/:user_id: one direct member or 404."
     return handler
+
+
+def _one(req: Request, rows: Iterable[Member]) -> Response:
+    """The row of the route's ``:user_id`` among ``rows``, or GitLab's member 404."""
+    user_id = int_arg(req, "user_id")
+    for row in rows:
+        if row.user_id == user_id:
+            return Response(200, ent.member(row, ctx(req)))
+    raise NOT_FOUND_MEMBER
 
 
 def _all_rows(req: Request, kind: SourceKind) -> list[Member]:
@@ -93,12 +97,7 @@ def _list_all(kind: SourceKind) -> Callable[[Request], Response]:
 
 def _get_all(kind: SourceKind) -> Callable[[Request], Response]:
     def handler(req: Request) -> Response:
-        rows = _all_rows(req, kind)
-        user_id = int_arg(req, "user_id")
-        for row in rows:
-            if row.user_id == user_id:
-                return Response(200, ent.member(row, ctx(req)))
-        raise NOT_FOUND_MEMBER
+        return _one(req, _all_rows(req, kind))
 
     handler.__doc__ = f"GET /{kind}s/:id/members/all/:user_id (12.4+)."
     return handler

@@ -48,17 +48,6 @@ def permissions(req: Request, p: Project) -> tuple[int | None, int | None]:
     return (row.access_level if row else None), group_level
 
 
-def _time(req: Request, name: str) -> dt.datetime | None:
-    value = req.text(name)
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, {"error": f"{name} is invalid"}) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
 def _visible_projects(req: Request) -> list[Project]:
     snap, caller = req.snap, req.caller
     include_deleted = req.is_admin and req.flag("include_pending_delete")
@@ -102,7 +91,7 @@ def _filters(req: Request, rows: list[Project]) -> list[Project]:
             ("updated_before", lambda p: p.updated_at, False),
         ]
     for name, attr, after in bounds:
-        bound = _time(req, name)
+        bound = req.time(name)
         if bound is not None:
             rows = [p for p in rows if (attr(p) > bound if after else attr(p) < bound)]
     for name, after in (("id_after", True), ("id_before", False)):
@@ -172,7 +161,7 @@ def get_project(req: Request) -> Response:
 
 
 def project_groups(req: Request) -> Response:
-    """GET /projects/:id/groups: ancestors plus shared groups (GITLAB_API.md §5).
+    """GET /projects/:id/groups: ancestors plus shared groups (docs/project-groups.md).
 
     Parameters are validated as Grape does (``bridge.testing.sim.grape``), in the order
     ``lib/api/projects.rb`` declares them, before the project is looked up.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Callable, Iterable
 
 from bridge.testing.sim import entities as ent
@@ -95,24 +94,12 @@ def _admin_filters(req: Request, rows: list[User]) -> list[User]:
         rows = [u for u in rows if u.external]
     if req.flag("admins"):
         rows = [u for u in rows if u.is_admin]
-    after, before = _time_param(req, "created_after"), _time_param(req, "created_before")
+    after, before = req.time("created_after"), req.time("created_before")
     if after is not None:
         rows = [u for u in rows if u.created_at > after]
     if before is not None:
         rows = [u for u in rows if u.created_at < before]
     return rows
-
-
-def _time_param(req: Request, name: str) -> dt.datetime | None:
-    """A Grape DateTime parameter (ISO 8601; naive means UTC)."""
-    value = req.text(name)
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, {"error": f"{name} is invalid"}) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 _ADMIN_ONLY_PARAMS = frozenset(

@@ -1,4 +1,4 @@
-"""Seeded datasets for the simulator (GITLAB_API.md §8, "Data, control, observability").
+"""Seeded datasets for the simulator (docs/simulator.md#datasets).
 
 ``generate`` builds every record directly and loads them with one ``World.bulk_load``, so a
 medium instance (10k users, 20k projects, 200k memberships) takes seconds. All randomness comes

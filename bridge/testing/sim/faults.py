@@ -1,4 +1,4 @@
-"""Injected latency and faults, deterministic under a seed (GITLAB_API.md §8)."""
+"""Injected latency and faults, deterministic under a seed (docs/simulator.md)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +118,17 @@ class Request:
         if choices is not None and number not in choices:
             raise ApiError(400, {"error": f"{name} does not have a valid value"})
         return number
+
+    def time(self, name: str) -> dt.datetime | None:
+        """A Grape DateTime parameter (ISO 8601; naive means UTC)."""
+        value = self.text(name)
+        if not value:
+            return None
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ApiError(400, {"error": f"{name} is invalid"}) from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         """A string parameter limited to ``choices``."""

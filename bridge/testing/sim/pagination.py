@@ -66,7 +66,7 @@ def page_params(params: Params) -> tuple[int, int]:
 
 
 def check_offset_cap(params: Params, type_name: str) -> None:
-    """405 once page x per_page exceeds 50,000 on keyset-capable types (§3.3)."""
+    """405 once page x per_page exceeds 50,000 on keyset-capable types (the offset cap)."""
     page, per_page = page_params(params)
     if page * per_page > OFFSET_LIMIT:
         raise PaginationError(

@@ -1,7 +1,8 @@
 """GitLab version profiles: which routes, parameters and fields a simulated instance has.
 
-Every difference the simulator reproduces between GitLab versions is decided here, from
-GITLAB_API.md §7-§8, so that handlers ask a profile instead of comparing version numbers.
+Every difference the simulator reproduces between GitLab versions is decided here
+(docs/versions.md#simulator-profiles), so that handlers ask a profile instead of comparing
+version numbers.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class Profile:
         return f"{self.version}-ee" if self.edition == "ee" else self.version
 
     def access_levels(self) -> tuple[int, ...]:
-        """Membership levels that exist in this version (GITLAB_API.md §2.3)."""
+        """Membership levels that exist in this version (docs/payloads.md#roles)."""
         levels = [10, 20, 30, 40, 50]
         if self.minimal_access and self.edition == "ee":
             levels.insert(0, 5)

@@ -1,4 +1,4 @@
-"""GitLab's two kinds of 429 (GITLAB_API.md §4.1).
+"""GitLab's two kinds of 429 (docs/gitlab-api.md#rate-limits).
 
 *Throttle* (Rack::Attack): fixed, epoch-aligned windows per user (per IP when anonymous), a
 ``Retry later`` text body and ``RateLimit-*``/``Retry-After`` headers computed as
@@ -128,7 +128,7 @@ def throttle_headers(name: str, throttle: Throttle, observed: int, now: int) -> 
 
 
 def default_app_limits(modern: bool) -> dict[str, AppLimit]:
-    """Application limits on by default on newer self-managed GitLab (§4.2) [inf].
+    """Application limits on by default on newer self-managed GitLab [inf].
 
     17.1's flagged ``/projects`` and ``/groups`` limits stay off, as on self-managed instances.
     """

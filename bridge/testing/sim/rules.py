@@ -52,7 +52,7 @@ def check_user_attrs(attrs: dict[str, Any]) -> None:
 
 
 def check_level(level: int) -> int:
-    """A membership or link access level that exists (§2.3)."""
+    """A membership or link access level that exists (docs/payloads.md#roles)."""
     if level not in (5, 10, 15, 20, 30, 40, 50):
         raise SimError(f"access_level {level!r} does not have a valid value")
     return level

@@ -1,7 +1,7 @@
 """The simulator's HTTP server: real sockets, keep-alive, one buffered write per response.
 
 ``http.server`` writes headers and body separately and unbuffered, which stalls keep-alive
-clients ~40 ms on delayed ACK (GITLAB_API.md §8); here each response is one ``sendall``.
+clients ~40 ms on delayed ACK; here each response is one ``sendall``.
 Faults act on the socket itself: a reset is an RST (SO_LINGER 0), a truncation a short body.
 """
 
@@ -133,8 +133,18 @@ def gateway_error(status: int) -> Response:
     return Response(status, {"message": f"{status} {phrase}"})
 
 
+# How often the serving loop looks for a shutdown request. socketserver's default (0.5 s) makes
+# every stop wait up to half a second; requests themselves are served as soon as they arrive.
+SHUTDOWN_POLL = 0.02
+
+
 def serve_in_thread(server: SimHTTPServer) -> threading.Thread:
     """Run ``serve_forever`` in a daemon thread."""
-    thread = threading.Thread(target=server.serve_forever, name="gitlab-sim", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": SHUTDOWN_POLL},
+        name="gitlab-sim",
+        daemon=True,
+    )
     thread.start()
     return thread

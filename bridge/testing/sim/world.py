@@ -2,8 +2,9 @@
 
 Writers take the lock and replace records (they are frozen); readers take ``snapshot()``, which
 is built once per change and shared, so a page read never sees half a mutation while mutations
-still land between page requests, as in GitLab (GITLAB_API.md §3.4). Users, groups, projects and
-tokens live here; members and group links in ``memberships``; validations in ``rules``.
+still land between page requests, as in GitLab (docs/gitlab-api.md#offset-pagination). Users,
+groups, projects and tokens live here; members and group links in ``memberships``; validations
+in ``rules``.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def deliver(config: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
 
 
@@ -49,6 +49,8 @@ def test_sigkill_mid_batch_then_restart_delivers_every_event(
     config.write_text(
         "gitlab: {url: 'http://127.0.0.1:9', token: unused}\n"
         f"state: {{url: '{url}'}}\n"
+        # A short lease: a row the killed process held is claimable again after 2.5 s.
+        "delivery: {lease: 2.5s}\n"
         "hooks:\n  system:\n"
         f"    - {{name: a, url: '{receiver.url_for('/a')}', timeout: 1}}\n"
         f"    - {{name: b, url: '{receiver.url_for('/b')}', timeout: 1}}\n"
@@ -67,14 +69,14 @@ def test_sigkill_mid_batch_then_restart_delivers_every_event(
     assert len(left) > ROWS // 3  # the kill really interrupted the work
 
     deadline = time.monotonic() + 60
-    while True:  # a row leased by the dead process waits for its lease (2 x timeout + 5 s)
+    while True:  # a row leased by the dead process waits for its lease (delivery.lease)
         second = deliver(config)
         _out, err = second.communicate(timeout=60)
         if second.returncode == 0:
             break
         assert second.returncode == 75, err
         assert time.monotonic() < deadline, "events never got delivered"
-        time.sleep(1)
+        time.sleep(0.5)
 
     with Store.open(url) as store:
         rows = store.deliveries.listing()

@@ -187,3 +187,30 @@ def test_hooks_test_for_a_group_receiver_sends_a_member_hook(
     (got,) = receiver.deliveries("/team")
     assert got.header("X-Gitlab-Event") == "Member Hook"
     assert (got.json()["event_name"], got.json()["group_id"]) == ("user_add_to_group", group_id)
+
+
+def test_list_by_status_retrying_and_its_former_name_failed(
+    make_sim: Callable[..., Simulator], tmp_path: Path, receiver: Receiver, capsys: Capture
+) -> None:
+    """A row awaiting a retry is listed as ``retrying``; ``--status failed`` (its name before
+    0.2, in operators' scripts) still finds it."""
+    sim = make_sim()
+    config = write_config(tmp_path, sim, receiver)
+    assert main(["sync", "--config", str(config)]) == 0
+    receiver.set_default(Reply(status=503), "/audit")
+    sim.world.add_user("newcomer")
+    assert main(["sync", "--config", str(config)]) == 75
+    capsys.readouterr()
+    listed = {}
+    for status in ("retrying", "failed", "pending"):
+        assert (
+            main(["deliveries", "list", "--config", str(config), "--status", status, "--json"]) == 0
+        )
+        listed[status] = [
+            (r["status"], r["event_name"]) for r in json.loads(capsys.readouterr().out)
+        ]
+    assert listed == {
+        "retrying": [("retrying", "user_create")],
+        "failed": [("retrying", "user_create")],
+        "pending": [],
+    }

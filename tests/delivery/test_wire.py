@@ -1,4 +1,4 @@
-"""The delivery request (HOOKS.md §7.1): headers, Basic auth from the URL, Standard Webhooks."""
+"""The delivery request (docs/delivery.md): headers, Basic auth from the URL, signatures."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from bridge.sync import SyncReport, sync
 from bridge.testing.fakes import ManualClock
 from bridge.testing.sim.simulator import Simulator
 from tests.conftest import NOW
-from tests.test_sync import SYSTEM, queued, settings
+from tests.sync.test_sync import SYSTEM, queued, settings
 
 
 @pytest.fixture

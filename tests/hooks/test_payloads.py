@@ -1,4 +1,4 @@
-"""Payload builders: HOOKS.md §3's examples byte for byte, §2's conventions, §5's shares, ids."""
+"""Payload builders: docs/payloads.md's examples byte for byte, its conventions, shares, ids."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bridge.hooks.payloads import projects as pp
 from bridge.hooks.payloads import shares as ps
 from bridge.hooks.payloads import users as pu
 from bridge.model.records import Group, Member, Namespace, Project, Share, User
+from tests.hooks.test_events import member as events_member
 
 UTC = dt.UTC
 
@@ -64,19 +65,8 @@ def group(gid: int, name: str, full_path: str, parent_id: int | None = None, **k
 
 
 def member(kind: str, source: int, u: User, level: int, **kw: object) -> Member:
-    """A direct membership row of ``u``."""
-    fields: dict[str, object] = {"expires_at": None, "created_at": None, "member_role": None}
-    fields.update(kw)
-    return Member(
-        source_kind=kind,  # type: ignore[arg-type]
-        source_id=source,
-        user_id=u.id,
-        username=u.username,
-        name=u.name,
-        state="active",
-        access_level=level,
-        **fields,  # type: ignore[arg-type]
-    )
+    """A direct membership row of ``u``, without a REST ``created_at`` unless given."""
+    return events_member(kind, source, u, level, **{"created_at": None, **kw})
 
 
 def namespace(nid: int, name: str, full_path: str, kind: str = "group") -> Namespace:
@@ -140,11 +130,11 @@ def ctx(
     )
 
 
-# --- §3's examples ----------------------------------------------------------------------------
+# --- docs/payloads.md's examples ------------------------------------------------------------
 
 
 def example_user_rename() -> dict[str, object]:
-    """§3.1: the primary email; ``updated_at`` is when the rename was observed."""
+    """docs/payloads.md#users: the primary email; ``updated_at`` is when the rename was observed."""
     old = user(58, "old-boring-name", "new-name", created_at=at("2017-11-01T11:21:04.5"))
     new = dataclasses.replace(
         old, username="new-exciting-name", email="best-email@example.tld", public_email="x@y.z"
@@ -153,7 +143,7 @@ def example_user_rename() -> dict[str, object]:
 
 
 def example_user_add_to_team() -> dict[str, object]:
-    """§3.2: an add has ``updated_at == created_at``; no public email gives ``[REDACTED]``."""
+    """Project members: an add has ``updated_at == created_at``; no public email: ``[REDACTED]``."""
     john = user(2, "johndoe", "John Doe", email="john@private.example")
     ns = namespace(5, "namespace1", "namespace1")
     proj = project(1, "gitlab", ns, "gitlab", visibility="internal")
@@ -162,7 +152,7 @@ def example_user_add_to_team() -> dict[str, object]:
 
 
 def example_user_update_for_group() -> dict[str, object]:
-    """§3.3 on EE: ``group_plan`` null, expiry at midnight, public email."""
+    """Group members on EE: ``group_plan`` null, expiry at midnight, public email."""
     test = user(64, "test_user", "Test User", public_email="testuser@webhooktest.com")
     grp = group(100, "webhook-test", "webhook-test")
     row = member(
@@ -178,7 +168,7 @@ def example_user_update_for_group() -> dict[str, object]:
 
 
 def example_group_rename() -> dict[str, object]:
-    """§3.4: ``old_path``/``old_full_path`` from the snapshot."""
+    """docs/payloads.md#groups: ``old_path``/``old_full_path`` from the snapshot."""
     old = group(64, "Old Name", "parent-group/old-name", 1, created_at=at("2017-10-30T15:09:00"))
     new = dataclasses.replace(
         old, name="Better Name", path="better-name", full_path="parent-group/better-name"
@@ -187,14 +177,14 @@ def example_group_rename() -> dict[str, object]:
 
 
 def example_subgroup_create() -> dict[str, object]:
-    """§3.5: parent fields from the hierarchy in the context."""
+    """docs/payloads.md#subgroups: parent fields from the hierarchy in the context."""
     parent = group(7, "group1", "group1")
     sub = group(10, "subgroup1", "group1/subgroup1", 7, created_at=at("2021-01-20T09:40:12.9"))
     return pg.subgroup_create(ctx(groups=(parent, sub)), sub)
 
 
 def example_project_transfer() -> dict[str, object]:
-    """§3.6: System Hook form; owners from the group's level-50 members; REST ``updated_at``."""
+    """Projects: System Hook form; owners from the group's level-50 members; REST ``updated_at``."""
     john = user(9, "john", "John", email="john@private.example")
     dev = user(10, "dev", "Dev", public_email="dev@example.com")
     scores = group(23, "Scores", "scores")
@@ -276,7 +266,7 @@ EXAMPLES: list[tuple[Callable[[], dict[str, object]], str]] = [
 def test_builders_reproduce_every_hooks_md_example(
     build: Callable[[], dict[str, object]], expected: str
 ) -> None:
-    """Each §3 example comes out field for field, in the same key order, as the same bytes."""
+    """Each example comes out field for field, in the same key order, as the same bytes."""
     payload = build()
     want = json.loads(expected)
     assert list(payload.items()) == list(want.items())
@@ -311,7 +301,7 @@ PARENT_KEYS = ["parent_group_id", "parent_name", "parent_path", "parent_full_pat
 def test_user_and_group_events_carry_their_keys_in_order(
     payload: dict[str, object], keys: list[str]
 ) -> None:
-    """User and group payloads have exactly §3's keys; the ``old_*`` ones only on renames."""
+    """User and group payloads have exactly the documented keys; ``old_*`` only on renames."""
     assert list(payload) == keys
 
 
@@ -405,7 +395,7 @@ def test_member_of_unknown_user_is_redacted() -> None:
     ],
 )
 def test_role_strings(level: int, custom: str | None, spelling: str, expected: str | None) -> None:
-    """§8: level strings, ``Master`` spelling, EE custom role name wins, unknown levels -> null."""
+    """Roles: level strings, ``Master`` spelling, EE custom role name wins, unknown -> null."""
     assert p.role(level, custom, spelling) == expected
     row = member("group", 1, ALICE, level, member_role=custom)
     c = ctx(role_spelling=spelling)
@@ -571,11 +561,11 @@ MOVED = dataclasses.replace(PROJ, path="app2", path_with_namespace="top/mid/leaf
 @pytest.mark.parametrize(
     ("build", "extra"),
     [
-        (lambda c, **kw: pp.project_create(c, PROJ, **kw), []),
-        (lambda c, **kw: pp.project_destroy(c, PROJ, **kw), []),
-        (lambda c, **kw: pp.project_update(c, PROJ, **kw), []),
-        (lambda c, **kw: pp.project_rename(c, PROJ, MOVED, **kw), ["old_path_with_namespace"]),
-        (lambda c, **kw: pp.project_transfer(c, PROJ, MOVED, **kw), ["old_path_with_namespace"]),
+        (lambda c: pp.project_create(c, PROJ), []),
+        (lambda c: pp.project_destroy(c, PROJ), []),
+        (lambda c: pp.project_update(c, PROJ), []),
+        (lambda c: pp.project_rename(c, PROJ, MOVED), ["old_path_with_namespace"]),
+        (lambda c: pp.project_transfer(c, PROJ, MOVED), ["old_path_with_namespace"]),
     ],
     ids=["create", "destroy", "update", "rename", "transfer"],
 )
@@ -583,7 +573,9 @@ def test_project_payload_forms(
     build: Callable[..., dict[str, object]], extra: list[str], system_hook: bool
 ) -> None:
     """The System Hook form has owner_name/owner_email; the Project Hook form lacks them."""
-    payload = build(ctx(groups=(TOP, MID, LEAF)), system_hook=system_hook)
+    payload = build(ctx(groups=(TOP, MID, LEAF)))
+    if not system_hook:
+        payload = pp.project_hook_form(payload)
     assert list(payload) == [*PROJECT_KEYS, *(OWNER_KEYS if system_hook else []), *extra]
 
 
@@ -632,7 +624,7 @@ def test_personal_namespace_owners_are_the_owner_and_level_50_project_members() 
     assert pp.owner_ids(c, mine) == [3, 4]
 
 
-# --- share events (§5) ------------------------------------------------------------------------
+# --- share events (docs/events.md#share-events-bridge-only) --------------------------------
 
 SHARE = Share(
     source_kind="project",
@@ -689,7 +681,7 @@ GROUP_SHARE_KEYS = [
 def test_share_event_payload_shapes(
     build: Callable[..., dict[str, object]], target: object, keys: list[str], event: str
 ) -> None:
-    """§5: member payloads with user_* swapped for shared_with_group_*; no group_plan even on EE."""
+    """Share events: member payloads with user_* swapped for shared_with_group_*; no group_plan."""
     payload = build(ctx(OBS, enterprise=True, role_spelling="master"), target, SHARE)
     assert list(payload) == keys
     assert payload["event_name"] == event

@@ -21,6 +21,7 @@ from bridge.model.changes import (
     subjects,
 )
 from bridge.model.ledger import RowMeta
+from bridge.model.records import SourceKind
 from bridge.store import Store
 from tests.store.factories import T1, group, member, project, share, user
 
@@ -61,6 +62,16 @@ Case = tuple[
 ]
 
 
+def _members(kind: SourceKind, source_id: int) -> Case:
+    """The member-row case of one source kind: user 1 in ``source_id``."""
+    return (
+        lambda tx: tx.replace_members(kind, source_id, [member(kind, source_id, 1)], T1),
+        lambda s: s.all_members(kind),
+        lambda s: s.members_meta(kind),
+        lambda old, new: diff.diff_members(kind, old, new),
+    )
+
+
 def _cases() -> dict[RecordKind, Case]:
     return {
         "user": (
@@ -81,18 +92,8 @@ def _cases() -> dict[RecordKind, Case]:
             Store.projects_meta,
             diff.diff_projects,
         ),
-        "group_member": (
-            lambda tx: tx.replace_members("group", 10, [member("group", 10, 1)], T1),
-            lambda s: s.all_members("group"),
-            lambda s: s.members_meta("group"),
-            lambda old, new: diff.diff_members("group", old, new),
-        ),
-        "project_member": (
-            lambda tx: tx.replace_members("project", 50, [member("project", 50, 2)], T1),
-            lambda s: s.all_members("project"),
-            lambda s: s.members_meta("project"),
-            lambda old, new: diff.diff_members("project", old, new),
-        ),
+        "group_member": _members("group", 10),
+        "project_member": _members("project", 50),
         "group_share": (
             lambda tx: tx.replace_shares("group", 10, [share("group", 10, 11)], T1),
             lambda s: s.shares("group"),

@@ -1,4 +1,4 @@
-"""events_for: HOOKS.md §4's change-to-event table, §5's opt-in shares and §6's targets."""
+"""events_for: docs/events.md's change-to-event table, opt-in share events and targets."""
 
 from __future__ import annotations
 
@@ -430,7 +430,7 @@ def test_cascade_also_follows_removals_in_the_same_batch() -> None:
     assert [e.event_name for e in events] == ["user_destroy"]
 
 
-# --- shares (§5) ------------------------------------------------------------------------------
+# --- shares (docs/events.md#share-events-bridge-only) --------------------------------------
 
 GS = share("group", 1, OTHER)
 PS = share("project", 50, OTHER)

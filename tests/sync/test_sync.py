@@ -347,7 +347,7 @@ def test_removed_subtree_gives_destroys_children_first_and_no_member_removals(
 
 
 def test_destroys_are_queued_projects_before_groups(sim: Simulator, store: Store, top: int) -> None:
-    """A deleted group with a project queues project_destroy before group_destroy (HOOKS.md §4)."""
+    """A deleted group with a project queues project_destroy before group_destroy."""
     run(sim, store, top)
     doomed = sim.world.add_group("doomed", visibility="private")
     project = sim.world.add_project("inside", namespace_id=doomed.id)

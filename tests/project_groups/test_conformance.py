@@ -2,7 +2,7 @@
 lacks the endpoint), equal what a 16.11 GitLab answers natively over HTTP, for every project,
 a grid of parameters and callers of every kind.
 
-Both simulators hold the same world: the ``small`` dataset (seed 0) plus GITLAB_API.md §5.5's
+Both simulators hold the same world: the ``small`` dataset (seed 0) plus the worked example's
 worked example and extra shares, renames and members so that every rule has something to bite
 on. The 16.11 instance is configured with the 12.10 one's URL as its external URL (the same
 GitLab after an upgrade), so ``web_url`` compares byte for byte.
@@ -46,7 +46,7 @@ Params = list[tuple[str, str]]
 
 
 def enrich(world: World) -> dict[str, int]:
-    """Add §5.5's example, more shares, renames and members; the same ids in every world."""
+    """Add the worked example, more shares, renames and members; the same ids in every world."""
     root = world.add_group("root-group", name="Root Group", visibility="public", created_at=NOW)
     pgroup = world.add_group(
         "project-group",
@@ -305,7 +305,7 @@ def test_bridge_answers_as_gitlab_16_11(env: Env, label: str) -> None:
 
 
 def test_worked_example_through_http(env: Env) -> None:
-    """GITLAB_API.md §5.5 over HTTP matches the table, for the reader and the dev-share Guest."""
+    """The worked example over HTTP matches the table, for the reader and the dev-share Guest."""
     ids = env.ids
     root, pgroup, dev, rep = (
         ids["root"],

@@ -58,7 +58,7 @@ def ids(found: Sequence[Group]) -> list[int]:
     return [g.id for g in found]
 
 
-# -- GITLAB_API.md §5.5: GitLab's own finder spec ------------------------------------------
+# -- docs/project-groups.md#worked-example: GitLab's own finder spec -------------------------
 
 EXAMPLE = by_id(
     group(1, name="Root Group", path="root-group", visibility="public"),
@@ -98,7 +98,7 @@ EXAMPLE_MEMBERS = {(3, 101): member("group", 3, 101, access_level=10)}
     ],
 )
 def test_gitlabs_finder_example(query: dict[str, str], caller: Caller, expected: list[int]) -> None:
-    """Every row of GitLab's own finder example (GITLAB_API.md §5.5) comes out in id DESC order."""
+    """Every row of GitLab's own finder example comes out, in id DESC order."""
     found = project_groups(
         EXAMPLE_PROJECT, EXAMPLE, EXAMPLE_MEMBERS, parse_query(query, levels=LEVELS_16), caller
     )
@@ -187,7 +187,7 @@ def test_a_parent_cycle_terminates() -> None:
     assert ids(project_groups(in_group(9, 1, cyclic), cyclic, {}, Query(), Caller())) == [2, 1]
 
 
-# -- shared_visible_only (§5.2.3) ------------------------------------------------------------
+# -- shared_visible_only (docs/project-groups.md#shared-visible-only) -----------------------
 
 VIS = by_id(
     group(1, name="Home", path="home", visibility="private"),

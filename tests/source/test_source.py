@@ -117,7 +117,7 @@ def test_user_token_sees_what_python_gitlab_sees(make_sim: SimFactory, version: 
 
 
 def test_request_count_is_the_minimum_number_of_pages(make_sim: SimFactory) -> None:
-    """Listing everything in `small` costs the pages GITLAB_API.md §9 counts, plus connect."""
+    """Listing everything in `small` costs the pages of a full pass, plus connect."""
     sim = make_sim(version="17.5")
     src = source(sim.url, sim.tokens["admin"])
     src.connect()

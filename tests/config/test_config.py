@@ -11,7 +11,7 @@ from bridge.cli.main import main
 from bridge.config.settings import parse_duration
 from bridge.errors import ConfigProblems
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = "gitlab:\n  url: https://gitlab.example.com/\n  token: glpat-secret-value-123\n"
 
 
@@ -113,6 +113,15 @@ def test_secret_files_relative_to_config_and_credentials(tmp_path: Path) -> None
         (
             "gitlab:\n  url: https://g.example\n  token: t\nserver: {listen: nowhere}\n",
             "server.listen: must be HOST:PORT",
+        ),
+        (
+            "gitlab: {url: 'https://g.example', token: t, retry_attempts: 0}\n",
+            "gitlab.retry_attempts: input should be greater than or equal to 1",
+        ),
+        (
+            "gitlab: {url: 'https://g.example', token: t}\ndelivery: {lease: 20s}\n"
+            "hooks: {system: [{name: slow, url: 'http://r.example', timeout: 10s}]}\n",
+            "delivery.lease (20s) must exceed twice the timeout of receiver 'slow' (10s)",
         ),
     ],
 )

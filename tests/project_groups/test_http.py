@@ -25,7 +25,7 @@ NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
 
 @dataclass(frozen=True, slots=True)
 class World:
-    """The finder scenario of GITLAB_API.md §5.5 inside a simulator, and the bridge serving it."""
+    """The worked example's finder scenario inside a simulator, and the bridge serving it."""
 
     sim: Simulator
     bridge: BridgeServer
@@ -94,7 +94,7 @@ def ids(response: requests.Response) -> list[int]:
 
 
 def test_the_finder_scenario_answers_like_gitlab(world: World) -> None:
-    """Every row of GITLAB_API.md §5.5, for a member of the project."""
+    """Every row of docs/project-groups.md#worked-example, for a member of the project."""
     base, path, token = world.bridge.url, f"/projects/{world.project}/groups", world.user_token
     r, p, d, s = world.root, world.project_group, world.dev_share, world.reporter_share
     assert ids(get(base, path, token)) == [p, r]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,14 @@ from standardwebhooks.webhooks import Webhook
 
 from bridge.config.settings import DeliverySettings, HooksSettings
 from bridge.delivery.deliverer import Deliverer, DeliveryReport
+from bridge.ports import Sender
 from bridge.store import Store
-from bridge.testing.fakes import ManualClock
+from bridge.testing.fakes import EdgeRandom, ManualClock
 from bridge.testing.receiver import Receiver, Reply
 from tests.store.factories import outbox_row
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
-
-
-class LowRandom(random.Random):
-    """Jitter at its low end, so backoff times are exact."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return a
 
 
 @pytest.fixture
@@ -66,15 +59,20 @@ def queue(store: Store, *rows: tuple[int, str, str]) -> None:
 
 
 def deliverer(
-    store: Store, hook_settings: HooksSettings, clock: ManualClock, **delivery: Any
+    store: Store,
+    hook_settings: HooksSettings,
+    clock: ManualClock,
+    sender: Sender | None = None,
+    **delivery: Any,
 ) -> Deliverer:
-    """A deliverer with a fixed clock and jitter at its low end."""
+    """A deliverer with a fixed clock and jitter at its low end (HTTP unless ``sender``)."""
     return Deliverer(
         store.deliveries,
         hook_settings,
         DeliverySettings.model_validate(delivery),
+        sender=sender,
         now=clock,
-        rng=LowRandom(0),
+        rng=EdgeRandom(),
     )
 
 
@@ -177,7 +175,7 @@ def test_outcomes(
     status: str,
     error: str,
 ) -> None:
-    """410 is dead at once; 3xx, 4xx, timeouts and resets are retried (HOOKS.md §7.2)."""
+    """410 is dead at once; 3xx, 4xx, timeouts and resets are retried (docs/delivery.md)."""
     queue(store, (1, "a", "user:1"))
     receiver.set_default(reply, "/a")
     run(store, hooks(receiver, "a"), ManualClock(T0), accept_redirects=accept_redirects)

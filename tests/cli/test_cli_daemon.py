@@ -21,7 +21,7 @@ from bridge.service.sdnotify import Notifier
 from bridge.store import Store
 from bridge.testing.receiver import Receiver
 from bridge.testing.sim.simulator import Simulator
-from tests.test_cli import _sync_config
+from tests.cli.test_cli import _sync_config
 
 
 def test_status_after_a_sync_shows_resources_and_the_queue(

@@ -1,4 +1,4 @@
-"""Rate limits, latency, faults and counters of the simulated GitLab (GITLAB_API.md §4, §8)."""
+"""Rate limits, latency, faults and counters of the simulated GitLab (docs/simulator.md)."""
 
 from __future__ import annotations
 
@@ -46,21 +46,13 @@ def http() -> Iterator[Session]:
         yield session
 
 
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[Simulator]:
-    """One 16.11 simulator for the module; stopping one costs ~0.5 s, so tests share it."""
-    sim = Simulator.from_dataset("small", version="16.11", now=NOW).start()
-    yield sim
-    sim.stop()
-
-
 @pytest.fixture
-def sim(shared_sim: Simulator) -> Simulator:
+def sim(small_sim: Simulator) -> Simulator:
     """The shared simulator with default limits, no faults or latency, and zeroed counters."""
-    shared_sim.limiter = RateLimiter(app_limits=default_app_limits(modern=True))
-    shared_sim.faults = FaultInjector()
-    shared_sim.reset_counters()
-    return shared_sim
+    small_sim.limiter = RateLimiter(app_limits=default_app_limits(modern=True))
+    small_sim.faults = FaultInjector()
+    small_sim.reset_counters()
+    return small_sim
 
 
 def get(

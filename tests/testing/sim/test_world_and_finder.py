@@ -18,7 +18,7 @@ from tests.conftest import NOW, SimFactory, client
 
 @pytest.fixture
 def finder_sim() -> Iterator[tuple[Simulator, int, int]]:
-    """GITLAB_API.md §5.5: groups #1-#4 in creation order, a project in #2, two shares."""
+    """The worked example: groups #1-#4 in creation order, a project in #2, two shares."""
     world = World(SimClock(lambda: NOW))
     root = world.add_group("root-group", visibility="public")
     project_group = world.add_group("project-group", parent_id=root.id, visibility="public")

@@ -1,4 +1,4 @@
-"""Pure delivery rules: verdicts, backoff, give-up and the circuit breaker (HOOKS.md §7.2-§7.3)."""
+"""Pure delivery rules: verdicts, backoff, give-up and the circuit breaker (docs/delivery.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from bridge.config.settings import DeliverySettings
 from bridge.delivery.policy import (
+    Decision,
     DeliveryRules,
     after_failure,
     after_success,
@@ -21,6 +22,7 @@ from bridge.delivery.policy import (
 )
 from bridge.model.ledger import ReceiverState
 from bridge.retry import backoff
+from bridge.testing.fakes import EdgeRandom
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
 POLICY = DeliveryRules.from_settings(DeliverySettings())
@@ -48,17 +50,6 @@ def test_verdict_per_status(status: int | None, accept_redirects: bool, expected
     assert verdict(status, accept_redirects=accept_redirects) == expected
 
 
-class _Edge(random.Random):
-    """A Random whose uniform() returns one end of the range."""
-
-    def __init__(self, high: bool) -> None:
-        super().__init__(0)
-        self.high = high
-
-    def uniform(self, a: float, b: float) -> float:
-        return b if self.high else a
-
-
 @pytest.mark.parametrize(
     ("failed", "low", "high"),
     [(1, 15, 30), (2, 30, 60), (3, 60, 120), (10, 7680, 15360), (11, 10800, 21600)],
@@ -67,8 +58,8 @@ def test_backoff_is_half_plus_jitter_of_the_doubling_bound(
     failed: int, low: float, high: float
 ) -> None:
     """After attempt n the wait lies in [b/2, b], b = min(6 h, 30 s * 2^(n-1))."""
-    assert backoff(POLICY.retry, failed, _Edge(high=False)) == low
-    assert backoff(POLICY.retry, failed, _Edge(high=True)) == high
+    assert backoff(POLICY.retry, failed, EdgeRandom()) == low
+    assert backoff(POLICY.retry, failed, EdgeRandom(high=True)) == high
 
 
 @given(st.integers(1, 10_000), st.integers(0, 2**32))
@@ -81,53 +72,63 @@ def test_backoff_is_capped_and_positive(failed: int, seed: int) -> None:
 @given(st.integers(1, 40))
 def test_backoff_bound_is_monotone(failed: int) -> None:
     """The lowest wait never shrinks as attempts grow."""
-    low = _Edge(high=False)
+    low = EdgeRandom()
     assert backoff(POLICY.retry, failed, low) <= backoff(POLICY.retry, failed + 1, low)
+
+
+def decided(
+    status: int | None,
+    attempts: int,
+    *,
+    now: dt.datetime = T0,
+    retry_after: str | None = None,
+    high: bool = False,
+) -> Decision:
+    """The decision on attempt ``attempts`` of a row queued at T0, jitter at one end."""
+    return decide(
+        POLICY,
+        status=status,
+        attempts=attempts,
+        enqueued_at=T0,
+        now=now,
+        retry_after=retry_after,
+        rng=EdgeRandom(high=high),
+    )
 
 
 def test_success_is_delivered() -> None:
     """A 2xx answer delivers the row."""
-    d = decide(
-        POLICY, status=200, attempts=1, enqueued_at=T0, now=T0, retry_after=None, rng=_Edge(False)
-    )
+    d = decided(200, 1)
     assert (d.outcome, d.next_attempt_at) == ("delivered", None)
 
 
 def test_410_is_a_dead_letter_at_once() -> None:
     """410 Gone ends the row on its first attempt."""
-    d = decide(
-        POLICY, status=410, attempts=1, enqueued_at=T0, now=T0, retry_after=None, rng=_Edge(False)
-    )
+    d = decided(410, 1)
     assert (d.outcome, d.reason) == ("dead", "HTTP 410: gone")
 
 
 def test_failure_schedules_a_retry_with_backoff() -> None:
     """A 500 on attempt 2 waits between 30 and 60 s."""
     now = T0 + dt.timedelta(minutes=1)
-    d = decide(
-        POLICY, status=500, attempts=2, enqueued_at=T0, now=now, retry_after=None, rng=_Edge(False)
-    )
+    d = decided(500, 2, now=now)
     assert d.outcome == "retry"
     assert d.next_attempt_at == now + dt.timedelta(seconds=30)
 
 
 def test_retry_after_is_a_lower_bound_capped_at_retry_after_cap() -> None:
     """Retry-After 600 beats a 15 s backoff; Retry-After of a day is cut to the 1 h cap."""
-    kwargs = {"attempts": 1, "enqueued_at": T0, "now": T0, "rng": _Edge(False)}
-    d = decide(POLICY, status=429, retry_after="600", **kwargs)  # type: ignore[arg-type]
+    d = decided(429, 1, retry_after="600")
     assert d.next_attempt_at == T0 + dt.timedelta(seconds=600)
-    d = decide(POLICY, status=503, retry_after="86400", **kwargs)  # type: ignore[arg-type]
+    d = decided(503, 1, retry_after="86400")
     assert d.next_attempt_at == T0 + dt.timedelta(hours=1)
-    date = "Sun, 01 Nov 2026 12:02:00 GMT"
-    d = decide(POLICY, status=429, retry_after=date, **kwargs)  # type: ignore[arg-type]
+    d = decided(429, 1, retry_after="Sun, 01 Nov 2026 12:02:00 GMT")
     assert d.next_attempt_at == T0 + dt.timedelta(minutes=2)
 
 
 def test_gives_up_after_max_attempts() -> None:
     """Attempt 12 failing makes a dead letter with the reason."""
-    d = decide(
-        POLICY, status=500, attempts=12, enqueued_at=T0, now=T0, retry_after=None, rng=_Edge(False)
-    )
+    d = decided(500, 12)
     assert (d.outcome, d.reason) == ("dead", "gave up after 12 attempts")
 
 
@@ -135,19 +136,9 @@ def test_retry_never_lands_past_max_age_and_then_dies() -> None:
     """The last retry is made at the max_age deadline; failing there makes a dead letter."""
     deadline = T0 + dt.timedelta(hours=72)
     late = deadline - dt.timedelta(seconds=5)
-    d = decide(
-        POLICY, status=500, attempts=3, enqueued_at=T0, now=late, retry_after=None, rng=_Edge(True)
-    )
+    d = decided(500, 3, now=late, high=True)
     assert d.next_attempt_at == deadline
-    d = decide(
-        POLICY,
-        status=500,
-        attempts=4,
-        enqueued_at=T0,
-        now=deadline,
-        retry_after=None,
-        rng=_Edge(True),
-    )
+    d = decided(500, 4, now=deadline, high=True)
     assert (d.outcome, d.reason) == ("dead", "older than max_age")
     assert expired(POLICY, T0, deadline)
     assert not expired(POLICY, T0, late)

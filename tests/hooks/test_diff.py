@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.hooks.diff import (
@@ -28,7 +28,6 @@ from bridge.model.changes import Change
 from bridge.model.records import Group, Member, Namespace, Project, Share, SourceKind, User
 
 T = TypeVar("T")
-FAST = settings(max_examples=100, deadline=None)
 T0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -478,7 +477,6 @@ def snapshot_key(key: tuple[int, ...]) -> int | tuple[int, ...]:
 
 
 @pytest.mark.parametrize("resource", CASES)
-@FAST
 @given(data=st.data())
 def test_diff_of_a_snapshot_with_itself_is_empty(resource: str, data: st.DataObject) -> None:
     """diff(s, s) == () for every resource."""
@@ -488,7 +486,6 @@ def test_diff_of_a_snapshot_with_itself_is_empty(resource: str, data: st.DataObj
 
 
 @pytest.mark.parametrize("resource", CASES)
-@FAST
 @given(data=st.data())
 def test_apply_of_diff_round_trips(resource: str, data: st.DataObject) -> None:
     """apply(old, diff(old, new)) == new (projects up to their shares)."""
@@ -499,7 +496,6 @@ def test_apply_of_diff_round_trips(resource: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("resource", CASES)
-@FAST
 @given(data=st.data())
 def test_changes_are_sorted_and_match_their_inputs(resource: str, data: st.DataObject) -> None:
     """Keys strictly ascend; each change names its resource and carries old[key] and new[key]."""
@@ -514,7 +510,6 @@ def test_changes_are_sorted_and_match_their_inputs(resource: str, data: st.DataO
         assert change.new == new.get(snapshot_key(change.key))
 
 
-@FAST
 @given(pair=snapshot_pairs(IDS, projects_for))
 def test_projects_and_their_shares_round_trip_together(
     pair: tuple[dict[int, Project], dict[int, Project]],
@@ -541,7 +536,6 @@ def polls(
     return changes, old_groups, new_groups
 
 
-@FAST
 @given(poll=polls())
 def test_order_is_a_deterministic_permutation(
     poll: tuple[list[Change[Any]], dict[int, Group], dict[int, Group]],
@@ -554,7 +548,6 @@ def test_order_is_a_deterministic_permutation(
     assert again == result
 
 
-@FAST
 @given(poll=polls())
 def test_order_creates_parents_first_and_destroys_children_first(
     poll: tuple[list[Change[Any]], dict[int, Group], dict[int, Group]],

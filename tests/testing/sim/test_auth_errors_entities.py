@@ -1,4 +1,4 @@
-"""Auth, error bodies and entity key sets of the simulated GitLab (GITLAB_API.md §1, §2, §8)."""
+"""Auth, error bodies and entity key sets of the simulated GitLab (docs/simulator.md)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Every event queued by ``sync`` must reach its receiver: after de-duplication by Idempotency-Key
 exactly the queued set, with duplicates only where a slow reply made an accepted event look
-failed, and the events of each subject accepted in queue order (HOOKS.md §7.3).
+failed, and the events of each subject accepted in queue order (docs/delivery.md#ordering).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 
 from bridge.cli.main import build_parser
 
-UNITS = Path(__file__).resolve().parent.parent / "systemd"
+UNITS = Path(__file__).resolve().parents[2] / "systemd"
 INSTALLED = "/opt/gitlab-bridge/bin/gitlab-bridge"
 
 

@@ -2,7 +2,7 @@
 
 Each test builds its own group tree on top of the small dataset, takes a silent baseline, makes
 one change in the simulator and checks exactly the rows the next sync queues: event name,
-receiver and hook, and the key fields of the decoded payloads (HOOKS.md §3, §4, §6).
+receiver and hook, and the key fields of the decoded payloads (docs/payloads.md, docs/events.md).
 
 The group receivers sit on ``acme`` (TOP), ``acme/team`` (TEAM) and ``acme/side`` (SIDE), so a
 group event reaches only the receivers whose group is the event's group or an ancestor of it.
@@ -40,7 +40,7 @@ SUBGROUP_HOOK = "Subgroup Hook"
 PROJECT_HOOK = "Project Hook"
 
 Row = tuple[str, str, str]
-TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")  # HOOKS.md §2, UTC
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")  # docs/payloads.md#conventions, UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +269,7 @@ def test_user_add_to_group(sim: Simulator, store: Store, tree: Tree) -> None:
         "group_access": "Developer",
         "expires_at": "2030-12-14T00:00:00Z",
     }
-    assert system["user_email"] == "[REDACTED]"  # no public email: the webhook email (§2)
+    assert system["user_email"] == "[REDACTED]"  # no public email: the webhook email
 
 
 def test_user_update_for_group(sim: Simulator, store: Store, tree: Tree) -> None:
@@ -526,7 +526,7 @@ def test_project_update(sim: Simulator, store: Store, tree: Tree) -> None:
     assert "old_path_with_namespace" not in body(queued, "project_update")
 
 
-# -- share links (opt-in, §5) ------------------------------------------------------------------
+# -- share links (opt-in, docs/events.md#share-events-bridge-only) ---------------------------
 
 
 def test_share_links_are_silent_by_default(sim: Simulator, store: Store, tree: Tree) -> None:
@@ -705,7 +705,7 @@ def test_user_renamed_then_deleted(sim: Simulator, store: Store, tree: Tree) -> 
 
 
 def test_destroy_carries_the_snapshot_timestamps(sim: Simulator, store: Store, tree: Tree) -> None:
-    """user_destroy's updated_at is the last derived one (the rename's), not the deletion's (§2)."""
+    """user_destroy's updated_at is the last derived one (the rename's), not the deletion's."""
     renamed_at, deleted_at = NOW + dt.timedelta(hours=1), NOW + dt.timedelta(hours=2)
     run(sim, store, tree)
     sim.world.update_user(tree.alice, username="alicia-e2e")
@@ -722,7 +722,7 @@ def test_destroy_carries_the_snapshot_timestamps(sim: Simulator, store: Store, t
 def test_member_rows_without_rest_created_at_use_the_first_sighting(
     make_sim: SimFactory, store: Store
 ) -> None:
-    """12.10 member rows lack created_at: first sighting, then the derived updated_at (§2)."""
+    """12.10 member rows lack created_at: first sighting, then the derived updated_at."""
     old_sim = make_sim("small", version="12.10")
     old_tree = build_tree(old_sim)
     first, changed, removed = (NOW + dt.timedelta(hours=h) for h in (1, 2, 3))
@@ -789,7 +789,7 @@ def test_gitlab_12_10_group_member_gets_member_hook(make_sim: SimFactory, store:
 def test_member_removed_during_a_move_routes_by_the_old_hierarchy(
     sim: Simulator, store: Store, tree: Tree
 ) -> None:
-    """A removal seen together with its group's move reaches the pre-change chain (§6)."""
+    """A removal seen together with its group's move reaches the pre-change chain."""
     sim.world.add_member("group", tree.squad, tree.bob, 30)
     run(sim, store, tree)
     sim.world.update_group(tree.squad, parent_id=tree.side)

@@ -1,4 +1,4 @@
-"""Seeded dataset generator: determinism, sizes, id rules and the content GITLAB_API.md §8 asks."""
+"""Seeded dataset generator: determinism, sizes, id rules and content (docs/simulator.md)."""
 
 from __future__ import annotations
 
