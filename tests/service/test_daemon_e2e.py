@@ -115,6 +115,9 @@ def test_run_survives_a_restart_without_losing_or_repeating(
                    "readiness after the first polls")  # fmt: skip
         assert receiver.deliveries() == []  # the baseline is silent
         alice = world.add_user("alice", name="Alice")
+        # Each resource polls on its own schedule: a membership made before the users poll saw
+        # its user could be queued first. GitLab fires user_create first; so does this story.
+        wait_until(lambda: len(events(receiver, "/audit")) == 1, "user_create")
         world.add_member("group", top.id, alice.id, 30)
         wait_until(lambda: len(events(receiver, "/team")) == 1, "the member hook")
         wait_until(lambda: len(events(receiver, "/audit")) == 2, "two system hooks")
