@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from bridge.errors import StoreError
-from bridge.model.ledger import OutboxRow, OutboxStatus, ResourceState
+from bridge.model.ledger import OutboxRow, ResourceState
 from bridge.model.records import Group, Member, Project, Share, SourceKind, User
 from bridge.store import schema
 from bridge.store.convert import Values, flat_values, project_values
@@ -155,32 +155,6 @@ class Transaction:
             index_elements=["receiver", "idempotency_key"]
         )
         return len(self._conn.execute(stmt.returning(schema.outbox.c.id), values).all())
-
-    def record_attempt(
-        self,
-        outbox_id: int,
-        *,
-        status: OutboxStatus,
-        next_attempt_at: dt.datetime,
-        error: str | None,
-    ) -> None:
-        """Count one delivery attempt of an outbox row and set its new status."""
-        now = self._now()
-        table = schema.outbox
-        result = self._conn.execute(
-            update(table)
-            .where(table.c.id == outbox_id)
-            .values(
-                status=status,
-                attempts=table.c.attempts + 1,
-                next_attempt_at=next_attempt_at,
-                last_error=error,
-                updated_at=now,
-                delivered_at=now if status == "delivered" else None,
-            )
-        )
-        if result.rowcount != 1:
-            raise StoreError(f"outbox row {outbox_id} does not exist")
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
+from bridge.errors import StoreError
 from bridge.model.ledger import DeliveryAttempt, ReceiverState
 from bridge.store import Store
-from tests.store.factories import T0, outbox_row
+from tests.store.factories import T0, T2, outbox_row
 
 LATER = T0 + dt.timedelta(minutes=5)
 
@@ -172,3 +175,25 @@ def test_receiver_state_round_trips(store: Store) -> None:
     assert store.deliveries.receiver_states() == [state]
     assert store.deliveries.receiver_state("b") == ReceiverState(name="b")
     assert store.deliveries.oldest_waiting() is None
+
+
+def test_finish_counts_the_attempt_and_sets_the_status(store: Store) -> None:
+    """A failed attempt counts and reschedules; a delivered one sets delivered_at; an unknown
+    row is an error, and nothing of that attempt is kept."""
+    first, second = queue(store, (1, "a", "user:1"), (2, "a", "user:2"))
+    store.deliveries.finish(
+        attempt(first, "retry", 502), status="retrying", next_attempt_at=T2, error="HTTP 502",
+        receiver=None,
+    )  # fmt: skip
+    store.deliveries.finish(
+        attempt(second), status="delivered", next_attempt_at=None, error=None, receiver=None
+    )
+    [failed] = store.deliveries.listing(statuses=("retrying",))
+    assert (failed.attempts, failed.next_attempt_at, failed.last_error) == (1, T2, "HTTP 502")
+    [delivered] = store.deliveries.listing(statuses=("delivered",))
+    assert (delivered.attempts, delivered.delivered_at) == (1, T0)
+    with pytest.raises(StoreError, match="outbox row 999 does not exist"):
+        store.deliveries.finish(
+            attempt(999), status="dead", next_attempt_at=None, error=None, receiver=None
+        )
+    assert store.deliveries.attempts(999) == []

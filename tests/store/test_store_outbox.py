@@ -95,25 +95,6 @@ def test_enqueue_ignores_duplicates_per_receiver(store: Store) -> None:
     assert [r.idempotency_key for r in store.outbox(receiver="group-7")] == ["key-1"]
 
 
-def test_record_attempt_counts_and_sets_status(store: Store) -> None:
-    """A failed attempt counts and reschedules; a delivered one sets delivered_at."""
-    with store.transaction() as tx:
-        tx.enqueue([outbox_row(1), outbox_row(2)])
-    first, second = store.outbox()
-    with store.transaction() as tx:
-        tx.record_attempt(first.id, status="retrying", next_attempt_at=T2, error="HTTP 502")
-        tx.record_attempt(second.id, status="delivered", next_attempt_at=T0, error=None)
-    [failed] = store.outbox(status="retrying")
-    assert (failed.attempts, failed.next_attempt_at, failed.last_error) == (1, T2, "HTTP 502")
-    [delivered] = store.outbox(status="delivered")
-    assert (delivered.attempts, delivered.delivered_at) == (1, T0)
-    with (
-        pytest.raises(StoreError, match="outbox row 999 does not exist"),
-        store.transaction() as tx,
-    ):
-        tx.record_attempt(999, status="dead", next_attempt_at=T0, error=None)
-
-
 def test_resource_state_round_trips_and_is_replaced(store: Store) -> None:
     """Resource state is stored whole and replaced by the next write."""
     assert store.resource_state("members:group:42") is None
