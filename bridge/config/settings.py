@@ -201,6 +201,9 @@ class DeliverySettings(_Model):
     backoff_cap: Duration = 6 * 3600.0
     retry_after_cap: Duration = 3600.0
     accept_redirects: bool = False
+    # GitLab's "allow requests to the local network" for system hooks: on by default there too.
+    # False refuses loopback, private, link-local and similar targets after DNS resolution.
+    allow_local_network: bool = True
     user_agent_product_token: bool = True
     circuit_threshold: int = Field(5, ge=1)
     circuit_probe: Duration = 60.0
