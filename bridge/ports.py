@@ -139,6 +139,9 @@ class SnapshotStore(Protocol):
     def shares_meta(self, kind: SourceKind) -> dict[tuple[int, int], RowMeta]:
         """Row bookkeeping of shares, by (source id, invited group id)."""
 
+    def tombstones(self, subjects: Iterable[str]) -> dict[str, int]:
+        """The last revision of each of these removed member or share subjects."""
+
     def resource_states(self) -> list[ResourceState]:
         """Every resource's polling state."""
 

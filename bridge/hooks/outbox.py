@@ -11,7 +11,8 @@ timestamps (docs/payloads.md#record-timestamps). No I/O, no clock, no logging.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from bridge.hooks.events import events_for, removed_ids
 from bridge.hooks.identity import event_uuid, idempotency_key
@@ -20,6 +21,8 @@ from bridge.hooks.routing import Receiver, route
 from bridge.model.changes import Change, Sides
 from bridge.model.ledger import OutboxRow, RowMeta
 from bridge.model.records import Project
+
+_NOTHING_REMOVED: Final[Mapping[str, int]] = MappingProxyType({})
 
 
 def outbox_rows(
@@ -31,10 +34,12 @@ def outbox_rows(
     snapshot: Mapping[str, RowMeta],
     contexts: Sides[PayloadContext],
     projects: Sides[Mapping[int, Project]],
+    removed: Mapping[str, int] = _NOTHING_REMOVED,
 ) -> tuple[OutboxRow, ...]:
     """Rows for ``changes`` (in poll order already); ``snapshot`` maps subject -> row bookkeeping.
 
-    A subject missing from ``snapshot`` is new: revision 0.
+    A subject missing from ``snapshot`` continues from the revision its row had when it was
+    removed (``removed``, the store's tombstones), or is new: revision 0.
     """
     destroyed = {record: removed_ids(changes, record) for record in ("user", "group", "project")}
     rows: list[OutboxRow] = []
@@ -51,7 +56,7 @@ def outbox_rows(
         )
         for event in events:
             meta = snapshot.get(event.subject)
-            revision = 0 if meta is None else meta.revision
+            revision = removed.get(event.subject, 0) if meta is None else meta.revision
             uuid = event_uuid(instance_url, event.event_name, event.subject, revision)
             payload = body(event.payload).decode("utf-8")
             rows.extend(

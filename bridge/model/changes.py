@@ -37,6 +37,11 @@ SHARE_RECORD: Final[Mapping[SourceKind, RecordKind]] = {
     "group": "group_share",
     "project": "project_share",
 }
+# Records whose key can come back after a removal (GitLab never reuses a user, group or
+# project id): their revisions outlive the row (the store's tombstones).
+LINK_RECORDS: Final[frozenset[RecordKind]] = frozenset(
+    (*MEMBER_RECORD.values(), *SHARE_RECORD.values())
+)
 
 
 def change_key(key: SnapshotKey) -> Key:

@@ -135,6 +135,17 @@ shares = Table(
     Index("ix_shares_group", "group_id"),
 )
 
+# The last revision of a member or share row that was removed. A pair that comes back
+# continues from it, so its events never reuse an earlier event id (docs/events.md#event-identity).
+# Users, groups and projects need none: GitLab never reuses their ids.
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("subject", Text(), primary_key=True),
+    Column("revision", Integer(), nullable=False),
+    Column("removed_at", UtcDateTime(), nullable=False),
+)
+
 resource_state = Table(
     "resource_state",
     metadata,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,7 +28,7 @@ from bridge.store.deliveries import Deliveries
 from bridge.store.engine import WRITE_OPTION, describe, make_engine, redact, write_lock
 from bridge.store.leader import PollerLease
 from bridge.store.migrate import upgrade_engine
-from bridge.store.transaction import Transaction
+from bridge.store.transaction import CHUNK, Transaction
 
 
 def _utcnow() -> dt.datetime:
@@ -143,6 +143,17 @@ class Store:
         """Revision and derived timestamps of shares, by (source id, invited group id)."""
         rows = self._rows(_links(schema.shares, kind))
         return {(row["source_id"], row["group_id"]): to_meta(row) for row in rows}
+
+    def tombstones(self, subjects: Iterable[str]) -> dict[str, int]:
+        """The last revision of each of these member or share subjects that was removed."""
+        names = sorted(set(subjects))
+        found: dict[str, int] = {}
+        stones = schema.tombstones
+        for start in range(0, len(names), CHUNK):
+            chunk = names[start : start + CHUNK]
+            query = select(stones).where(stones.c.subject.in_(chunk))
+            found.update({row["subject"]: row["revision"] for row in self._rows(query)})
+        return found
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

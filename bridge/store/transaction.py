@@ -9,6 +9,7 @@ alone.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
@@ -19,11 +20,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from bridge.errors import StoreError
+from bridge.model.changes import MEMBER_RECORD, SHARE_RECORD, subject
 from bridge.model.ledger import OutboxRow, ResourceState
 from bridge.model.records import Group, Member, Project, Share, SourceKind, User
 from bridge.store import schema
 from bridge.store.convert import Values, flat_values, project_values
 
+log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
 
 Key = tuple[Any, ...]
@@ -134,9 +137,11 @@ class Transaction:
         self._conn.execute(stmt)
 
     def enqueue(self, rows: Sequence[OutboxRow]) -> int:
-        """Queue events; a (receiver, idempotency_key) already queued is skipped, not an error.
+        """Queue events; return how many rows were queued.
 
-        Returns how many rows were queued.
+        A (receiver, idempotency_key) already queued for the same event is skipped: the same
+        change detected again. One already taken by a *different* event (another name, subject
+        or payload) is never skipped silently: it is logged as an error with both events.
         """
         if not rows:
             return 0
@@ -151,10 +156,45 @@ class Transaction:
         }
         # X-Gitlab-Event-UUID: random per (event, receiver), fixed from now on (docs/delivery.md).
         values = [{**asdict(row), **state, "gitlab_event_uuid": str(uuid.uuid4())} for row in rows]
-        stmt = dialect_insert(self._conn, schema.outbox).on_conflict_do_nothing(
+        out = schema.outbox
+        stmt = dialect_insert(self._conn, out).on_conflict_do_nothing(
             index_elements=["receiver", "idempotency_key"]
         )
-        return len(self._conn.execute(stmt.returning(schema.outbox.c.id), values).all())
+        returning = stmt.returning(out.c.receiver, out.c.idempotency_key)
+        queued = {tuple(r) for r in self._conn.execute(returning, values).all()}
+        skipped = [row for row in rows if (row.receiver, row.idempotency_key) not in queued]
+        if skipped:
+            self._check_conflicts(skipped)
+        return len(queued)
+
+    def _check_conflicts(self, skipped: Sequence[OutboxRow]) -> None:
+        out = schema.outbox
+        for row in skipped:
+            query = select(out.c.id, out.c.event_name, out.c.subject, out.c.payload).where(
+                out.c.receiver == row.receiver, out.c.idempotency_key == row.idempotency_key
+            )
+            held = self._conn.execute(query).first()
+            if held is None:
+                continue
+            if (held.event_name, held.subject, held.payload) == (
+                row.event_name,
+                row.subject,
+                row.payload,
+            ):
+                log.debug("%s for %s: already queued as row %d", row.event_name, row.receiver,
+                          held.id)  # fmt: skip
+                continue
+            log.error(
+                "outbox conflict: Idempotency-Key %s for receiver %s is held by row %d (%s %s); "
+                "the event %s %s was NOT queued; report this as a bug",
+                row.idempotency_key,
+                row.receiver,
+                held.id,
+                held.event_name,
+                held.subject,
+                row.event_name,
+                row.subject,
+            )
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -179,13 +219,44 @@ class Transaction:
             for row in self._conn.execute(query).mappings():
                 existing[tuple(row[k] for k in keys)] = row
         new = [values for group in new_by_source.values() for values in group]
-        written = self._merge(table, keys, existing, new, observed_at)
-        for key in existing.keys() - {tuple(v[k] for k in keys) for v in new}:
+        fresh = [v for v in new if tuple(v[k] for k in keys) not in existing]
+        revived = self._revisions_of(table, fresh)
+        written = self._merge(table, keys, existing, new, observed_at, revived)
+        gone = existing.keys() - {tuple(v[k] for k in keys) for v in new}
+        for key in gone:
             self._conn.execute(
                 delete(table).where(*(table.c[k] == v for k, v in zip(keys, key, strict=True)))
             )
             written += 1
+        self._bury(table, [existing[key] for key in gone], observed_at)
         return written
+
+    def _revisions_of(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+        """The tombstoned revision of each of these link rows that was removed before."""
+        names = [link_subject(table, row) for row in rows]
+        found: dict[str, int] = {}
+        stones = schema.tombstones
+        for start in range(0, len(names), CHUNK):
+            query = select(stones.c.subject, stones.c.revision).where(
+                stones.c.subject.in_(names[start : start + CHUNK])
+            )
+            found.update((row.subject, row.revision) for row in self._conn.execute(query))
+        return found
+
+    def _bury(self, table: Table, rows: Sequence[RowMapping], at: dt.datetime) -> None:
+        """Keep the revision of removed link rows (see ``schema.tombstones``)."""
+        if not rows:
+            return
+        values = [
+            {"subject": link_subject(table, row), "revision": row["revision"], "removed_at": at}
+            for row in rows
+        ]
+        stmt = dialect_insert(self._conn, schema.tombstones)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["subject"],
+            set_={"revision": stmt.excluded.revision, "removed_at": stmt.excluded.removed_at},
+        )
+        self._conn.execute(stmt, values)
 
     def _merge(
         self,
@@ -194,6 +265,7 @@ class Transaction:
         existing: Mapping[Key, RowMapping],
         new: list[Values],
         observed_at: dt.datetime,
+        revived: Mapping[str, int] | None = None,
     ) -> int:
         inserts: list[Values] = []
         updated = 0
@@ -201,8 +273,10 @@ class Transaction:
             old = existing.get(tuple(values[k] for k in keys))
             if old is None:
                 first = values.get("created_at") or observed_at
-                meta = {"first_seen_at": observed_at, "bridge_updated_at": first, "revision": 1}
-                inserts.append({**values, **meta})
+                # A link row removed before continues from its tombstone's revision.
+                revision = 1 + revived.get(link_subject(table, values), 0) if revived else 1
+                meta = {"first_seen_at": observed_at, "bridge_updated_at": first}
+                inserts.append({**values, **meta, "revision": revision})
             elif any(old[name] != value for name, value in values.items()):
                 where = [table.c[k] == old[k] for k in keys]
                 meta = {"bridge_updated_at": observed_at, "revision": old["revision"] + 1}
@@ -227,6 +301,13 @@ class Transaction:
                 self._conn.execute(delete(child).where(*where))
             deleted += self._conn.execute(delete(table).where(table.c.id.in_(chunk))).rowcount
         return deleted
+
+
+def link_subject(table: Table, row: Mapping[str, Any] | RowMapping) -> str:
+    """The subject of a member or share row (``group_member:7:64``), as ``model.changes``."""
+    if table is schema.members:
+        return subject(MEMBER_RECORD[row["source_kind"]], (row["source_id"], row["user_id"]))
+    return subject(SHARE_RECORD[row["source_kind"]], (row["source_id"], row["group_id"]))
 
 
 def _checked(values: Values, kind: SourceKind, source_id: int) -> Values:

@@ -20,7 +20,7 @@ from bridge.hooks.events import NO_PROJECTS
 from bridge.hooks.outbox import outbox_rows
 from bridge.hooks.payloads.context import PayloadContext, is_enterprise
 from bridge.hooks.routing import Receiver, resolve_receivers
-from bridge.model.changes import Change, Sides
+from bridge.model.changes import LINK_RECORDS, Change, Sides
 from bridge.model.ledger import ResourceState, RowMeta
 from bridge.model.records import Group, Member, Project, SourceKind, User
 from bridge.ports import SnapshotStore, SnapshotWriter, Source
@@ -136,6 +136,12 @@ class Pass:
             self.baselines.append(name)
             emit = self.settings.payloads.emit_baseline
             emitted = [c for c in changes if c.kind == "added"] if emit else []
+        # A re-added member or share continues its removed row's revision: new event ids.
+        revived = {
+            c.subject
+            for c in emitted
+            if c.kind == "added" and c.record in LINK_RECORDS and c.subject not in snapshot
+        }
         rows = outbox_rows(
             emitted,
             instance_url=self.instance.url,
@@ -144,6 +150,7 @@ class Pass:
             snapshot=snapshot,
             contexts=contexts,
             projects=projects,
+            removed=self.store.tombstones(revived) if revived else {},
         )
         state = ResourceState(
             name=name,
