@@ -30,6 +30,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1  # a failure, or work abandoned at the shutdown timeout
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
+EX_SOFTWARE = 70  # a long-lived thread died: systemd restarts the service
 EX_CANTCREAT = 73
 EX_IOERR = 74
 EX_TEMPFAIL = 75  # events remain undelivered: try again later

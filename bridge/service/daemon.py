@@ -33,7 +33,7 @@ from bridge import config
 from bridge.clock import Clock, utcnow
 from bridge.config.settings import Settings
 from bridge.delivery.deliverer import Deliverer
-from bridge.errors import BridgeError, ConfigError, FatalSourceError, SourceError
+from bridge.errors import EX_SOFTWARE, BridgeError, ConfigError, FatalSourceError, SourceError
 from bridge.model.ledger import Resource
 from bridge.project_groups.http import BridgeServer, start_server
 from bridge.retry import RetryPolicy, backoff
@@ -42,6 +42,7 @@ from bridge.service.health import Endpoints, Readiness, read_status
 from bridge.service.locks import InstanceLock, sqlite_path
 from bridge.service.metrics import Metrics
 from bridge.service.sdnotify import Notifier
+from bridge.service.supervisor import Supervisor
 from bridge.source import GitLabSource
 from bridge.store import Store
 from bridge.store.leader import PollerLease
@@ -87,6 +88,7 @@ class Daemon:
         self._exit_requested = False
         self.abandoned = False  # stop() gave up on work in flight: exit without joining threads
         self.health = Readiness()
+        self.supervisor = Supervisor(self.health, self.stop_event, self.request_stop)
         self._lock: InstanceLock | None = None
         self.store: Store | None = None
         self.server: BridgeServer | None = None
@@ -94,7 +96,7 @@ class Daemon:
         self._delivery_thread: threading.Thread | None = None
         self._lease: PollerLease | None = None
         self._follower_logged = False
-        self.runtime = _Runtime(settings, GitLabSource.from_settings(settings.gitlab))
+        self.runtime = _Runtime(settings, self._source(settings))
         self.deliverer: Deliverer | None = None
         self.metrics = Metrics(self.status)
 
@@ -126,10 +128,9 @@ class Daemon:
         self.notifier.ready(f"connected to {settings.gitlab.url}; first polls running")
         self._scheduler = self._schedule(settings)
         self._scheduler.start()
-        self._delivery_thread = threading.Thread(
-            target=self._deliver_forever, name="delivery", daemon=True
-        )
-        self._delivery_thread.start()
+        scheduler = self._scheduler
+        self.supervisor.watch("scheduler", lambda: scheduler.running)
+        self._delivery_thread = self.supervisor.start("delivery", self._deliver_forever)
         log.info(
             "running: GitLab %s, state %s, %d receivers",
             settings.gitlab.url,
@@ -157,11 +158,14 @@ class Daemon:
                     # does not interrupt a blocked lock; the handler runs at the next wake-up.
                     self._main_wake.wait(1.0)
                     self._main_wake.clear()
+                    self.supervisor.check()
                     if self._reload_requested.is_set():
                         self._reload_requested.clear()
                         self.reload()
             finally:
                 clean = self.stop()
+        if self.health.failed is not None:
+            return EX_SOFTWARE  # systemd's Restart=on-failure starts a fresh process
         return 0 if clean else 1
 
     def request_stop(self) -> None:
@@ -218,9 +222,11 @@ class Daemon:
         """SIGHUP: apply the configuration file again, or keep the current one and say why."""
         try:
             new = config.load(self.config_path)
-        except ConfigError as exc:
-            problems = "; ".join(str(exc).splitlines())
-            log.error("reload refused, keeping the previous configuration: %s", problems)
+        except Exception as exc:  # whatever the file holds, the daemon keeps running
+            problems = "; ".join(str(exc).splitlines()) or type(exc).__name__
+            if not isinstance(exc, ConfigError):
+                problems = f"{type(exc).__name__}: {problems}"
+            log.error("reload refused, keeping the previous configuration: %s", problems[:500])
             self.metrics.reloads.labels("refused").inc()
             return False
         old = self.runtime.settings
@@ -231,7 +237,7 @@ class Daemon:
             return False
         source = self.runtime.source
         if new.gitlab != old.gitlab:
-            source = GitLabSource.from_settings(new.gitlab)
+            source = self._source(new)
         previous = self.deliverer
         self.runtime = _Runtime(new, source)
         self.deliverer = self._deliverer(new)
@@ -330,8 +336,9 @@ class Daemon:
                 report = deliverer.run_pass()
                 self.metrics.delivery(report)
                 wait = self._until_next_due()
-            except BridgeError as exc:
-                log.warning("delivery pass failed: %s", exc)
+            except Exception as exc:  # the state database, or a bug (then with its stack)
+                bug = not isinstance(exc, BridgeError)
+                log.warning("delivery pass failed: %s", exc, exc_info=bug)
                 wait = 5.0
             if deliverer is not self.deliverer:
                 deliverer.sender.close()  # replaced by a reload
@@ -346,7 +353,9 @@ class Daemon:
             return 5.0
         return min(5.0, max(0.05, (due - self._now()).total_seconds()))
 
-    # -- start-up pieces -------------------------------------------------------------------------
+    def _source(self, settings: Settings) -> GitLabSource:
+        # The stop event makes every retry wait and throttle pause end at SIGTERM.
+        return GitLabSource.from_settings(settings.gitlab, stop=self.stop_event)
 
     def _deliverer(self, settings: Settings) -> Deliverer:
         assert self.store is not None
@@ -379,14 +388,8 @@ class Daemon:
         beat = settings.daemon.status_interval
         if self.notifier.watchdog_seconds:
             beat = min(beat, self.notifier.watchdog_seconds / 2)
-        return jobs.build(
-            settings,
-            start=self._now(),
-            poll=self.poll,
-            housekeeping=self.housekeeping,
-            heartbeat=self._heartbeat,
-            heartbeat_seconds=beat,
-        )
+        return jobs.build(settings, start=self._now(), poll=self.poll, heartbeat_seconds=beat,
+                          housekeeping=self.housekeeping, heartbeat=self._heartbeat)  # fmt: skip
 
     def _heartbeat(self) -> None:
         """WATCHDOG=1 while the scheduler runs jobs; STATUS= refreshed."""

@@ -25,9 +25,12 @@ class Readiness:
 
     connected: bool = False
     polled: set[str] = field(default_factory=set)
+    failed: str | None = None  # a long-lived thread died: never ready again
 
     def problem(self) -> str | None:
         """Why the daemon is not ready, or None."""
+        if self.failed is not None:
+            return self.failed
         missing = [r for r in RESOURCES if r not in self.polled]
         if not self.connected:
             return "not connected to GitLab yet"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,7 +53,9 @@ class GitLabSource:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
+        """``stop``: set it to cut retries and throttle waits short (the daemon's SIGTERM)."""
         if concurrency < 1 or not 1 <= per_page <= 100:
             raise ValueError("concurrency must be >= 1 and per_page within 1..100")
         self.per_page, self.concurrency = per_page, concurrency
@@ -68,6 +71,7 @@ class GitLabSource:
             clock=clock,
             wall_clock=wall_clock,
             rng=rng,
+            stop=stop,
         )
         self.url = self._http.url
         self._instance: Instance | None = None
@@ -76,8 +80,10 @@ class GitLabSource:
         return f"GitLabSource({self.url!r})"
 
     @classmethod
-    def from_settings(cls, settings: GitLabSettings) -> GitLabSource:
-        """A source configured by the ``gitlab:`` section."""
+    def from_settings(
+        cls, settings: GitLabSettings, *, stop: threading.Event | None = None
+    ) -> GitLabSource:
+        """A source configured by the ``gitlab:`` section; ``stop`` as in ``__init__``."""
         return cls(
             settings.url,
             settings.token.get_secret_value(),
@@ -87,6 +93,7 @@ class GitLabSource:
             requests_per_second=settings.requests_per_second,
             concurrency=settings.concurrency,
             retry=RetryPolicy(max_attempts=settings.retry_attempts, cap=settings.retry_max_wait),
+            stop=stop,
         )
 
     @property

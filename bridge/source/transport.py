@@ -62,8 +62,13 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
+        """``stop``, once set, cuts every wait short and ends the retries (SIGTERM)."""
         self.url = url.rstrip("/")
+        self._stop = stop
+        if stop is not None and sleep is time.sleep:
+            sleep = _interruptible(stop)
         self._token, self._verify, self._timeout = token, verify_tls, timeout
         self._retry, self._sleep, self._wall = retry, sleep, wall_clock
         self._rng = rng or random.Random()
@@ -79,6 +84,8 @@ class Transport:
         """GET with retries; None for a 404 that ``missing`` allows."""
         failures = 0
         while True:
+            if self._stop is not None and self._stop.is_set():
+                raise RetriableSourceError(f"{what}: stopped")
             try:
                 return self._attempt(path, params, what, missing)
             except RetriableSourceError as exc:
@@ -184,6 +191,15 @@ class Transport:
     def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
         # python-gitlab's exceptions drop the headers; a 429's Retry-After lives here.
         self._local.last = response
+
+
+def _interruptible(stop: threading.Event) -> Callable[[float], None]:
+    """A sleep that a set ``stop`` ends at once."""
+
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return sleep
 
 
 def _is_resource_404(exc: gitlab.GitlabError) -> bool:

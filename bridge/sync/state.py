@@ -101,6 +101,9 @@ class Pass:
 
     def failed(self, name: str, error: Exception) -> None:
         """Record a failed poll: the snapshot and baseline stay, the error is kept for status."""
+        if self.stop.is_set():  # cut short by a stop: not GitLab's fault, nothing to record
+            log.info("%s: stopped (%s)", name, error)
+            return
         log.warning("%s: %s", name, error)
         self.failures.append(f"{name}: {error}")
         previous = self.states.get(name) or ResourceState(name=name)
