@@ -167,7 +167,8 @@ class GitLabSource:
         """Every group the token can see, by id (without shares: see ``group_shares``)."""
         params: Params = {"all_available": "true", "order_by": "id", "sort": "asc"}
         rows = required(
-            offset_scan(self._http, "/groups", params, "groups", self.per_page), "groups"
+            offset_scan(self._http, "/groups", params, "groups", self.per_page, by_id=True),
+            "groups",
         )
         return tuple(parse_record("groups", to_group, d) for d in rows)
 

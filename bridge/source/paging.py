@@ -22,10 +22,13 @@ T = TypeVar("T")
 
 
 def scan(transport: Transport, path: str, params: Params, what: str, per_page: int) -> list[Json]:
-    """Keyset when the first answer is keyset (no X-Next-Page), else an offset scan."""
+    """Keyset when the first answer is keyset (no X-Next-Page), else an offset scan.
+
+    Both callers (``/users``, ``/projects``) list by id, which the offset fallback relies on.
+    """
     first = required(transport.get(path, {**params, "per_page": per_page}, f"{what}: page 1"), what)
     if "X-Next-Page" in first.headers:
-        return _checked_offset_pass(transport, path, params, what, per_page, first)
+        return _checked_offset_pass(transport, path, params, what, per_page, first, by_id=True)
     rows = {int(d["id"]): d for d in _rows(first, f"{what}: page 1")}
     seen: set[str] = set()
     page, number = first, 1
@@ -54,14 +57,20 @@ def offset_scan(
     per_page: int,
     *,
     missing: Missing = "fatal",
+    by_id: bool = False,
 ) -> list[Json] | None:
-    """Every row of an offset listing; None when ``missing`` allows a 404 on the first page."""
+    """Every row of an offset listing; None when ``missing`` allows a 404 on the first page.
+
+    ``by_id``: the listing takes ``order_by=id`` and GitLab's ids only grow, so a busy
+    instance's scan can tell rows that arrived during it from rows that left (see
+    ``_checked_offset_pass``).
+    """
     first = transport.get(
         path, {**params, "page": 1, "per_page": per_page}, f"{what}: page 1", missing=missing
     )
     if first is None:
         return None
-    return _checked_offset_pass(transport, path, params, what, per_page, first)
+    return _checked_offset_pass(transport, path, params, what, per_page, first, by_id=by_id)
 
 
 def required(found: T | None, what: str) -> T:
@@ -72,19 +81,50 @@ def required(found: T | None, what: str) -> T:
 
 
 def _checked_offset_pass(
-    transport: Transport, path: str, params: Params, what: str, per_page: int, first: Page
+    transport: Transport,
+    path: str,
+    params: Params,
+    what: str,
+    per_page: int,
+    first: Page,
+    *,
+    by_id: bool = False,
 ) -> list[Json]:
-    """An offset scan that counts: rescanned once when X-Total moved during it."""
+    """An offset scan that counts: rescanned once when X-Total moved during it.
+
+    Only a row that *leaves* during a scan can make it skip one (the rows behind it move back
+    a place); arrivals at most repeat a row. On a busy instance the total moves during every
+    scan, so for a ``by_id`` listing the rescan first reads the newest id (1 request): rows
+    above it arrived during the rescan, and ``total before + arrived - total after`` counts
+    the rows that left, or more. Zero proves that none left, so nothing was skipped; what
+    arrives after a page was read is the next pass's work.
+    """
     rows, before, after = _offset_pass(transport, path, params, what, per_page, first)
     if before == after:
         return rows
     log.info("%s: the total changed during the scan (%s -> %s); rescanning", what, before, after)
+    newest, total = _newest(transport, path, params, what) if by_id else (None, None)
     rows, before, after = _offset_pass(transport, path, params, what, per_page, None)
     if before == after:
         return rows
+    if newest is not None and total is not None and after is not None:
+        arrived = sum(1 for row in rows if int(row["id"]) > newest)
+        if int(total) + arrived - int(after) == 0:
+            log.info("%s: %d rows arrived during the rescan and none left; complete", what,
+                     arrived)  # fmt: skip
+            return rows
     raise RetriableSourceError(
         f"{what}: the total changed during two scans in a row ({before} -> {after})"
     )
+
+
+def _newest(transport: Transport, path: str, params: Params, what: str) -> tuple[int, str | None]:
+    """The highest id in the listing now (0 when empty), and X-Total from the same answer."""
+    label = f"{what}: newest id"
+    query = {**params, "order_by": "id", "sort": "desc", "page": 1, "per_page": 1}
+    page = required(transport.get(path, query, label), label)
+    rows = _rows(page, label)
+    return (int(rows[0]["id"]) if rows else 0), page.headers.get("X-Total")
 
 
 def _offset_pass(
