@@ -1,8 +1,9 @@
-"""Delivering queued hooks: pure ``policy`` and ``wire``, the HTTP ``sender``, the ``deliverer``.
+"""Delivering queued hooks: pure ``policy``, ``wire`` and ``guard``, the HTTP ``sender`` (over
+``transport`` and ``deadline``), the ``deliverer``.
 
 See docs/delivery.md for what a receiver sees.
 
-Pure: policy, signing, wire
-Adapters: sender
+Pure: guard, policy, signing, wire
+Adapters: deadline, sender, transport
 Use cases: deliverer
 """

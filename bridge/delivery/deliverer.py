@@ -29,7 +29,7 @@ from bridge.config.settings import (
 from bridge.delivery import policy
 from bridge.delivery.policy import DeliveryRules
 from bridge.delivery.sender import HttpSender
-from bridge.delivery.wire import Answer, Endpoint, build_request
+from bridge.delivery.wire import Answer, Endpoint, build_request, split_credentials
 from bridge.model.ledger import (
     WAITING,
     AttemptOutcome,
@@ -128,7 +128,7 @@ class Deliverer:
         self.outbox, self.settings = outbox, settings
         self.endpoints = endpoints_of(hooks)
         self.rules = DeliveryRules.from_settings(settings)
-        self.sender: Sender = sender or HttpSender()
+        self.sender: Sender = sender or HttpSender(allow_local_network=settings.allow_local_network)
         self._now, self._rng, self._wall = now, rng or random.Random(), wall
         self._rng_lock = threading.Lock()
         self.stop = stop or threading.Event()
@@ -197,14 +197,7 @@ class Deliverer:
         if not self.outbox.claim(row.id, self.owner, now + lease, now):
             return state  # another worker has it, or it is no longer waiting
         webhook_uuid = str(uuid.uuid4())
-        request = build_request(
-            row,
-            endpoint,
-            webhook_uuid=webhook_uuid,
-            timestamp=int(self._wall()),  # webhook-timestamp: real time, even under a test clock
-            product_token=self.settings.user_agent_product_token,
-        )
-        answer = self.sender.send(row.receiver, request)
+        url, answer = self._send(row, endpoint, webhook_uuid)
         finished = self._now()
         with self._rng_lock:
             decision = policy.decide(
@@ -227,7 +220,7 @@ class Deliverer:
             number=row.attempts + 1,  # a redelivery starts counting again
             started_at=now,
             duration_ms=answer.duration_ms,
-            url=request.url,
+            url=url,
             webhook_uuid=webhook_uuid,
             status_code=answer.status,
             error=answer.error,
@@ -244,6 +237,34 @@ class Deliverer:
         )
         report.count(decision.outcome)
         return new_state
+
+    def _send(self, row: OutboxRecord, endpoint: Endpoint, webhook_uuid: str) -> tuple[str, Answer]:
+        """Build and send one row's request: the URL used and the answer.
+
+        Whatever goes wrong here (a request that cannot be built, a sender that raises) is this
+        row's failed attempt, recorded and retried like any other, never the end of the pass.
+        """
+        started = time.perf_counter()
+        try:
+            request = build_request(
+                row,
+                endpoint,
+                webhook_uuid=webhook_uuid,
+                timestamp=int(self._wall()),  # webhook-timestamp: real time, even in tests
+                product_token=self.settings.user_agent_product_token,
+            )
+            return request.url, self.sender.send(row.receiver, request)
+        except Exception as exc:  # one row's bug must not stop the others
+            log.exception("%s: event %d: the attempt failed unexpectedly", row.receiver, row.id)
+            text = str(exc).replace("\0", "\ufffd").strip().splitlines()
+            answer = Answer(
+                status=None,
+                body=None,
+                retry_after=None,
+                error=f"internal error: {type(exc).__name__}: {text[0] if text else ''}"[:300],
+                duration_ms=round((time.perf_counter() - started) * 1000),
+            )
+            return _safe_url(endpoint.url), answer
 
     def _log(
         self,
@@ -268,6 +289,14 @@ class Deliverer:
                 )
             else:
                 log.warning("%s: circuit closed; delivering again", row.receiver)
+
+
+def _safe_url(url: str) -> str:
+    """The receiver's URL without credentials, for an attempt that never built its request."""
+    try:
+        return split_credentials(url)[0]
+    except ValueError:
+        return ""
 
 
 _STATUS: dict[AttemptOutcome, OutboxStatus] = {

@@ -7,6 +7,7 @@ becomes HTTP Basic auth and leaves the URL, as in GitLab.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from bridge.delivery.signing import sign
 from bridge.model.ledger import OutboxRecord
 
 PRODUCT = f"gitlab-hook-bridge/{__version__}"
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field-name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +68,31 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     clean = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     user = urllib.parse.unquote(parts.username or "")
     return clean, (user, urllib.parse.unquote(parts.password or ""))
+
+
+def unsendable(headers: Sequence[tuple[str, str]]) -> str | None:
+    """Why a header cannot go on the wire as it is, naming it but never showing its value."""
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            why = "its name is not an HTTP token"
+        elif any(c in value for c in "\r\n\0"):
+            why = "its value contains a line break or NUL"
+        elif value[:1].isspace():
+            why = "its value starts with whitespace"
+        elif not value.isascii() and not _latin_1(value):
+            why = "its value is not latin-1"
+        else:
+            continue
+        return f"header {name!r} cannot be sent: {why}"
+    return None
+
+
+def _latin_1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def user_agent(gitlab_version: str, *, product_token: bool) -> str:
