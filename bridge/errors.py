@@ -1,14 +1,16 @@
 """Every exception the bridge raises on purpose, and every exit code, grouped by what to do.
 
     BridgeError                      exit 1 unless a subclass says otherwise
-    ├── ConfigError                  bad configuration or option value: fix it (exit 78)
+    ├── ConfigError                  bad configuration, a token GitLab refuses: fix it (exit 78)
     │   └── ConfigProblems           every problem of one file, one line each
-    ├── UsageError                   a command line that cannot work (exit 64)
+    ├── UsageError                   a command line that cannot work, a bad option (exit 64)
     │   └── InvalidParameter         a parameter GitLab answers with 400 (also ValueError)
     ├── SourceError                  talking to GitLab failed (exit 69)
     │   ├── RetriableSourceError     429, 5xx, connection trouble: try again later
     │   ├── FatalSourceError         401, 403, bad answers: a person must act
+    │   │   └── TokenRefused         GitLab refuses the bridge's own token: fix it (exit 78)
     │   ├── InvalidToken             GitLab refused a caller's token (the HTTP API answers 401)
+    │   │   └── auth.Refused         ... with GitLab's own status and body (401, 403 blocked)
     │   └── AuthUnavailable          GitLab could not answer an authorization check (502)
     ├── StoreError                   the state database failed (exit 74)
     │   └── SchemaError              the database belongs to another schema version
@@ -35,6 +37,7 @@ EX_CANTCREAT = 73
 EX_IOERR = 74
 EX_TEMPFAIL = 75  # events remain undelivered: try again later
 EX_CONFIG = 78  # systemd's RestartPreventExitStatus=78 stops restart loops
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT) outside the daemon: 128 + 2, as shells report it
 
 
 class BridgeError(Exception):
@@ -44,7 +47,7 @@ class BridgeError(Exception):
 
 
 class ConfigError(BridgeError):
-    """Configuration or option value that cannot be used."""
+    """Configuration that cannot be used: the file, a secret, a state folder, GitLab's token."""
 
     exit_code = EX_CONFIG
 
@@ -58,7 +61,8 @@ class ConfigProblems(ConfigError):
 
 
 class UsageError(BridgeError):
-    """A command line that names something that does not exist or cannot work."""
+    """A command line that cannot work: an unknown option or command, a missing argument, a bad
+    option value, or something named that does not exist. argparse's own errors become this."""
 
     exit_code = EX_USAGE
 
@@ -86,6 +90,12 @@ class RetriableSourceError(SourceError):
 
 class FatalSourceError(SourceError):
     """A failure retrying cannot fix (authentication, permissions, malformed answers)."""
+
+
+class TokenRefused(FatalSourceError):
+    """GitLab refuses ``gitlab.token`` (401, or 403 for a blocked or deactivated account)."""
+
+    exit_code = EX_CONFIG
 
 
 class InvalidToken(SourceError):

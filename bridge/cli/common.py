@@ -1,5 +1,5 @@
-"""What every command shares: the one place that loads the configuration and opens the store,
-the ``--config`` option, and a plain table printer."""
+"""What every command shares: the one place that loads the configuration, opens the store and
+connects to GitLab, the ``--config`` option, and a plain table printer."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bridge.errors import ConfigError, FatalSourceError, SourceError
+
 if TYPE_CHECKING:
     from bridge.config.settings import Settings
+    from bridge.source import GitLabSource
     from bridge.store import Store
 
 DEFAULT_CONFIG = "/etc/gitlab-bridge/config.yaml"
@@ -59,7 +62,44 @@ def open_store(settings: Settings) -> Store:
     """The state database of ``state.url``, migrated (a newer schema is refused)."""
     from bridge.store import Store
 
+    prepare_state_folder(settings.state.url)
     return Store.open(settings.state.url)
+
+
+def prepare_state_folder(url: str, where: str = "state.url") -> None:
+    """Create a SQLite state's folder; one that cannot be created or written is a configuration
+    error (exit 78): restarting will not fix it, unlike a database that is down (74)."""
+    from bridge.service.locks import sqlite_path
+
+    database = sqlite_path(url)
+    if database is None:
+        return
+    folder = database.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot create {folder}: {exc.strerror or exc}") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where}: cannot write in {folder}: permission denied")
+
+
+def connect(settings: Settings) -> GitLabSource:
+    """The GitLab of ``gitlab.*``, connected with an admin token.
+
+    What retrying cannot fix at this point (a token GitLab refuses or that is not an admin's, a
+    URL that redirects or is not GitLab's API) is a configuration error (78), as for ``run``;
+    GitLab unreachable or failing stays a SourceError (69).
+    """
+    from bridge.source import GitLabSource
+
+    source = GitLabSource.from_settings(settings.gitlab)
+    try:
+        source.check(needs_admin=True)
+    except FatalSourceError as exc:
+        raise ConfigError(f"gitlab.token: {exc}") from exc  # the culprit `run` names too
+    except SourceError as exc:
+        raise SourceError(f"GitLab at {settings.gitlab.url} is unavailable: {exc}") from exc
+    return source
 
 
 def print_table(rows: Sequence[Sequence[str]]) -> None:

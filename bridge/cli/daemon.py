@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from bridge.cli.common import command, load_settings, open_store, print_table
+from bridge.cli.common import command, load_settings, open_store, prepare_state_folder, print_table
 
 EXIT_CODES = (
     "Exit codes: 0 stopped cleanly, 1 work abandoned at the shutdown timeout or an unexpected "
@@ -24,6 +24,7 @@ def _run(args: argparse.Namespace) -> int:
     from bridge.service.daemon import Daemon
 
     settings = load_settings(args)
+    prepare_state_folder(settings.state.url)
     daemon = Daemon(
         args.config,
         settings,

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from bridge.cli.common import command, command_group, load_settings, open_store, print_table
-from bridge.errors import EX_TEMPFAIL, ConfigError, UsageError
+from bridge.errors import EX_TEMPFAIL, UsageError
 from bridge.model.ledger import WAITING
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bridge.store import Store
 
 STATUSES = ("pending", "retrying", "dead", "delivered")
+REDACTED = "[REDACTED]"  # GitLab's word for a hidden header value in its hook logs
 
 
 def deliver_pass(settings: Settings, store: Store) -> tuple[DeliveryReport, int]:
@@ -116,8 +117,11 @@ def _show(args: argparse.Namespace) -> int:
         timestamp=0,
         product_token=settings.delivery.user_agent_product_token,
     )
-    secret = {"x-gitlab-token", "webhook-signature", "authorization"}
-    headers = [(k, "[REDACTED]" if k.lower() in secret else v) for k, v in request.headers]
+    # As GitLab's hook logs: the token and every custom header value become "[REDACTED]"
+    # (WebHookLog#request_headers, WebHookService#build_custom_headers(values_redacted: true)).
+    custom = {name.lower() for name in endpoint.custom_headers or {}}
+    secret = {"x-gitlab-token", "webhook-signature", "authorization", *custom}
+    headers = [(k, REDACTED if k.lower() in secret else v) for k, v in request.headers]
     if args.json:
         out = {
             **_summary(row),
@@ -187,7 +191,7 @@ def _purge(args: argparse.Namespace) -> int:
     try:
         age = parse_duration(args.older_than)
     except ValueError as exc:
-        raise ConfigError(f"--older-than: {exc}") from None
+        raise UsageError(f"deliveries purge: --older-than: {exc}") from None
     statuses: list[OutboxStatus] = ["delivered"]
     if args.include_dead:
         statuses.append("dead")
@@ -294,8 +298,9 @@ def add_commands(commands: Any) -> None:
         "show",
         _show,
         help="one event: payload, headers, every attempt",
-        description="The payload, the headers its next attempt will carry (token and signature "
-        "redacted) and every attempt with its status, duration, error and response.",
+        description="The payload, the headers its next attempt will carry (token, signature and "
+        "custom header values redacted, as GitLab's hook logs show them) and every attempt with "
+        "its status, duration, error and response.",
     )
     show.add_argument("id", type=_positive_id, help="event id (from `deliveries list`)")
     show.add_argument("--json", action="store_true", help="JSON output")

@@ -66,7 +66,8 @@ def _hooks_test(args: argparse.Namespace) -> int:
         timestamp=int(now.timestamp()),
         product_token=settings.delivery.user_agent_product_token,
     )
-    sender = HttpSender()
+    # GitLab's Test button obeys the same local-network rule as real deliveries.
+    sender = HttpSender(allow_local_network=settings.delivery.allow_local_network)
     try:
         answer = sender.send(args.name, request)
     finally:

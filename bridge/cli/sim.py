@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from bridge.cli.common import command, command_group
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, UsageError
 from bridge.service.signals import wait_for_stop
 
 
@@ -19,21 +19,19 @@ def _sim_serve(args: argparse.Namespace) -> int:
     from bridge.testing.sim.sizes import SIZES
 
     if args.dataset not in SIZES:
-        raise ConfigError(
-            f"--dataset: unknown dataset {args.dataset!r} (choose {', '.join(SIZES)})"
-        )
+        raise UsageError(f"--dataset: unknown dataset {args.dataset!r} (choose {', '.join(SIZES)})")
     if not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port: {args.port} is not a TCP port (0-65535)")
+        raise UsageError(f"--port: {args.port} is not a TCP port (0-65535)")
     throttle = None
     if args.rate_limit:
         try:
             throttle = Throttle.parse(args.rate_limit)
         except ValueError as exc:
-            raise ConfigError(f"--rate-limit: {exc}") from None
+            raise UsageError(f"--rate-limit: {exc}") from None
     try:
         get_profile(args.version)
     except ValueError as exc:
-        raise ConfigError(f"--version: {exc}") from None
+        raise UsageError(f"--version: {exc}") from None
     sim = Simulator.from_dataset(
         args.dataset,
         seed=args.seed,

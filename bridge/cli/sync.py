@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bridge.cli.common import command, command_group, load_settings, open_store
+from bridge.cli.common import (
+    command,
+    command_group,
+    connect,
+    load_settings,
+    open_store,
+    prepare_state_folder,
+)
 
 if TYPE_CHECKING:
     from bridge.config.settings import Settings
@@ -31,6 +38,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     from bridge.store import current_revision, head_revision, redact, upgrade
 
     url = args.url or load_settings(args).state.url
+    prepare_state_folder(url, "--url" if args.url else "state.url")
     before = current_revision(url)
     upgrade(url)
     print(f"{redact(url)}: schema {before or 'empty'} -> {head_revision()}")
@@ -40,10 +48,9 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 def _check_online(settings: Settings) -> None:
     """Connect to GitLab: the token must be an admin's and every receiver's group must exist."""
     from bridge.errors import ConfigProblems
-    from bridge.source import GitLabSource
 
-    source = GitLabSource.from_settings(settings.gitlab)
-    instance = source.check(needs_admin=True)
+    source = connect(settings)
+    instance = source.instance
     problems = [
         f"hooks.group[{i}].group: unknown group {hook.group!r}"
         for i, hook in enumerate(settings.hooks.group)
@@ -62,11 +69,9 @@ def _sync(args: argparse.Namespace) -> int:
 
     from bridge.cli.deliveries import deliver_pass
     from bridge.errors import SourceError
-    from bridge.source import GitLabSource
     from bridge.sync import sync
 
     settings = load_settings(args)
-    source = GitLabSource.from_settings(settings.gitlab)
     tty = sys.stderr.isatty()
 
     def progress(phase: str) -> None:
@@ -75,6 +80,7 @@ def _sync(args: argparse.Namespace) -> int:
 
     with open_store(settings) as store:
         try:
+            source = connect(settings)
             report = sync(
                 source,
                 store,
@@ -89,7 +95,7 @@ def _sync(args: argparse.Namespace) -> int:
             print(f"gitlab-bridge: sync failed: {exc}", file=sys.stderr)
             if not args.no_deliver:
                 deliver_pass(settings, store)  # what was queued before still goes out
-            return 1
+            return exc.exit_code  # 69: GitLab could not be read
         if tty:
             print("\r".ljust(41), end="\r", file=sys.stderr)
         baseline = f", baseline of {len(report.baselines)} resources" if report.baselines else ""
@@ -118,7 +124,9 @@ def add_commands(commands: Any) -> None:
         _check_config,
         help="validate a configuration file",
         description="Validate a configuration file and report every problem at once, one line "
-        "each with a dotted path; exit 78 if there is any. Secrets are never printed.",
+        "each with a dotted path; exit 78 if there is any. With --online, a token GitLab refuses "
+        "or that is not an admin's is one too (78); a GitLab that cannot be reached exits 69. "
+        "Secrets are never printed.",
     )
     check.add_argument(
         "--show", action="store_true", help="print the configuration, secrets redacted"
@@ -137,8 +145,9 @@ def add_commands(commands: Any) -> None:
         description="One pass: read users, groups, projects, shares and every direct member "
         "list, diff them against the stored snapshot, confirm removals, and queue the hooks "
         "GitLab would have sent; then give every due event one delivery attempt. The first "
-        "pass of each resource is a silent baseline. Exit 0 on success, 1 when polling failed, "
-        "75 when events stay undelivered, 78 on configuration errors.",
+        "pass of each resource is a silent baseline. Exit 0 on success, 1 when member lists "
+        "failed, 69 when GitLab could not be read, 75 when events stay undelivered, 78 on "
+        "configuration errors (including a token GitLab refuses).",
     )
     sync_cmd.add_argument(
         "--no-deliver", action="store_true", help="only poll and queue; deliver later"

@@ -13,7 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from bridge.errors import AlreadyRunning
+from bridge.errors import AlreadyRunning, ConfigError
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -33,9 +33,12 @@ class InstanceLock:
         self._fd: int | None = None
 
     def acquire(self) -> InstanceLock:
-        """Take the lock or raise AlreadyRunning naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """Take the lock or raise AlreadyRunning naming the holder (ConfigError: no lock file)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"state.url: cannot create {self.path}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

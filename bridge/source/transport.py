@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import gitlab
 import requests
 
-from bridge.errors import FatalSourceError, RetriableSourceError
+from bridge.errors import FatalSourceError, RetriableSourceError, TokenRefused
 from bridge.retry import RetryPolicy, read_delay
 from bridge.source.throttle import Bucket, RequestCounter
 
@@ -169,6 +169,9 @@ class Transport:
             return
         if code == 401:
             message = f"the token was rejected by {self.url} (unknown, expired or revoked)"
+            raise TokenRefused(f"{what}: HTTP 401: {message}") from exc
+        if code == 403 and ("been blocked" in message or "been deactivated" in message):
+            raise TokenRefused(f"{what}: HTTP 403: {message}") from exc  # api_guard.rb's words
         raise FatalSourceError(f"{what}: HTTP {code}: {message}") from exc
 
     def _client(self) -> gitlab.Gitlab:

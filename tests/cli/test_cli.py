@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from bridge.cli.main import main
+from bridge.store import head_revision
 from bridge.testing.sim.faults import FaultRule
 from bridge.testing.sim.simulator import Simulator
 
@@ -31,11 +32,11 @@ from bridge.testing.sim.simulator import Simulator
         (["sim", "serve", "--port", "70000"], "--port"),
     ],
 )
-def test_bad_options_exit_78_with_one_line(
+def test_bad_options_exit_64_with_one_line(
     argv: list[str], culprit: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A bad option value is a configuration error: exit 78 and one line naming the option."""
-    assert main(argv) == 78
+    """A bad option value is a usage error: exit 64 and one line naming the option."""
+    assert main(argv) == 64
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith(f"gitlab-bridge: {culprit}")
@@ -52,11 +53,12 @@ def test_port_in_use_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    """argparse rejects an unknown subcommand with exit 2 and usage on stderr."""
-    with pytest.raises(SystemExit) as exc:
-        main(["frobnicate"])
-    assert exc.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
+    """An unknown subcommand exits 64 (not argparse's 2) with one line pointing to --help."""
+    assert main(["frobnicate"]) == 64
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("gitlab-bridge: argument COMMAND: invalid choice: 'frobnicate'")
+    assert err.endswith("(see `gitlab-bridge --help`)\n")
 
 
 @contextlib.contextmanager
@@ -125,7 +127,7 @@ def test_db_upgrade_migrates_and_refuses_a_newer_schema(
     db = tmp_path / "new" / "bridge.db"
     url = f"sqlite:///{db}"
     assert main(["db", "upgrade", "--url", url]) == 0
-    assert "schema empty -> 0003" in capsys.readouterr().out
+    assert f"schema empty -> {head_revision()}" in capsys.readouterr().out
     with sqlite3.connect(db) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '9999'")
     assert main(["db", "upgrade", "--url", url]) == 74
@@ -158,7 +160,7 @@ def test_check_config_online(
         == "gitlab-bridge: hooks.group[0].group: unknown group 'acme/plat'\n"
     )
     user = _online_config(tmp_path, small_sim.url, small_sim.tokens["user"], group)
-    assert main(["check-config", "--config", str(user), "--online"]) == 69
+    assert main(["check-config", "--config", str(user), "--online"]) == 78  # as `run` says
     err = capsys.readouterr().err
     assert "is not an administrator" in err
     assert small_sim.tokens["user"] not in err
@@ -191,14 +193,14 @@ def test_sync_command_baselines_then_queues_a_change(
     assert re.fullmatch(pattern, second)
 
 
-def test_sync_command_exits_1_when_polling_fails(
+def test_sync_command_exits_69_when_gitlab_keeps_failing(
     make_sim: Callable[..., Simulator], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A GitLab that keeps failing makes sync exit 1 with the reason on one line."""
+    """A GitLab that keeps failing makes sync exit 69 (unavailable) with the reason on one line."""
     sim = make_sim()
     path = _sync_config(tmp_path, sim.url, sim.tokens["admin"])
     sim.faults.add(FaultRule(kind="status", status=503, fraction=1.0, match="GET /users"))
-    assert main(["sync", "--config", str(path)]) == 1
+    assert main(["sync", "--config", str(path)]) == 69
     err = capsys.readouterr().err.strip()
     assert err.startswith("gitlab-bridge: sync failed: ")
     assert "\n" not in err

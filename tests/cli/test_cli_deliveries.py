@@ -131,7 +131,7 @@ def test_retry_refuses_a_changed_url_unless_forced(
     [
         (["deliveries", "show", "999"], 64, "no event 999 in the outbox"),
         (["deliveries", "retry"], 64, "give an event ID or --dead, not both"),
-        (["deliveries", "purge", "--older-than", "soon"], 78, "--older-than: "),
+        (["deliveries", "purge", "--older-than", "soon"], 64, "--older-than: "),
         (["hooks", "test", "nobody"], 64, "unknown receiver 'nobody' (known: audit)"),
     ],
 )
@@ -187,6 +187,45 @@ def test_hooks_test_for_a_group_receiver_sends_a_member_hook(
     (got,) = receiver.deliveries("/team")
     assert got.header("X-Gitlab-Event") == "Member Hook"
     assert (got.json()["event_name"], got.json()["group_id"]) == ("user_add_to_group", group_id)
+
+
+def test_hooks_test_obeys_allow_local_network(
+    make_sim: Callable[..., Simulator], tmp_path: Path, receiver: Receiver, capsys: Capture
+) -> None:
+    """Like GitLab's Test button, which posts with the hook's allow_local_requests rule: with
+    delivery.allow_local_network false a loopback receiver is refused, nothing is sent."""
+    config = write_config(tmp_path, make_sim(), receiver)
+    config.write_text(
+        config.read_text().replace("delivery: {", "delivery: {allow_local_network: false, ")
+    )
+    assert main(["hooks", "test", "audit", "--config", str(config)]) == 75
+    assert receiver.deliveries() == []
+    assert "delivery.allow_local_network is false" in capsys.readouterr().err
+
+
+def test_show_redacts_custom_header_values_as_gitlab_does(
+    make_sim: Callable[..., Simulator], tmp_path: Path, receiver: Receiver, capsys: Capture
+) -> None:
+    """Custom header values are secrets (API keys): shown as GitLab's hook logs show them,
+    ``[REDACTED]``, in text and JSON; the receiver still gets the real value."""
+    sim = make_sim()
+    config = write_config(tmp_path, sim, receiver)
+    text = config.read_text().replace(
+        "token: s3cret,", "token: s3cret, custom_headers: {X-Api-Key: k3y-value},"
+    )
+    config.write_text(text)
+    assert main(["sync", "--config", str(config), "--no-deliver"]) == 0
+    sim.world.add_user("newcomer")
+    assert main(["sync", "--config", str(config)]) == 0
+    assert receiver.deliveries("/audit")[0].header("X-Api-Key") == "k3y-value"
+    capsys.readouterr()
+    assert main(["deliveries", "show", "1", "--config", str(config)]) == 0
+    shown = capsys.readouterr().out
+    assert "  X-Api-Key: [REDACTED]\n" in shown
+    assert main(["deliveries", "show", "1", "--json", "--config", str(config)]) == 0
+    headers = json.loads(capsys.readouterr().out)["headers"]
+    assert headers["X-Api-Key"] == "[REDACTED]"
+    assert "k3y-value" not in shown + json.dumps(headers)
 
 
 def test_list_by_status_retrying_and_its_former_name_failed(

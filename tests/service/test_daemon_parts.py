@@ -13,7 +13,7 @@ import pytest
 
 from bridge.cli.main import _split_log_options, main
 from bridge.delivery.deliverer import DeliveryReport, ReceiverReport
-from bridge.errors import AlreadyRunning
+from bridge.errors import AlreadyRunning, ConfigError
 from bridge.model.ledger import ResourceState
 from bridge.project_groups.http import _operator
 from bridge.service.locks import InstanceLock, holder, sqlite_path
@@ -74,6 +74,14 @@ def test_instance_lock_refuses_a_second_holder_and_names_the_first(tmp_path: Pat
     InstanceLock(database).acquire().release()  # free again
 
 
+def test_instance_lock_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> None:
+    """A state folder under a regular file: one line naming state.url, not a traceback."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=r"^state\.url: cannot create .*file/bridge\.db\.lock"):
+        InstanceLock(blocker / "bridge.db").acquire()
+
+
 def test_sqlite_path_reads_only_file_urls() -> None:
     """PostgreSQL and in-memory SQLite need no lock file."""
     assert sqlite_path("sqlite:///state/bridge.db") == Path("state/bridge.db")
@@ -107,11 +115,9 @@ def test_json_log_lines_carry_time_level_logger_and_message() -> None:
 
 
 def test_bad_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    """argparse names the option and the choices; exit 2."""
-    with pytest.raises(SystemExit) as exited:
-        main(["--log-level", "loud", "status"])
-    assert exited.value.code == 2
-    assert "--log-level: invalid choice: 'loud'" in capsys.readouterr().err
+    """argparse names the option and the choices; exit 64 (EX_USAGE), as the README says."""
+    assert main(["--log-level", "loud", "status"]) == 64
+    assert "argument --log-level: invalid choice: 'loud'" in capsys.readouterr().err
 
 
 def empty_status() -> Status:

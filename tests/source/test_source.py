@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import responses
 
-from bridge.errors import FatalSourceError, RetriableSourceError
+from bridge.errors import FatalSourceError, RetriableSourceError, TokenRefused
 from bridge.retry import RetryPolicy
 from bridge.source import GitLabSource
 from bridge.source.parsing import next_link, parse_date, parse_time, to_member
@@ -439,3 +439,33 @@ def test_next_link_reads_link_and_links() -> None:
     assert next_link({"Link": value}) == "https://h/a?page=2"
     assert next_link({"Links": value}) == "https://h/a?page=2"
     assert next_link({"Link": '<https://h/a?page=1>; rel="first"'}) is None
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"message": "401 Unauthorized"}),
+        (403, {"message": "403 Forbidden - Your account has been blocked."}),
+    ],
+)
+def test_a_token_refused_mid_pass_is_a_configuration_error(
+    status: int, body: dict[str, str]
+) -> None:
+    """Revoked or blocked after connecting: TokenRefused, exit 78 like at start, not 69."""
+    _instance(responses.mock)
+    responses.get(f"{BASE}/api/v4/projects", json=body, status=status)
+    with pytest.raises(TokenRefused) as refused:
+        source(BASE, TOKEN).projects()
+    assert refused.value.exit_code == 78
+    assert TOKEN not in str(refused.value)
+
+
+@responses.activate
+def test_a_plain_403_stays_fatal_but_not_a_token_problem() -> None:
+    """A 403 for another reason (not an admin, a forbidden resource) is not TokenRefused."""
+    _instance(responses.mock)
+    responses.get(f"{BASE}/api/v4/projects", json={"message": "403 Forbidden"}, status=403)
+    with pytest.raises(FatalSourceError) as refused:
+        source(BASE, TOKEN).projects()
+    assert not isinstance(refused.value, TokenRefused)

@@ -1,0 +1,1 @@
+"""Adversarial tests: the bridge under hostile input, broken dependencies and leaked secrets."""
