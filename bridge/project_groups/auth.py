@@ -4,11 +4,18 @@ The bridge's project-groups endpoint must never show a project to someone GitLab
 each caller's token is checked with ``GET /user`` (identity, admin, external) and
 ``GET /projects/:id`` (readable or not), with the caller's own credentials. Answers are cached
 for ``ttl`` seconds per (token digest, project); tokens themselves are never kept or logged.
+
+When GitLab refuses the caller itself (401; 403 for a blocked or deactivated account, a token
+without the scope) the refusal is passed on as GitLab worded it: ``GET /projects/:id`` and
+``GET /projects/:id/groups`` share ``find_project!`` and the authentication before it, so
+GitLab would answer the groups request the same way. A token that cannot be one (not visible
+ASCII, or over 4,096 characters) is refused here without asking: it could not even be sent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +27,9 @@ from requests.adapters import HTTPAdapter
 from bridge.errors import AuthUnavailable, InvalidToken
 from bridge.project_groups.finder import Caller
 
+_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")
+_UNAUTHORIZED: dict[str, object] = {"message": "401 Unauthorized"}
+
 
 @dataclass(frozen=True, slots=True)
 class Credential:
@@ -29,9 +39,25 @@ class Credential:
     value: str
 
     @property
+    def plausible(self) -> bool:
+        """Could GitLab accept it? Visible ASCII, at most 4,096 characters (a CI job JWT fits)."""
+        secret = (
+            self.value.removeprefix("Bearer ") if self.header == "Authorization" else self.value
+        )
+        return _TOKEN.fullmatch(secret) is not None
+
+    @property
     def digest(self) -> str:
         """A cache key that does not keep the token."""
         return hashlib.sha256(f"{self.header}\0{self.value}".encode()).hexdigest()
+
+
+class Refused(InvalidToken):
+    """GitLab refused the caller (401, or 403 for a blocked account): its status and body."""
+
+    def __init__(self, status: int, body: dict[str, object]) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status, self.body = status, body
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +93,14 @@ class GitLabAuthorizer:
         self._session.close()
 
     def caller(self, token: Credential | None) -> Caller:
-        """The caller behind ``token`` (anonymous without one); InvalidToken on 401."""
+        """The caller behind ``token`` (anonymous without one); Refused as GitLab refuses it."""
         if token is None:
             return Caller()
         cached = self._cached(token, "user")
         if isinstance(cached, Caller):
             return cached
         status, body = self._get("/user", token)
-        if status == 401:
-            raise InvalidToken("401 Unauthorized")
+        _raise_refusal(status, body)
         if status != 200 or not isinstance(body, dict):
             raise AuthUnavailable(f"GET /user answered HTTP {status}")
         who = Caller(
@@ -88,21 +113,22 @@ class GitLabAuthorizer:
         return who
 
     def can_read_project(self, token: Credential | None, project_id: int) -> bool:
-        """Whether GitLab lets this caller read the project (404 and 403 mean no)."""
+        """Whether GitLab lets this caller read the project (404 means no); Refused as GitLab."""
         key = f"project:{project_id}"
         cached = self._cached(token, key)
         if isinstance(cached, bool):
             return cached
-        status, _body = self._get(f"/projects/{project_id}", token)
-        if status == 401:
-            raise InvalidToken("401 Unauthorized")
-        if status not in (200, 403, 404):
+        status, body = self._get(f"/projects/{project_id}", token)
+        _raise_refusal(status, body)
+        if status not in (200, 404):
             raise AuthUnavailable(f"GET /projects/{project_id} answered HTTP {status}")
         allowed = status == 200
         self._store(token, key, allowed)
         return allowed
 
     def _get(self, path: str, token: Credential | None) -> tuple[int, object]:
+        if token is not None and not token.plausible:
+            return 401, _UNAUTHORIZED
         headers = {token.header: token.value} if token else {}
         self.requests_made += 1
         try:
@@ -139,3 +165,12 @@ class GitLabAuthorizer:
             self._cache[(token.digest if token else "", key)] = _Entry(
                 value, self._clock() + self._ttl
             )
+
+
+def _raise_refusal(status: int, body: object) -> None:
+    """Pass on GitLab's 401 or 403 with its body (a small JSON object), else GitLab's default."""
+    if status not in (401, 403):
+        return
+    if isinstance(body, dict) and len(str(body)) <= 4096:
+        raise Refused(status, {str(k): v for k, v in body.items()})
+    raise Refused(status, _UNAUTHORIZED if status == 401 else {"message": "403 Forbidden"})

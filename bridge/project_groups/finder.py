@@ -27,9 +27,10 @@ _TRUE = frozenset(
 _FALSE = frozenset(
     ["0", "off", "Off", "OFF", "f", "false", "False", "FALSE", "F", "n", "no", "No", "NO", "N"]
 )
-# Ruby's Integer(s, 10): surrounding whitespace, a sign, an optional 0d prefix, digits with
-# single underscores between them.
-_DIGITS = r"([+-]?)(?:0[dD])?([0-9]+(?:_[0-9]+)*)"
+# Ruby's Integer(s, 10): surrounding whitespace, a sign, an optional 0d prefix, ASCII digits
+# with single underscores between them. Nothing else: not "²", "1e3", "0x1f" or "1.0".
+HUGE = 10**30
+_DIGITS = r"([+-]?)(?:0[dD])?([0-9]+(?:_[0-9]+)*)"  # [0-9], never \d: it takes any digit
 _RUBY_INTEGER = re.compile(rf"[ \t\n\v\f\r]*{_DIGITS}[ \t\n\v\f\r]*\Z")
 # Ruby's String#to_i: the longest such prefix, else 0; it never fails.
 _RUBY_TO_I = re.compile(rf"[ \t\n\v\f\r]*{_DIGITS}")
@@ -112,7 +113,7 @@ def _level(
     name = "shared_min_access_level"
     if value is None or value == "":
         return None
-    number = _ruby_integer(value) if isinstance(value, str) else None
+    number = ruby_integer(value) if isinstance(value, str) else None
     if number is None:
         errors.append(f"{name} is invalid")
     if number not in levels:
@@ -130,7 +131,7 @@ def _skip_groups(
     items = [value] if isinstance(value, str) else list(value)
     if csv:  # value.split(',').map(&:strip).map(&:to_i): "abc" is 0, "1.5" is 1
         return tuple(_ruby_to_i(part) for item in items for part in _ruby_split(item))
-    numbers = [_ruby_integer(item) for item in items]
+    numbers = [ruby_integer(item) for item in items]
     if isinstance(value, str) or None in numbers:
         errors.append("skip_groups is invalid")
         return ()
@@ -145,16 +146,23 @@ def _ruby_split(text: str) -> list[str]:
     return parts
 
 
-def _ruby_integer(text: str) -> int | None:
-    """Ruby's ``Integer(text, 10)``, or None where it raises."""
-    match = _RUBY_INTEGER.match(text)
-    return int(match.group(1) + match.group(2).replace("_", "")) if match else None
+def ruby_integer(text: str) -> int | None:
+    """Ruby's ``Integer(text, 10)``, or None where it raises; magnitudes past ``HUGE`` are
+    ``HUGE`` (no id, level or page is that large, and 5,000 digits cost Python's ``int``)."""
+    return _signed(_RUBY_INTEGER.match(text))
 
 
 def _ruby_to_i(text: str) -> int:
     """Ruby's ``text.strip.to_i``."""
-    match = _RUBY_TO_I.match(text.strip(" \t\n\v\f\r\x00"))
-    return int(match.group(1) + match.group(2).replace("_", "")) if match else 0
+    return _signed(_RUBY_TO_I.match(text.strip(" \t\n\v\f\r\x00"))) or 0
+
+
+def _signed(found: re.Match[str] | None) -> int | None:
+    if found is None:
+        return None
+    digits = found.group(2).replace("_", "").lstrip("0") or "0"
+    value = HUGE if len(digits) > len(str(HUGE)) - 1 else int(digits)
+    return -value if found.group(1) == "-" else value
 
 
 def project_groups(

@@ -1,10 +1,13 @@
-"""The bridge's HTTP server: a GitLab-compatible ``GET /api/v4/projects/:id/groups``.
+"""The bridge's HTTP API: a GitLab-compatible ``GET /api/v4/projects/:id/groups``.
 
 Answers come from the snapshot (``SnapshotView``), in GitLab's JSON and pagination headers;
 authorization is GitLab's own, asked of the real instance with the caller's token
-(``GitLabAuthorizer``), so nobody sees a project GitLab would hide from them. Error bodies have
-GitLab's shapes: 400 ``{"error": ...}``, 401 and 404 ``{"message": ...}``. Binds 127.0.0.1 by
-default; the ``X-Gitlab-Bridge-Snapshot-Age`` header says how old the answer's data is.
+(``GitLabAuthorizer``), so nobody sees a project GitLab would hide from them, and a token GitLab
+refuses (401, or 403 for a blocked account) gets GitLab's own answer. Errors have GitLab's
+shapes: 400 ``{"error": ...}``, 401, 403 and 404 ``{"message": ...}``; other methods get what
+Grape answers (docs/project-groups.md#methods). Binds 127.0.0.1 by default; the
+``X-Gitlab-Bridge-Snapshot-Age`` header says how old the answer's data is. The sockets are
+``connections.Server``'s.
 
 Under ``gitlab-bridge run`` it also serves the daemon's ``/-/health`` (open), ``/-/ready`` and
 ``/metrics`` (``Authorization: Bearer <server.token>``; without a token, loopback clients only).
@@ -15,44 +18,37 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import ipaddress
-import json
 import logging
 import re
-import socket
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Mapping
 from typing import Protocol
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote
 
 from bridge.config.settings import Settings
-from bridge.errors import AuthUnavailable, ConfigError, InvalidParameter, InvalidToken
-from bridge.project_groups.auth import Credential, GitLabAuthorizer
-from bridge.project_groups.finder import (
-    parse_query,
-    project_groups,
-    public_group_details,
-)
-from bridge.project_groups.pagination import offset_page
+from bridge.errors import AuthUnavailable, ConfigError, InvalidParameter
+from bridge.project_groups.auth import Credential, GitLabAuthorizer, Refused
+from bridge.project_groups.connections import Server
+from bridge.project_groups.finder import parse_query, project_groups, public_group_details
+from bridge.project_groups.pagination import offset_page, page_errors
 from bridge.project_groups.view import ViewCache, load
+from bridge.project_groups.wire import Limits, Reply, Request
 from bridge.store import Store
 
+__all__ = ["BridgeServer", "Limits", "Operations", "Reply", "Request", "start_server"]
+
 log = logging.getLogger(__name__)
-_GROUPS_ROUTE = re.compile(r"^/api/v4/projects/([^/]+)/groups$")
+_GROUPS_ROUTE = re.compile(r"/api/v4/projects/([^/]+)/groups")
+_OPERATIONS = frozenset(["/-/health", "/-/ready", "/metrics"])
 _DEFAULTS = {"shared_visible_only": "false", "with_shared": "false"}
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """Status, JSON-able body and extra headers."""
-
-    status: int
-    body: object  # JSON-able, or bytes sent as they are
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    content_type: str = "application/json"
+# Grape's Allow for a GET route: OPTIONS and HEAD are added to every GET route.
+_ALLOW = "OPTIONS, GET, HEAD"
+# An absolute http(s) URL of visible ASCII without the characters that end a Link target.
+_EXTERNAL_URL = re.compile(r"https?://[\x21\x23-\x3b\x3d\x3f-\x7e]+")
+DEFAULT_LIMITS = Limits()
+NOT_FOUND = Reply(404, {"error": "404 Not Found"})
+BAD_GATEWAY = Reply(502, {"message": "502 Bad Gateway: GitLab did not answer the check"})
+UNAUTHORIZED = Reply(401, {"message": "401 Unauthorized"})
 
 
 class Operations(Protocol):
@@ -83,169 +79,171 @@ class BridgeServer:
         external_url: str,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         operations: Operations | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         """``external_url`` is where clients reach the bridge (for pagination links)."""
+        if not _EXTERNAL_URL.fullmatch(external_url):
+            # It goes into every Link header: a CR, LF, space or '>' would forge headers.
+            raise ConfigError(
+                f"server.external_url: {external_url!r} is not an http(s) URL of visible ASCII"
+            )
         self.views, self.authorizer, self._now = views, authorizer, now
-        self.operations = operations
+        self.operations, self.limits = operations, limits
         self.external_url = external_url.rstrip("/")
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: Server | None = None
 
     @property
     def url(self) -> str:
         """``http://host:port`` of the running server."""
-        if self._httpd is None:
+        if self._server is None:
             raise RuntimeError("the server is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self._server.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open now."""
+        return 0 if self._server is None else self._server.open_connections
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> BridgeServer:
-        """Bind and serve on a daemon thread."""
-        self._httpd = _HTTPServer((host, port), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        """Bind (OSError if that fails) and serve on a background thread."""
+        self._server = Server(self.answer, self.limits).start(host, port)
         return self
 
     def stop(self) -> None:
         """Stop serving, close the socket and the authorizer's connections."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         self.authorizer.close()
 
-    def handle(
-        self,
-        path: str,
-        query: str,
-        token: Credential | None,
-        *,
-        client: str = "127.0.0.1",
-        authorization: str = "",
-    ) -> Reply:
-        """Route one GET request; ``client`` is the peer's address."""
-        ops = self.operations
-        if ops is not None and path in ("/-/health", "/-/ready", "/metrics"):
-            if path == "/-/health":
-                return ops.health()
-            if not _operator(ops.metrics_token, client, authorization):
-                return Reply(401, {"message": "401 Unauthorized: send Authorization: Bearer "
-                                   "<server.token>"})  # fmt: skip
-            return ops.ready() if path == "/-/ready" else ops.metrics()
-        match = _GROUPS_ROUTE.match(path)
+    def answer(self, request: Request) -> Reply:
+        """Route one request as GitLab's Grape API does; HEAD is GET without the body."""
+        raw_path, _, query = request.target.partition("?")
+        path = _normalize(raw_path)
+        method = "GET" if request.method == "HEAD" else request.method
+        if self.operations is not None and path in _OPERATIONS:
+            return self._operation(path, method, request)
+        match = _GROUPS_ROUTE.fullmatch(path)
         if match is None:
-            return Reply(404, {"error": "404 Not Found"})
+            return NOT_FOUND  # Grape's catch-all route, for every method
+        token = credential(request.headers, query)
+        if method != "GET":
+            return self._not_allowed(method, token)
         return self.project_groups(unquote(match.group(1)), query, token)
 
     def project_groups(self, ident: str, query: str, token: Credential | None) -> Reply:
         """``GET /projects/:id/groups`` as GitLab answers it."""
-        params: dict[str, str | list[str]] = {}
-        for key, values in parse_qs(query, keep_blank_values=True).items():
-            if key in ("private_token", "access_token"):
-                continue  # credentials never echo into Link headers
-            name = key.removesuffix("[]")
-            params[name] = values if key.endswith("[]") else values[-1]
+        params = _params(query)
+        errors = []  # Grape validates every declared parameter before the endpoint runs
         try:
             parsed = parse_query(params)
-            view = self.views.get()
-            project = view.project(ident)
-            caller = self.authorizer.caller(token)
-            if project is None or not self.authorizer.can_read_project(token, project.id):
-                return Reply(404, {"message": "404 Project Not Found"})
-            found = project_groups(project, view.groups, view.group_members, parsed, caller)
-            base = f"{self.external_url}/api/v4/projects/{quote(ident, safe='')}/groups"
-            # GitLab's Link echoes the route param and the declared defaults, Rails-sorted.
-            echoed = {"id": ident, **_DEFAULTS, **params}
-            page, headers = offset_page(found, echoed, base)
         except InvalidParameter as exc:
-            return Reply(400, {"error": str(exc)})
-        except InvalidToken:
-            return Reply(401, {"message": "401 Unauthorized"})
+            errors.append(str(exc))
+        errors += page_errors(params)
+        if errors:
+            return Reply(400, {"error": ", ".join(dict.fromkeys(errors))})
+        view = self.views.get()
+        project = view.project(ident)
+        try:
+            caller = self.authorizer.caller(token)
+            readable = project is not None and self.authorizer.can_read_project(token, project.id)
+        except Refused as exc:
+            return Reply(exc.status, exc.body)
         except AuthUnavailable as exc:
             log.warning("authorization check failed: %s", exc)
-            return Reply(502, {"message": "502 Bad Gateway: GitLab did not answer the check"})
+            return BAD_GATEWAY
+        if project is None or not readable:
+            return Reply(404, {"message": "404 Project Not Found"})
+        found = project_groups(project, view.groups, view.group_members, parsed, caller)
+        base = f"{self.external_url}/api/v4/projects/{quote(ident, safe='')}/groups"
+        # GitLab's Link echoes the route param and the declared defaults, Rails-sorted.
+        page, headers = offset_page(found, {"id": ident, **_DEFAULTS, **params}, base)
         age = view.age(self._now())
         if age is not None:
             headers.append(("X-Gitlab-Bridge-Snapshot-Age", str(int(age))))
         return Reply(200, [public_group_details(g) for g in page], headers)
 
+    def _not_allowed(self, method: str, token: Credential | None) -> Reply:
+        """Another method on the groups route. Grape answers it from the route's own before
+        filters, and the Projects API's ``authenticate_non_get!`` authenticates there whatever
+        the method: 401 without a valid token, else 405 (204 for OPTIONS) with ``Allow``."""
+        if token is None:
+            return UNAUTHORIZED
+        try:
+            self.authorizer.caller(token)
+        except Refused as exc:
+            return Reply(exc.status, exc.body)
+        except AuthUnavailable as exc:
+            log.warning("authorization check failed: %s", exc)
+            return BAD_GATEWAY
+        if method == "OPTIONS":
+            return Reply(204, b"", [("Allow", _ALLOW)])
+        return Reply(405, {"error": "405 Not Allowed"}, [("Allow", _ALLOW)])
+
+    def _operation(self, path: str, method: str, request: Request) -> Reply:
+        ops = self.operations
+        assert ops is not None
+        if method != "GET":
+            return Reply(405, {"error": "405 Not Allowed"}, [("Allow", "GET, HEAD")])
+        if path == "/-/health":
+            return ops.health()
+        if not _operator(
+            ops.metrics_token, request.client, request.headers.get("authorization", "")
+        ):
+            return Reply(401, {"message": "401 Unauthorized: send Authorization: Bearer "
+                               "<server.token>"})  # fmt: skip
+        return ops.ready() if path == "/-/ready" else ops.metrics()
+
+
+def credential(headers: Mapping[str, str], query: str) -> Credential | None:
+    """The caller's token: PRIVATE-TOKEN, a bearer, ``?private_token``, ``?access_token``."""
+    private = headers.get("private-token", "")
+    if private:
+        return Credential("PRIVATE-TOKEN", private)
+    scheme, _, rest = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():
+        return Credential("Authorization", f"Bearer {rest.strip()}")
+    found = parse_qs(query)
+    if found.get("private_token"):
+        return Credential("PRIVATE-TOKEN", found["private_token"][-1])
+    if found.get("access_token"):
+        return Credential("Authorization", f"Bearer {found['access_token'][-1]}")
+    return None
+
+
+def _params(query: str) -> dict[str, str | list[str]]:
+    params: dict[str, str | list[str]] = {}
+    for key, values in parse_qs(query, keep_blank_values=True).items():
+        if key in ("private_token", "access_token"):
+            continue  # credentials never echo into Link headers
+        name = key.removesuffix("[]")
+        params[name] = values if key.endswith("[]") else values[-1]
+    return params
+
+
+def _normalize(path: str) -> str:
+    """Grape's ``Router.normalize_path``: runs of ``/`` squeezed, trailing ``/`` dropped."""
+    return re.sub("/+", "/", path).rstrip("/") or "/"
+
 
 def _operator(token: str | None, client: str, authorization: str) -> bool:
-    """Is this request allowed the operator endpoints? Without a token, loopback only."""
-    if token is None:
-        return ipaddress.ip_address(client.removeprefix("::ffff:")).is_loopback
-    scheme, _, given = authorization.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    """Is this request allowed the operator endpoints? Without a token, loopback only.
 
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], bridge: BridgeServer
-    ) -> None:
-        super().__init__(address, handler)
-        self.bridge = bridge
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-    server_version = "gitlab-hook-bridge"
-    sys_version = ""
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s " + format, self.client_address[0], *args)
-
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
+    An empty token is no token (an empty bearer must never match it). Bytes are compared, so a
+    non-ASCII header cannot make ``compare_digest`` raise.
+    """
+    if not token:
         try:
-            reply = self.server.bridge.handle(
-                parts.path,
-                parts.query,
-                self._credential(),
-                client=str(self.client_address[0]),
-                authorization=self.headers.get("Authorization", ""),
-            )
-        except Exception:  # one broken request must not take the server down
-            log.exception("request %s failed", parts.path)
-            reply = Reply(500, {"message": "500 Internal Server Error"})
-        if isinstance(reply.body, bytes):
-            body = reply.body
-        else:
-            body = json.dumps(reply.body, separators=(",", ":"), ensure_ascii=False).encode()
-        lines = [
-            f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}",
-            f"Date: {self.date_time_string()}",
-            f"Content-Type: {reply.content_type}",
-            f"Content-Length: {len(body)}",
-            *(f"{name}: {value}" for name, value in reply.headers),
-        ]
-        head = "\r\n".join(lines) + "\r\n\r\n"
-        self.wfile.write(head.encode("latin-1") + body)
-
-    def _credential(self) -> Credential | None:
-        private = self.headers.get("PRIVATE-TOKEN")
-        if private:
-            return Credential("PRIVATE-TOKEN", private)
-        bearer = self.headers.get("Authorization", "")
-        if bearer.lower().startswith("bearer ") and bearer[7:].strip():
-            return Credential("Authorization", bearer)
-        query = parse_qs(urlsplit(self.path).query)
-        for name in ("private_token", "access_token"):
-            if query.get(name):
-                header = "PRIVATE-TOKEN" if name == "private_token" else "Authorization"
-                value = query[name][-1] if name == "private_token" else f"Bearer {query[name][-1]}"
-                return Credential(header, value)
-        return None
+            return ipaddress.ip_address(client.removeprefix("::ffff:")).is_loopback
+        except ValueError:
+            return False
+    scheme, _, given = authorization.partition(" ")
+    try:
+        offered = given.strip().encode("latin-1")  # header values are bytes read as Latin-1
+    except UnicodeEncodeError:
+        offered = given.strip().encode("utf-8")
+    return scheme.lower() == "bearer" and hmac.compare_digest(offered, token.encode("utf-8"))
 
 
 def start_server(
@@ -264,18 +262,21 @@ def start_server(
         timeout=settings.gitlab.timeout,
         ttl=settings.server.auth_cache_ttl,
     )
-    server = BridgeServer(
-        views,
-        authorizer,
-        external_url=settings.server.external_url or f"http://{settings.server.listen}",
-        operations=operations,
-    )
-    host, _, port = settings.server.listen.rpartition(":")
     try:
+        server = BridgeServer(
+            views,
+            authorizer,
+            external_url=settings.server.external_url or f"http://{settings.server.listen}",
+            operations=operations,
+        )
+        host, _, port = settings.server.listen.rpartition(":")
         server.start(host.strip("[]"), int(port))
     except OSError as exc:
         authorizer.close()
         raise ConfigError(
             f"server.listen: cannot listen on {settings.server.listen}: {exc.strerror}"
         ) from None
+    except ConfigError:
+        authorizer.close()
+        raise
     return server

@@ -4,6 +4,11 @@ Follows ``Gitlab::Pagination::OffsetPagination``: ``page`` at least 1, ``per_pag
 default and at most 100; headers in the order X-Per-Page, X-Page, X-Next-Page, X-Prev-Page,
 Link, X-Total, X-Total-Pages; ``Link`` rels prev, next, first, last, each URL the base plus a
 Rails ``to_query`` string (pairs encoded and sorted).
+
+``page`` and ``per_page`` are ``lib/api/pagination_params.rb``'s Grape Integers (Ruby's
+``Integer(s, 10)``); ``per_page`` also has ``except_values: [0]`` (GitLab 14.8+). Below 1
+they fall back as Kaminari does (page 1, per_page 20). A page whose offset PostgreSQL's bigint
+cannot hold fails inside GitLab (500); the bridge calls it invalid instead.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from typing import TypeVar
 from urllib.parse import quote_plus
 
 from bridge.errors import InvalidParameter
+from bridge.project_groups.finder import ruby_integer
 
 T = TypeVar("T")
 Params = Mapping[str, str | Sequence[str]]
 Headers = list[tuple[str, str]]
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
+BIGINT_MAX = 2**63 - 1  # PostgreSQL's OFFSET
 
 
 def to_query(params: Params) -> str:
@@ -34,11 +41,33 @@ def to_query(params: Params) -> str:
     return "&".join(sorted(pairs))
 
 
+def page_errors(params: Params) -> list[str]:
+    """Grape's messages for ``page`` and ``per_page``, in declared order; [] if both are fine."""
+    errors = []
+    page, per_page = _integer(params, "page", 1), _integer(params, "per_page", DEFAULT_PER_PAGE)
+    if page is None:
+        errors.append("page is invalid")
+    if per_page is None:
+        errors.append("per_page is invalid")
+    elif per_page == 0:
+        errors.append("per_page has a value not allowed")
+    elif page is not None and (page - 1) * _effective(per_page) > BIGINT_MAX:
+        errors.append("page is invalid")
+    return errors
+
+
 def page_params(params: Params) -> tuple[int, int]:
-    """``page`` and ``per_page`` as Kaminari reads them; 400 for a non-integer."""
-    page = max(1, _integer(params, "page", 1))
-    per_page = _integer(params, "per_page", DEFAULT_PER_PAGE)
-    return page, min(per_page if per_page >= 1 else DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    """``page`` and ``per_page`` as Kaminari reads them; InvalidParameter as Grape words it."""
+    errors = page_errors(params)
+    if errors:
+        raise InvalidParameter(", ".join(errors))
+    page = _integer(params, "page", 1) or 1
+    per_page = _integer(params, "per_page", DEFAULT_PER_PAGE) or DEFAULT_PER_PAGE
+    return max(1, page), _effective(per_page)
+
+
+def _effective(per_page: int) -> int:
+    return min(per_page if per_page >= 1 else DEFAULT_PER_PAGE, MAX_PER_PAGE)
 
 
 def offset_page(rows: Sequence[T], params: Params, base_url: str) -> tuple[Sequence[T], Headers]:
@@ -72,10 +101,9 @@ def offset_page(rows: Sequence[T], params: Params, base_url: str) -> tuple[Seque
     ]
 
 
-def _integer(params: Params, name: str, default: int) -> int:
+def _integer(params: Params, name: str, default: int) -> int | None:
+    """The parameter, its default when absent or empty, None when Grape would not coerce it."""
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if not isinstance(raw, str) or not raw.lstrip("-").isdigit():
-        raise InvalidParameter(f"{name} is invalid")
-    return int(raw)
+    return ruby_integer(raw) if isinstance(raw, str) else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from bridge.store import Store
 
 log = logging.getLogger(__name__)
 SNAPSHOT_RESOURCES = ("groups", "projects")
+_ID = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,10 +33,19 @@ class SnapshotView:
     polled_at: dt.datetime | None  # the oldest last complete poll of groups and projects
 
     def project(self, ident: str) -> Project | None:
-        """A project by numeric id or full path (GitLab matches paths case-insensitively)."""
-        if ident.isdigit():
-            return self.projects.get(int(ident))
-        found = self.by_path.get(ident.lower())
+        """A project by id or full path, as GitLab's ``find_project``: ASCII digits (``-?\\d+``)
+        are an id, anything with a ``/`` a path (matched case-insensitively), the rest nothing.
+
+        ``str.isdigit`` is not the test: it takes "²", which ``int`` then refuses.
+        """
+        if _ID.fullmatch(ident):
+            # Rails casts "007" to 7 and finds nothing past bigint (nor below 1); int() would
+            # refuse 4,300+ digits, zeros included.
+            significant = ident.lstrip("0")
+            if ident.startswith("-") or len(significant) > 19:
+                return None
+            return self.projects.get(int(significant or "0"))
+        found = self.by_path.get(ident.lower()) if "/" in ident else None
         return None if found is None else self.projects.get(found)
 
     def age(self, now: dt.datetime) -> float | None:
