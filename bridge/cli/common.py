@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from bridge.errors import ConfigError, FatalSourceError, SourceError
@@ -64,6 +65,33 @@ def open_store(settings: Settings) -> Store:
 
     prepare_state_folder(settings.state.url)
     return Store.open(settings.state.url)
+
+
+@contextmanager
+def sole_poller(settings: Settings, store: Store) -> Iterator[None]:
+    """Poll only when no daemon does: two pollers on one state would both queue each change.
+
+    SQLite: the daemon's instance lock; PostgreSQL: the poller lease. AlreadyRunning (73)
+    otherwise.
+    """
+    from bridge.errors import AlreadyRunning
+    from bridge.service.locks import InstanceLock, sqlite_path
+
+    database = sqlite_path(settings.state.url)
+    if database is not None:
+        lock = InstanceLock(database).acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    lease = store.poller_lease()
+    if not lease.try_lead():
+        raise AlreadyRunning(f"another gitlab-bridge polls this state ({store.url}); sync refused")
+    try:
+        yield
+    finally:
+        lease.release()
 
 
 def prepare_state_folder(url: str, where: str = "state.url") -> None:

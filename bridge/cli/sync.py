@@ -13,6 +13,7 @@ from bridge.cli.common import (
     load_settings,
     open_store,
     prepare_state_folder,
+    sole_poller,
 )
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def _sync(args: argparse.Namespace) -> int:
         if tty:
             print(f"\rsync: {phase}...".ljust(40), end="", file=sys.stderr, flush=True)
 
-    with open_store(settings) as store:
+    with open_store(settings) as store, sole_poller(settings, store):
         try:
             source = connect(settings)
             report = sync(

@@ -10,7 +10,7 @@ timestamps (docs/payloads.md#record-timestamps). No I/O, no clock, no logging.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -23,6 +23,7 @@ from bridge.model.ledger import OutboxRow, RowMeta
 from bridge.model.records import Project
 
 _NOTHING_REMOVED: Final[Mapping[str, int]] = MappingProxyType({})
+_NOTHING_DOOMED: Final[Mapping[str, Collection[int]]] = MappingProxyType({})
 
 
 def outbox_rows(
@@ -35,13 +36,19 @@ def outbox_rows(
     contexts: Sides[PayloadContext],
     projects: Sides[Mapping[int, Project]],
     removed: Mapping[str, int] = _NOTHING_REMOVED,
+    doomed: Mapping[str, Collection[int]] = _NOTHING_DOOMED,
 ) -> tuple[OutboxRow, ...]:
     """Rows for ``changes`` (in poll order already); ``snapshot`` maps subject -> row bookkeeping.
 
     A subject missing from ``snapshot`` continues from the revision its row had when it was
-    removed (``removed``, the store's tombstones), or is new: revision 0.
+    removed (``removed``, the store's tombstones), or is new: revision 0. ``doomed``: users,
+    groups and projects the pass destroys, maybe in another commit; rows cascading with them
+    are silent.
     """
-    destroyed = {record: removed_ids(changes, record) for record in ("user", "group", "project")}
+    destroyed = {
+        record: removed_ids(changes, record) | frozenset(doomed.get(record, ()))
+        for record in ("user", "group", "project")
+    }
     rows: list[OutboxRow] = []
     for change in changes:
         groups = contexts.of(change.kind).groups

@@ -50,6 +50,7 @@ def users(run: Pass) -> None:
 def groups(run: Pass) -> None:
     """Groups and their shares; a vanished group's shares cascade with it."""
     listed, listed_shares = run.source.groups_and_shares()
+    run.groups_polled = True
     new = {g.id: g for g in listed}
     old = run.old_groups = run.store.groups()
     group_changes, kept = confirm(diff.diff_groups(old, new), run.exists.group)
@@ -99,6 +100,8 @@ def projects(run: Pass) -> None:
     new = _with_shares(new, list(kept_shares.values()))
     destroyed = [c.key[0] for c in project_changes if c.kind == "removed"]
     run.doomed["project"].update(destroyed)
+    if not run.groups_polled:
+        _doom_vanished_groups(run, {c.key[1] for c in share_changes if c.kind == "removed"})
 
     def write(tx: SnapshotWriter, at: dt.datetime) -> None:
         tx.upsert_projects(new.values(), at)
@@ -126,6 +129,17 @@ def projects(run: Pass) -> None:
         projects=Sides(old=old, new=new),
         fresh=[("project", c.key[0]) for c in project_changes if c.kind == "added"],
     )
+
+
+def _doom_vanished_groups(run: Pass, group_ids: Iterable[int]) -> None:
+    """A link into a group destroyed since the last groups poll goes silently with it.
+
+    The daemon polls projects on their own: the link can be seen gone before the group is
+    (its groups poll sends group_destroy later). Asked of GitLab, as ``_user_doomed`` does.
+    """
+    for group_id in sorted(set(group_ids) - run.doomed["group"]):
+        if run.source.get_group(group_id) is None:
+            run.doomed["group"].add(group_id)
 
 
 def _by_source(shares: Iterable[Share], ids: Iterable[int]) -> dict[int, list[Share]]:

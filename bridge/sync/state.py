@@ -61,6 +61,7 @@ class Pass:
         self.deferred: dict[str, Callable[[], None]] = {}  # destroys, committed last
         self.doomed: dict[str, set[int]] = {"user": set(), "group": set(), "project": set()}
         self.users_polled = False
+        self.groups_polled = False
         self.alive: set[int] = set()  # users looked up and found during this pass
 
     @property
@@ -154,6 +155,7 @@ class Pass:
             contexts=contexts,
             projects=projects,
             removed=self.store.tombstones(revived) if revived else {},
+            doomed=self.doomed,
         )
         state = ResourceState(
             name=name,

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from bridge.cli.main import main
-from bridge.store import head_revision
+from bridge.store import Store, head_revision
 from bridge.testing.sim.faults import FaultRule
 from bridge.testing.sim.simulator import Simulator
 
@@ -224,3 +224,27 @@ def test_sync_command_exits_1_when_member_lists_fail(
         r"those lists keep their previous snapshot",
         err,
     )
+
+
+@pytest.mark.postgres
+def test_sync_is_refused_while_another_process_polls_a_postgresql_state(
+    make_sim: Callable[..., Simulator],
+    tmp_path: Path,
+    pg_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two pollers would both queue each change: sync exits 73 while the poller lease is held."""
+    sim = make_sim()
+    path = _sync_config(tmp_path, sim.url, sim.tokens["admin"])
+    path.write_text(path.read_text().replace(
+        f"sqlite:///{tmp_path / 'state' / 'bridge.db'}", pg_url
+    ))  # fmt: skip
+    with Store.open(pg_url) as store:
+        lease = store.poller_lease()
+        assert lease.try_lead()
+        try:
+            assert main(["sync", "--config", str(path), "--no-deliver"]) == 73
+        finally:
+            lease.release()
+    assert "another gitlab-bridge polls this state" in capsys.readouterr().err
+    assert main(["sync", "--config", str(path), "--no-deliver"]) == 0

@@ -165,27 +165,32 @@ def test_run_survives_a_restart_without_losing_or_repeating(
 def test_a_second_daemon_on_the_same_state_is_refused(
     make_sim: SimFactory, tmp_path: Path, receiver: Receiver
 ) -> None:
-    """Exit 73 with a one-line message naming the running daemon's pid and the lock."""
+    """Exit 73 with a one-line message naming the running daemon's pid and the lock; a
+    one-shot ``sync`` is refused the same way (two pollers would both queue each change)."""
     sim = make_sim("small", version="16.11")
     config = write_config(tmp_path / "config.yaml", sim, receiver, sim.world.add_group("g").id)
     first = Daemon(config)
     try:
-        second = subprocess.run(
-            [sys.executable, "-m", "bridge", "run", "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        refused = [
+            subprocess.run(
+                [sys.executable, "-m", "bridge", command, "--config", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                check=False,
+            )
+            for command in ("run", "sync")
+        ]
     finally:
         code, _ = first.stop()
     assert code == 0
-    assert second.returncode == 73
-    message = second.stderr.strip().splitlines()[-1]
-    assert message == (
-        f"gitlab-bridge: another gitlab-bridge (pid {first.process.pid}) already runs on this "
-        f"state: {tmp_path / 'bridge.db.lock'}"
-    )
+    for second in refused:
+        assert second.returncode == 73, second.stderr
+        message = second.stderr.strip().splitlines()[-1]
+        assert message == (
+            f"gitlab-bridge: another gitlab-bridge (pid {first.process.pid}) already runs on "
+            f"this state: {tmp_path / 'bridge.db.lock'}"
+        )
 
 
 def test_sighup_reloads_or_keeps_the_old_configuration(
