@@ -22,6 +22,7 @@ DEFAULT_CONFIG = "/etc/gitlab-bridge/config.yaml"
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     """``--config PATH``, defaulting to ``$GITLAB_BRIDGE_CONFIG`` or ``DEFAULT_CONFIG``."""
     parser.add_argument(
+        "-c",
         "--config",
         default=os.environ.get("GITLAB_BRIDGE_CONFIG", DEFAULT_CONFIG),
         help=f"YAML configuration (default: $GITLAB_BRIDGE_CONFIG or {DEFAULT_CONFIG})",
@@ -94,15 +95,28 @@ def sole_poller(settings: Settings, store: Store) -> Iterator[None]:
         lease.release()
 
 
-def prepare_state_folder(url: str, where: str = "state.url") -> None:
+def prepare_state_folder(url: str, where: str = "state.url", *, create: bool = True) -> None:
     """Create a SQLite state's folder; one that cannot be created or written is a configuration
-    error (exit 78): restarting will not fix it, unlike a database that is down (74)."""
+    error (exit 78): restarting will not fix it, unlike a database that is down (74).
+
+    ``create=False`` (``check-config``) changes nothing: the nearest existing folder, and the
+    database file if there is one, must be writable.
+    """
     from bridge.service.locks import sqlite_path
 
     database = sqlite_path(url)
     if database is None:
         return
     folder = database.parent
+    if not create:
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            raise ConfigError(f"{where}: cannot create {folder}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK) or (
+            database.exists() and not os.access(database, os.W_OK)
+        ):
+            raise ConfigError(f"{where}: cannot write in {existing}: permission denied")
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

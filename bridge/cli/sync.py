@@ -25,6 +25,7 @@ def _check_config(args: argparse.Namespace) -> int:
     from bridge import config
 
     settings = load_settings(args)
+    prepare_state_folder(settings.state.url, create=False)
     if args.online:
         _check_online(settings)
     receivers = len(settings.hooks.system) + len(settings.hooks.group)

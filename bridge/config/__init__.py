@@ -1,7 +1,7 @@
 """Configuration: YAML -> frozen ``Settings``, every problem reported at once with dotted paths.
 
-Pure: settings
-Adapters: loader
+Pure: fields, settings
+Adapters: loader, reader
 """
 
 from bridge.config.loader import load, redacted, show

@@ -1,9 +1,11 @@
 """Load the YAML configuration into ``Settings``, reporting every problem at once.
 
-Each problem is one line with a dotted path: ``hooks.group[0].url: must be http(s)://...``.
-``${VAR}`` and ``${VAR:-default}`` are taken from the environment; any key ``X_file`` supplies the
-secret ``X`` from a file, looked up first in systemd's ``$CREDENTIALS_DIRECTORY`` (LoadCredential=),
-then relative to the configuration file. Secrets never appear in messages or in ``--show``.
+Each problem is one line with a dotted path: ``hooks.group[0].url: must be http(s)://...``;
+a key already reported (an unset variable, an unreadable secret file) gets no second line.
+``${VAR}`` and ``${VAR:-default}`` are taken from the environment; any key ``X_file`` supplies
+the secret ``X`` from a file, looked up first in systemd's ``$CREDENTIALS_DIRECTORY``
+(LoadCredential=), then relative to the configuration file. Secrets never appear in messages or
+in ``--show``.
 """
 
 from __future__ import annotations
@@ -17,57 +19,55 @@ from typing import Any
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from bridge.config.fields import REDACTED, clip, cut, dotted, redact_url
+from bridge.config.reader import MAX_SECRET_BYTES, parse, read_text
 from bridge.config.settings import Settings
 from bridge.errors import ConfigProblems
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_KEYS = ("token", "signing_secret")
+Loc = tuple[int | str, ...]
 
 
-def dotted(loc: tuple[int | str, ...]) -> str:
-    """('hooks', 'group', 0, 'url') -> 'hooks.group[0].url'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "config"
+class _Problems:
+    """Problems found before validation, and the keys they already speak for."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.keys: set[Loc] = set()
+
+    def add(self, loc: Loc, why: str, *, key: Loc | None = None) -> None:
+        self.lines.append(f"{dotted(loc)}: {why}")
+        self.keys.add(loc if key is None else key)
+
+    def covers(self, loc: Loc) -> bool:
+        return any(loc[: len(key)] == key for key in self.keys)
 
 
 def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Settings:
     """Read, interpolate, resolve secret files and validate; raise ``ConfigProblems``."""
     environ = os.environ if environ is None else environ
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigProblems([f"config: cannot read {file}: {exc.strerror or exc}"]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigProblems([f"config: {where}: invalid YAML: {problem}"]) from None
+    raw = parse(file)
     if not isinstance(raw, dict):
         raise ConfigProblems(
             ["config: the file must hold a mapping with at least a gitlab: section"]
         )
-    problems: list[str] = []
+    problems = _Problems()
     data = _interpolate(raw, (), environ, problems)
     data = _secret_files(data, (), _secret_dirs(file, environ), problems)
-    problems += _duplicate_names(data)
+    lines = problems.lines + _duplicate_names(data)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        problems += [_describe(err) for err in exc.errors()]
-        raise ConfigProblems(problems) from None
-    if problems:
-        raise ConfigProblems(problems)
+        lines += [_describe(e) for e in exc.errors() if not problems.covers(_loc(e))]
+        raise ConfigProblems(lines) from None
+    if lines:
+        raise ConfigProblems(lines)
     return settings
 
 
-def _interpolate(
-    value: Any, loc: tuple[int | str, ...], env: Mapping[str, str], problems: list[str]
-) -> Any:
+def _interpolate(value: Any, loc: Loc, env: Mapping[str, str], problems: _Problems) -> Any:
     if isinstance(value, dict):
         return {k: _interpolate(v, (*loc, str(k)), env, problems) for k, v in value.items()}
     if isinstance(value, list):
@@ -81,7 +81,7 @@ def _interpolate(
             return env[name]
         if default is not None:
             return default
-        problems.append(f"{dotted(loc)}: environment variable {name} is not set")
+        problems.add(loc, f"environment variable {cut(name, 80)} is not set")
         return ""
 
     return _ENV.sub(substitute, value)
@@ -92,9 +92,7 @@ def _secret_dirs(config_file: Path, env: Mapping[str, str]) -> tuple[Path, ...]:
     return (*dirs, config_file.resolve().parent)
 
 
-def _secret_files(
-    value: Any, loc: tuple[int | str, ...], dirs: tuple[Path, ...], problems: list[str]
-) -> Any:
+def _secret_files(value: Any, loc: Loc, dirs: tuple[Path, ...], problems: _Problems) -> Any:
     """Replace ``X_file: PATH`` by ``X: <file content>`` for every secret key X."""
     if isinstance(value, list):
         return [_secret_files(v, (*loc, i), dirs, problems) for i, v in enumerate(value)]
@@ -105,32 +103,42 @@ def _secret_files(
         file_key = f"{key}_file"
         if file_key not in out:
             continue
-        where = dotted((*loc, file_key))
+        where = (*loc, file_key)
+        name = out.pop(file_key)
         if key in out:
-            problems.append(f"{where}: give either {key} or {file_key}, not both")
+            problems.add(where, f"give either {key} or {file_key}, not both", key=(*loc, key))
             continue
-        secret = _read_secret(out.pop(file_key), dirs, where, problems)
-        if secret is not None:
+        secret = _read_secret(name, dirs)
+        if isinstance(secret, _Failure):
+            problems.add(where, secret.why, key=(*loc, key))
+        else:
             out[key] = secret
     return out
 
 
-def _read_secret(name: Any, dirs: tuple[Path, ...], where: str, problems: list[str]) -> str | None:
+class _Failure:
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _read_secret(name: Any, dirs: tuple[Path, ...]) -> str | _Failure:
+    """The stripped content of a secret file; empty, binary or huge ones are refused."""
     if not isinstance(name, str) or not name:
-        problems.append(f"{where}: must be a file name or path")
-        return None
+        return _Failure("must be a file name or path")
     candidates = [Path(name)] if Path(name).is_absolute() else [d / name for d in dirs]
     for candidate in candidates:
+        shown = cut(str(candidate))
         try:
-            return candidate.read_text(encoding="utf-8").strip()
+            secret = read_text(candidate, MAX_SECRET_BYTES).strip()
         except FileNotFoundError:
             continue
         except OSError as exc:
-            problems.append(f"{where}: cannot read {candidate}: {exc.strerror or exc}")
-            return None
-    looked = ", ".join(str(c) for c in candidates)
-    problems.append(f"{where}: no such file (looked in {looked})")
-    return None
+            return _Failure(f"cannot read {shown}: {exc.strerror or exc}")
+        except ValueError as exc:
+            return _Failure(f"{shown} {exc}")
+        return secret or _Failure(f"{shown} is empty")
+    looked = ", ".join(cut(str(c)) for c in candidates)
+    return _Failure(f"no such file (looked in {looked})")
 
 
 def _duplicate_names(data: dict[str, Any]) -> list[str]:
@@ -146,12 +154,15 @@ def _duplicate_names(data: dict[str, Any]) -> list[str]:
         if isinstance(entry, dict) and isinstance(entry.get("name"), str)
     ]
     duplicates = sorted({n for n in names if names.count(n) > 1})
-    return [f"hooks: receiver name {n!r} is used more than once" for n in duplicates]
+    return [f"hooks: receiver name {clip(n)} is used more than once" for n in duplicates]
+
+
+def _loc(err: Any) -> Loc:
+    return tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
 
 
 def _describe(err: Any) -> str:
     """One line for one pydantic error, in words an admin reads."""
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     kind, msg = err["type"], err["msg"]
     if kind == "missing":
         msg = "is required"
@@ -161,22 +172,23 @@ def _describe(err: Any) -> str:
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     else:
         msg = msg[0].lower() + msg[1:]
-    return f"{dotted(loc)}: {msg}"
-
-
-_USERINFO = re.compile(r"^(https?://)[^/\s@]+@")
+    return f"{dotted(_loc(err))}: {' '.join(msg.split())}"
 
 
 def redacted(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data with every secret replaced by ``"***"``."""
+    """The settings as plain data: secrets ``***``, credentials in URLs ``***@``, custom header
+    values ``[REDACTED]`` (GitLab never shows them back either)."""
 
     def walk(value: Any) -> Any:
         if isinstance(value, SecretStr):
             return "***"
-        if isinstance(value, str) and _USERINFO.match(value):
-            return _USERINFO.sub(r"\1***@", value)  # a receiver URL's user:pass@
+        if isinstance(value, str):
+            return redact_url(value)
         if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
+            return {
+                k: dict.fromkeys(v, REDACTED) if k == "custom_headers" else walk(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [walk(v) for v in value]
         return value

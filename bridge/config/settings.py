@@ -1,37 +1,55 @@
 """The configuration's shape: frozen, validated pydantic models with GitLab's vocabulary.
 
 ``bridge.config.loader`` loads YAML into ``Settings``. Durations are ``30s``, ``5m``, ``1h``,
-``2d``, combinations like ``1h30m``, or plain seconds. Secrets are ``SecretStr``: they never
-appear in ``repr``, errors or ``--show`` output.
+``2d``, combinations like ``1h30m``, or plain seconds; each has a range (``fields.within``), and
+every number is finite and bounded. Secrets are ``SecretStr``: they never appear in ``repr``,
+errors or ``--show`` output.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import zoneinfo
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from bridge.config.fields import (
+    DAY,
+    HEADER_VALUE_MAX,
+    HOUR,
+    MINUTE,
+    clip,
+    group_ref,
+    header_names,
+    header_value,
+    http_url,
+    human,
+    state_url,
+    within,
+)
 from bridge.delivery.signing import secret_key
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": MINUTE, "h": HOUR, "d": DAY}
+_DURATION_SHAPE = "a duration like 30s, 5m, 1h or a number of seconds"
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from ``30s``, ``5m``, ``1h30m``, ``250ms`` or a plain number."""
+    """Seconds from ``30s``, ``5m``, ``1h30m``, ``250ms`` or a plain number (finite, >= 0)."""
     if isinstance(value, bool):
-        raise ValueError("must be a duration like 30s, 5m, 1h or a number of seconds")
+        raise ValueError(f"must be {_DURATION_SHAPE}")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and value.strip():
@@ -41,47 +59,74 @@ def parse_duration(value: object) -> float:
         elif _DURATION.sub("", text) == "":
             seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
         else:
-            raise ValueError(f"{value!r} is not a duration like 30s, 5m, 1h or a number of seconds")
+            raise ValueError(f"{clip(value)} is not {_DURATION_SHAPE}")
     else:
-        raise ValueError("must be a duration like 30s, 5m, 1h or a number of seconds")
+        raise ValueError(f"must be {_DURATION_SHAPE}")
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite duration")
     if seconds < 0:
         raise ValueError("must not be negative")
     return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Timeout = Annotated[Duration, AfterValidator(within(0, HOUR, above=True))]  # 0 < t <= 1h
+Interval = Annotated[Duration, AfterValidator(within(1, 365 * DAY))]  # how often something runs
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-def _http_url(value: str, *, credentials: bool = False) -> str:
-    """An http(s) URL; receivers may carry ``user:pass@`` (HTTP Basic auth, as in GitLab)."""
-    userinfo = r"([^/\s@]+@)?" if credentials else ""
-    if not re.match(rf"^https?://{userinfo}[^/\s:@]+(:\d+)?(/\S*)?$", value):
-        shape = "[user:pass@]host" if credentials else "host"
-        raise ValueError(f"must be http(s)://{shape}[:port][/path]")
-    return value.rstrip("/")
+def _none_is_default(value: object) -> object:
+    """A section or list left empty in YAML (``poll:``) means its defaults."""
+    return {} if value is None else value
+
+
+def _none_is_empty(value: object) -> object:
+    return () if value is None else value
+
+
+def _empty_is_none(value: object) -> object:
+    """``token: ${TOKEN:-}`` with the variable unset means no token at all."""
+    return None if value == "" else value
+
+
+def _secret_header(value: SecretStr | None) -> SecretStr | None:
+    """A token sent or compared as an HTTP header value; the message never shows it."""
+    if value is not None:
+        header_value(value.get_secret_value())
+    return value
+
+
+HeaderSecret = Annotated[SecretStr | None, BeforeValidator(_empty_is_none)]
+OptionalToken = Annotated[HeaderSecret, AfterValidator(_secret_header)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class GitLabSettings(_Model):
     """Where GitLab is and how hard the bridge may lean on it."""
 
     url: str
-    token: SecretStr
+    token: SecretStr  # sent as PRIVATE-TOKEN
     verify_tls: bool = True
-    timeout: Duration = 30.0
+    timeout: Timeout = 30.0
     per_page: int = Field(100, ge=1, le=100)
-    requests_per_second: float | None = Field(None, gt=0)
+    requests_per_second: float | None = Field(None, gt=0, le=10_000)
     concurrency: int = Field(4, ge=1, le=64)
     retry_attempts: int = Field(6, ge=1, le=50)  # every try, the first included
-    retry_max_wait: Duration = 60.0
+    retry_max_wait: Timeout = 60.0
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return _http_url(value)
+        return http_url(value, base=True)
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        header_value(value.get_secret_value())
+        return value
 
 
 class StateSettings(_Model):
@@ -91,46 +136,50 @@ class StateSettings(_Model):
 
     @field_validator("url")
     @classmethod
-    def _scheme(cls, value: str) -> str:
-        if not re.match(r"^(sqlite|postgresql(\+psycopg)?)://", value):
-            raise ValueError("must be sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
-        return value
+    def _url(cls, value: str) -> str:
+        return state_url(value)
 
 
 class _Receiver(_Model):
-    name: str
+    name: str = Field(max_length=100)
     url: str
-    token: SecretStr | None = None
+    token: OptionalToken = None  # sent as X-Gitlab-Token
     enable_ssl_verification: bool = True
     custom_headers: dict[str, str] = Field(default_factory=dict)
     # Standard Webhooks signing; a list during a rotation (one signature per secret).
-    signing_secret: tuple[SecretStr, ...] = ()
-    timeout: Duration = 10.0
+    signing_secret: tuple[SecretStr, ...] = Field((), max_length=10)
+    timeout: Timeout = 10.0
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not _NAME.fullmatch(value):
             raise ValueError("must be letters, digits, '.', '_' or '-'")
         return value
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return _http_url(value, credentials=True)
+        return http_url(value, credentials=True)
+
+    @field_validator("custom_headers", mode="before")
+    @classmethod
+    def _no_headers(cls, value: object) -> object:
+        return _none_is_default(value)
 
     @field_validator("custom_headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        """GitLab's limits (web_hooks_custom_headers.json), plus what HTTP can carry."""
         if len(value) > 20:
             raise ValueError("at most 20 custom headers, as in GitLab")
+        header_names(list(value))
+        for name, text in value.items():
+            try:
+                header_value(text, limit=HEADER_VALUE_MAX)
+            except ValueError as exc:
+                raise ValueError(f"value of {clip(name)}: {exc}") from None
         return value
-
-    @field_validator("token", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        """``token: ${HOOK_TOKEN:-}`` with the variable unset means no token at all."""
-        return None if value == "" else value
 
     @field_validator("signing_secret", mode="before")
     @classmethod
@@ -158,7 +207,8 @@ class SystemHookSettings(_Receiver):
 class GroupHookSettings(_Receiver):
     """A receiver like a GitLab group webhook: the group and all its subgroups."""
 
-    group: str  # full path or numeric id
+    # A numeric id (``7`` in YAML becomes "7") or a full path; routing resolves either.
+    group: Annotated[str, BeforeValidator(group_ref)]
     member_events: bool = False
     subgroup_events: bool = False
     project_events: bool = False
@@ -167,8 +217,8 @@ class GroupHookSettings(_Receiver):
 class HooksSettings(_Model):
     """Who receives what."""
 
-    system: tuple[SystemHookSettings, ...] = ()
-    group: tuple[GroupHookSettings, ...] = ()
+    system: Annotated[tuple[SystemHookSettings, ...], BeforeValidator(_none_is_empty)] = ()
+    group: Annotated[tuple[GroupHookSettings, ...], BeforeValidator(_none_is_empty)] = ()
 
     def receivers(self) -> tuple[SystemHookSettings | GroupHookSettings, ...]:
         """Every receiver, system hooks first."""
@@ -178,64 +228,61 @@ class HooksSettings(_Model):
 class PollSettings(_Model):
     """How often each resource is polled (members and shares cost the most requests)."""
 
-    users: Duration = 300.0
-    groups: Duration = 900.0
-    projects: Duration = 900.0
-    members: Duration = 1800.0
+    users: Interval = 300.0
+    groups: Interval = 900.0
+    projects: Interval = 900.0
+    members: Interval = 1800.0
 
-    @field_validator("users", "groups", "projects", "members")
-    @classmethod
-    def _at_least_a_second(cls, value: float) -> float:
-        if value < 1:
-            raise ValueError("must be at least 1s")
-        return value
+
+def _at_least(field: str, info: ValidationInfo, value: float) -> float:
+    """A bound that must not be below another field's (validated before it)."""
+    low = info.data.get(field)
+    if isinstance(low, float) and value < low:
+        raise ValueError(f"must not be below {field} ({human(low)}), not {human(value)}")
+    return value
 
 
 class DeliverySettings(_Model):
     """Retries, dead letters and per-receiver protection (docs/delivery.md)."""
 
     concurrency: int = Field(4, ge=1, le=64)  # receivers served in parallel
-    max_attempts: int = Field(12, ge=1)
-    max_age: Duration = 72 * 3600.0
-    backoff_base: Duration = 30.0
-    backoff_cap: Duration = 6 * 3600.0
-    retry_after_cap: Duration = 3600.0
+    max_attempts: int = Field(12, ge=1, le=1000)
+    max_age: Annotated[Duration, AfterValidator(within(0, 365 * DAY, above=True))] = 72 * HOUR
+    backoff_base: Annotated[Duration, AfterValidator(within(0, DAY, above=True))] = 30.0
+    backoff_cap: Annotated[Duration, AfterValidator(within(0, 30 * DAY, above=True))] = 6 * HOUR
+    retry_after_cap: Annotated[Duration, AfterValidator(within(0, DAY))] = HOUR
     accept_redirects: bool = False
     # GitLab's "allow requests to the local network" for system hooks: on by default there too.
     # False refuses loopback, private, link-local and similar targets after DNS resolution.
     allow_local_network: bool = True
     user_agent_product_token: bool = True
-    circuit_threshold: int = Field(5, ge=1)
-    circuit_probe: Duration = 60.0
-    circuit_probe_max: Duration = 3600.0
-    keep_delivered: Duration = 30 * 86400.0
+    circuit_threshold: int = Field(5, ge=1, le=1000)
+    circuit_probe: Annotated[Duration, AfterValidator(within(0, DAY, above=True))] = 60.0
+    circuit_probe_max: Annotated[Duration, AfterValidator(within(0, 30 * DAY, above=True))] = HOUR
+    keep_delivered: Annotated[Duration, AfterValidator(within(0, 3650 * DAY))] = 30 * DAY
     # How long an attempt holds its row; a crashed worker's row waits this long for another.
     # None: twice the receiver's timeout plus 5 s. Must exceed twice every receiver's timeout.
-    lease: Duration | None = None
+    lease: Annotated[Duration, AfterValidator(within(0, DAY, above=True))] | None = None
 
-    @model_validator(mode="after")
-    def _bounds(self) -> DeliverySettings:
-        if self.backoff_base <= 0 or self.circuit_probe <= 0:
-            raise ValueError("backoff_base and circuit_probe must be positive")
-        if self.backoff_cap < self.backoff_base:
-            raise ValueError("backoff_cap must not be below backoff_base")
-        if self.circuit_probe_max < self.circuit_probe:
-            raise ValueError("circuit_probe_max must not be below circuit_probe")
-        return self
+    @field_validator("backoff_cap")
+    @classmethod
+    def _cap(cls, value: float, info: ValidationInfo) -> float:
+        return _at_least("backoff_base", info, value)
+
+    @field_validator("circuit_probe_max")
+    @classmethod
+    def _probe_max(cls, value: float, info: ValidationInfo) -> float:
+        return _at_least("circuit_probe", info, value)
 
 
 class DaemonSettings(_Model):
     """``gitlab-bridge run``: housekeeping and shutdown."""
 
-    housekeeping: Duration = 3600.0  # how often delivered rows older than keep_delivered go
-    shutdown_timeout: Duration = 30.0  # SIGTERM: work in flight gets this long, then is abandoned
-    status_interval: Duration = 10.0  # how often systemd's STATUS= line is refreshed
-
-    @model_validator(mode="after")
-    def _positive(self) -> DaemonSettings:
-        if min(self.housekeeping, self.shutdown_timeout, self.status_interval) <= 0:
-            raise ValueError("housekeeping, shutdown_timeout and status_interval must be positive")
-        return self
+    # How often delivered rows older than keep_delivered go.
+    housekeeping: Annotated[Duration, AfterValidator(within(1, 30 * DAY))] = HOUR
+    shutdown_timeout: Timeout = 30.0  # SIGTERM: work in flight gets this long, then is abandoned
+    # How often systemd's STATUS= line is refreshed.
+    status_interval: Annotated[Duration, AfterValidator(within(1, HOUR))] = 10.0
 
 
 class PayloadSettings(_Model):
@@ -252,9 +299,11 @@ class PayloadSettings(_Model):
     @classmethod
     def _zone(cls, value: str) -> str:
         try:
+            if len(value) > 255:
+                raise ValueError
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown time zone {clip(value)}") from None
         return value
 
 
@@ -263,32 +312,43 @@ class ServerSettings(_Model):
 
     enabled: bool = True
     listen: str = "127.0.0.1:9292"
-    token: SecretStr | None = None
+    token: OptionalToken = None  # clients send it as "Authorization: Bearer <token>"
     external_url: str | None = None  # where clients reach the bridge (pagination links)
-    auth_cache_ttl: Duration = 60.0  # how long GitLab's answer to "may this token read it" holds
-    snapshot_refresh: Duration = 30.0  # how often answers pick up the latest snapshot
+    # How long GitLab's answer to "may this token read it" holds (0: ask every time).
+    auth_cache_ttl: Annotated[Duration, AfterValidator(within(0, DAY))] = 60.0
+    # How often answers pick up the latest snapshot.
+    snapshot_refresh: Annotated[Duration, AfterValidator(within(0, DAY, above=True))] = 30.0
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
         # Port 0 asks the OS for a free port; the server prints the one it got.
-        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        if (
+            not host
+            or not all(ch.isascii() and (ch.isalnum() or ch in ".-_:[]") for ch in host)
+            or not (port.isascii() and port.isdigit() and int(port) < 65536)
+        ):
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9292")
         return value
+
+    @field_validator("external_url")
+    @classmethod
+    def _external(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value, base=True)
 
 
 class Settings(_Model):
     """The whole configuration."""
 
     gitlab: GitLabSettings
-    state: StateSettings = StateSettings()
-    hooks: HooksSettings = HooksSettings()
-    poll: PollSettings = PollSettings()
-    delivery: DeliverySettings = DeliverySettings()
-    payloads: PayloadSettings = PayloadSettings()
-    server: ServerSettings = ServerSettings()
-    daemon: DaemonSettings = DaemonSettings()
+    state: Annotated[StateSettings, BeforeValidator(_none_is_default)] = StateSettings()
+    hooks: Annotated[HooksSettings, BeforeValidator(_none_is_default)] = HooksSettings()
+    poll: Annotated[PollSettings, BeforeValidator(_none_is_default)] = PollSettings()
+    delivery: Annotated[DeliverySettings, BeforeValidator(_none_is_default)] = DeliverySettings()
+    payloads: Annotated[PayloadSettings, BeforeValidator(_none_is_default)] = PayloadSettings()
+    server: Annotated[ServerSettings, BeforeValidator(_none_is_default)] = ServerSettings()
+    daemon: Annotated[DaemonSettings, BeforeValidator(_none_is_default)] = DaemonSettings()
 
     @model_validator(mode="after")
     def _lease_outlasts_attempts(self) -> Settings:

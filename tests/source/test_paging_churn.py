@@ -2,8 +2,8 @@
 
 Issue 12: on 13.12, 7 of 15 passes failed with "the total changed during two scans in a row"
 while users were being added. Arrivals cannot make an id-ordered offset scan skip a row; only
-departures can, so the rescan tells them apart (docs/gitlab-api.md#complete-scans-and-
-confirmed-removals).
+departures can, so the rescan tells them apart, as
+docs/gitlab-api.md#complete-scans-and-confirmed-removals explains.
 """
 
 from __future__ import annotations
