@@ -128,8 +128,12 @@ class BridgeServer:
         if match is None:
             return NOT_FOUND  # Grape's catch-all route, for every method
         token = credential(request.headers, query)
+        if method == "OPTIONS":
+            return self._options(token)
         if method != "GET":
-            return self._not_allowed(method, token)
+            # Grape (1.2+, every supported GitLab) tries a route :any before answering 405, and
+            # GitLab's catch-all `route :any, '*path'` (lib/api/api.rb) takes it, unauthenticated.
+            return NOT_FOUND
         return self.project_groups(unquote(match.group(1)), query, token)
 
     def project_groups(self, ident: str, query: str, token: Credential | None) -> Reply:
@@ -164,10 +168,10 @@ class BridgeServer:
             headers.append(("X-Gitlab-Bridge-Snapshot-Age", str(int(age))))
         return Reply(200, [public_group_details(g) for g in page], headers)
 
-    def _not_allowed(self, method: str, token: Credential | None) -> Reply:
-        """Another method on the groups route. Grape answers it from the route's own before
-        filters, and the Projects API's ``authenticate_non_get!`` authenticates there whatever
-        the method: 401 without a valid token, else 405 (204 for OPTIONS) with ``Allow``."""
+    def _options(self, token: Credential | None) -> Reply:
+        """OPTIONS on the groups route: Grape runs the route's before filters (the Projects
+        API's ``authenticate_non_get!``), then answers 204 with ``Allow``; 401 without a valid
+        token."""
         if token is None:
             return UNAUTHORIZED
         try:
@@ -177,9 +181,7 @@ class BridgeServer:
         except AuthUnavailable as exc:
             log.warning("authorization check failed: %s", exc)
             return BAD_GATEWAY
-        if method == "OPTIONS":
-            return Reply(204, b"", [("Allow", _ALLOW)])
-        return Reply(405, {"error": "405 Not Allowed"}, [("Allow", _ALLOW)])
+        return Reply(204, b"", [("Allow", _ALLOW)])
 
     def _operation(self, path: str, method: str, request: Request) -> Reply:
         ops = self.operations

@@ -146,6 +146,7 @@ class Case:
     sim_defect: str | None = None  # why the simulator answers otherwise
     bridge_defect: str | None = None  # a fix the bridge still needs elsewhere
     payload: str = ""  # a request body
+    json: bool = True  # GitLab's error body is JSON (False: its front end answers)
 
     def raw(self, values: dict[str, str]) -> bytes:
         """The request bytes."""
@@ -156,17 +157,15 @@ class Case:
 
 G = "/api/v4/projects/{pid}/groups"
 TOKEN = "PRIVATE-TOKEN: {token}"
-CRASH = "int() raises on it and the connection drops without an answer"
 CASES = [
     Case("member", G, 200, fields=(TOKEN,)),
     Case("by-path", "/api/v4/projects/{path}/groups", 200, fields=(TOKEN,)),
     Case("leading-zeros", "/api/v4/projects/000{pid}/groups", 200, fields=(TOKEN,)),
-    Case("id-5000-digits", f"/api/v4/projects/{DIGITS}/groups", 404, NO_PROJECT, fields=(TOKEN,),
-         sim_defect=CRASH),
+    Case("id-5000-digits", f"/api/v4/projects/{DIGITS}/groups", 404, NO_PROJECT, fields=(TOKEN,)),
     Case("id-superscript-two", "/api/v4/projects/%C2%B2/groups", 404, NO_PROJECT,
-         fields=(TOKEN,), sim_defect="'²'.isdigit() is true: " + CRASH),
+         fields=(TOKEN,)),
     Case("id-arabic-indic", "/api/v4/projects/{arabic}/groups", 404, NO_PROJECT,
-         fields=(TOKEN,), sim_defect="int() reads Arabic-Indic digits: it serves the project"),
+         fields=(TOKEN,)),
     Case("id-negative", "/api/v4/projects/-1/groups", 404, NO_PROJECT, fields=(TOKEN,)),
     Case("id-exponent", "/api/v4/projects/1e3/groups", 404, NO_PROJECT, fields=(TOKEN,)),
     Case("id-zero", "/api/v4/projects/0/groups", 404, NO_PROJECT, fields=(TOKEN,)),
@@ -176,8 +175,7 @@ CASES = [
     Case("id-double-encoded", "/api/v4/projects/hostile-root%252Ftarget/groups", 404,
          NO_PROJECT, fields=(TOKEN,)),
     Case("trailing-slash", G + "/", 200, fields=(TOKEN,)),
-    Case("double-slash", "/api/v4//projects/{pid}//groups", 200, fields=(TOKEN,),
-         sim_defect="no squeezing of '/' runs as Grape's Router.normalize_path does"),
+    Case("double-slash", "/api/v4//projects/{pid}//groups", 200, fields=(TOKEN,)),
     Case("dot-segment", "/api/v4/projects/{pid}/../{pid}/groups", 404, NOT_FOUND,
          fields=(TOKEN,)),
     Case("unknown-route", "/api/v4/nothing-here", 404, NOT_FOUND, fields=(TOKEN,)),
@@ -187,28 +185,23 @@ CASES = [
     Case("per-page-word", G + "?per_page=abc", 400, {"error": "per_page is invalid"},
          fields=(TOKEN,)),
     Case("page-superscript", G + "?page=%C2%B2", 400, {"error": "page is invalid"},
-         fields=(TOKEN,), sim_defect=CRASH),
+         fields=(TOKEN,)),
     Case("page-exponent", G + "?page=1e3", 400, {"error": "page is invalid"}, fields=(TOKEN,)),
     Case("page-array", G + "?page[]=1", 400, {"error": "page is invalid"}, fields=(TOKEN,)),
     Case("per-page-zero", G + "?per_page=0", 400, {"error": "per_page has a value not allowed"},
-         fields=(TOKEN,), sim_defect="per_page=0 is served as 20 (except_values: [0], 14.8+)"),
+         fields=(TOKEN,)),
     Case("page-negative", G + "?page=-1", 200, fields=(TOKEN,), expect=(("x-page", "1"),)),
     Case("per-page-negative", G + "?per_page=-5", 200, fields=(TOKEN,),
          expect=(("x-per-page", "20"),)),
     Case("per-page-5000-digits", G + f"?per_page={DIGITS}", 200, fields=(TOKEN,),
-         expect=(("x-per-page", "100"),), sim_defect=CRASH),
-    Case("page-underscores", G + "?page=1_0", 200, fields=(TOKEN,), expect=(("x-page", "10"),),
-         sim_defect="Ruby's Integer('1_0') is 10; the simulator says page is invalid"),
-    Case("page-spaces", G + "?page=%202%20", 200, fields=(TOKEN,), expect=(("x-page", "2"),),
-         sim_defect="Ruby's Integer(' 2 ') is 2; the simulator says page is invalid"),
+         expect=(("x-per-page", "100"),)),
+    Case("page-underscores", G + "?page=1_0", 200, fields=(TOKEN,), expect=(("x-page", "10"),)),
+    Case("page-spaces", G + "?page=%202%20", 200, fields=(TOKEN,), expect=(("x-page", "2"),)),
     Case("errors-together", G + "?with_shared=maybe&page=x", 400,
-         {"error": "with_shared is invalid, page is invalid"}, fields=(TOKEN,),
-         sim_defect="Grape reports every invalid parameter; the simulator stops at paging's"),
+         {"error": "with_shared is invalid, page is invalid"}, fields=(TOKEN,)),
     Case("level-5000-digits", G + f"?shared_min_access_level={DIGITS}", 400,
-         {"error": "shared_min_access_level does not have a valid value"}, fields=(TOKEN,),
-         sim_defect=CRASH),
-    Case("skip-groups-5000-digits", G + f"?skip_groups={DIGITS}", 200, fields=(TOKEN,),
-         sim_defect=CRASH),
+         {"error": "shared_min_access_level does not have a valid value"}, fields=(TOKEN,)),
+    Case("skip-groups-5000-digits", G + f"?skip_groups={DIGITS}", 200, fields=(TOKEN,)),
     Case("token-non-ascii", G, 401, UNAUTHORIZED, fields=("PRIVATE-TOKEN: \udcc3\udca9",)),
     Case("token-5000-chars", G, 401, UNAUTHORIZED, fields=("PRIVATE-TOKEN: " + "t" * 5000,)),
     Case("token-crlf-in-query", G + "?private_token=%0D%0AX-Evil:%201", 401, UNAUTHORIZED),
@@ -221,25 +214,23 @@ CASES = [
     Case("blocked", G, 403, BLOCKED, fields=("PRIVATE-TOKEN: {blocked}",)),
     Case("deactivated", G, 403, None, fields=("PRIVATE-TOKEN: {deactivated}",)),
     Case("blocked-bad-params", G + "?with_shared=maybe", 400,
-         {"error": "with_shared is invalid"}, fields=("PRIVATE-TOKEN: {blocked}",),
-         sim_defect="authenticates before Grape validates (GitLab's current_user is lazy)"),
+         {"error": "with_shared is invalid"}, fields=("PRIVATE-TOKEN: {blocked}",)),
     Case("bad-token-unknown-route", "/api/v4/nothing-here", 404, NOT_FOUND,
          fields=("PRIVATE-TOKEN: glpat-not-a-token",)),
     Case("head", G, 200, method="HEAD", fields=(TOKEN,), expect=(("x-total", "1"),)),
-    Case("post", G, 405, NOT_ALLOWED, method="POST", fields=(TOKEN,),
-         expect=(("allow", "OPTIONS, GET, HEAD"),), sim_defect="404: no 405 for known paths"),
-    Case("post-anonymous", G, 401, UNAUTHORIZED, method="POST",
-         sim_defect="404: Projects' authenticate_non_get! runs before Grape's 405"),
-    Case("delete", G, 405, NOT_ALLOWED, method="DELETE", fields=(TOKEN,),
-         sim_defect="404: no 405 for known paths"),
+    # Grape 1.2+ tries a route :any before it would answer 405: GitLab's catch-all takes every
+    # other method, unauthenticated (lib/api/api.rb, docs/simulator.md#hostile-requests).
+    Case("post", G, 404, NOT_FOUND, method="POST", fields=(TOKEN,)),
+    Case("post-anonymous", G, 404, NOT_FOUND, method="POST"),
+    Case("delete", G, 404, NOT_FOUND, method="DELETE", fields=(TOKEN,)),
     Case("options", G, 204, method="OPTIONS", fields=(TOKEN,),
-         expect=(("allow", "OPTIONS, GET, HEAD"),), sim_defect="404: no OPTIONS route"),
-    Case("patch-blocked", G, 403, BLOCKED, method="PATCH", fields=("PRIVATE-TOKEN: {blocked}",),
-         sim_defect="404: no 405 for known paths"),
+         expect=(("allow", "OPTIONS, GET, HEAD"),)),
+    Case("patch-blocked", G, 404, NOT_FOUND, method="PATCH",
+         fields=("PRIVATE-TOKEN: {blocked}",)),
     Case("post-unknown-route", "/api/v4/nothing-here", 404, NOT_FOUND, method="POST"),
     Case("get-with-body", G, 200, fields=(TOKEN, "Content-Length: 5"), payload="hello"),
-    Case("content-length-word", G, 400, fields=(TOKEN, "Content-Length: abc"),
-         sim_defect=CRASH),
+    # nginx in front of GitLab refuses it, with its own HTML page: any body will do.
+    Case("content-length-word", G, 400, fields=(TOKEN, "Content-Length: abc"), json=False),
 ]  # fmt: skip
 
 
@@ -263,7 +254,7 @@ def check(world: World, who: str, case: Case) -> Answer:
         assert got.json() == case.body
     for name, value in case.expect:
         assert got.headers.get(name) == value, name
-    if got.status is not None and got.status >= 400:
+    if got.status is not None and got.status >= 400 and case.json:
         assert got.headers.get("content-type", "").startswith("application/json")
     return got
 
@@ -364,7 +355,6 @@ def test_one_chunked_request_gets_one_answer(world: World) -> None:
     assert len(send(world, "bridge", CHUNKED_GET)) == 1
 
 
-@pytest.mark.xfail(reason="simulator: ignores Transfer-Encoding and answers the chunk as a request")
 def test_the_simulator_gives_one_chunked_request_one_answer(world: World) -> None:
     """Behind a proxy that honours chunked, a second answer desynchronises the connection."""
     assert len(send(world, "sim", CHUNKED_GET)) == 1

@@ -3,10 +3,16 @@
 A route is (method, path template, handler, enabled-for-profile). Templates use ``:id`` for a
 numeric id or URL-encoded path, like GitLab's; routes a profile lacks answer GitLab's catch-all
 ``{"error":"404 Not Found"}``.
+
+Routing follows Grape's ``Router`` as GitLab mounts it (docs/simulator.md#hostile-requests): the
+path is normalised first (runs of ``/`` squeezed, trailing ones dropped); HEAD is served by the
+GET route; OPTIONS on a known path is answered by the route itself (204 with ``Allow``); any
+other method falls to GitLab's ``route :any, '*path'`` catch-all, which Grape prefers to a 405.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,13 +21,25 @@ from urllib.parse import unquote
 from bridge.testing.sim import access
 from bridge.testing.sim.entities import Ctx
 from bridge.testing.sim.http import NO_ROUTE, ApiError, Request, Response, not_found
-from bridge.testing.sim.pagination import LinkBase, PaginationError, Params, offset_page
+from bridge.testing.sim.pagination import (
+    LinkBase,
+    PaginationError,
+    Params,
+    offset_page,
+    paging_errors,
+    ruby_integer,
+    ruby_to_i,
+)
 from bridge.testing.sim.profiles import Profile
 from bridge.testing.sim.rows import Group, Project
 
 T = TypeVar("T")
 Handler = Callable[[Request], Response]
 API_PREFIX = "/api/v4"
+ALLOW = "OPTIONS, GET, HEAD"  # Grape's Allow for a GET route (HEAD added, OPTIONS first)
+# lib/api/helpers.rb INTEGER_ID_REGEX = /^-?\d+$/: Ruby's ^ and $ are line anchors and its \d
+# is ASCII, so any line of ASCII digits makes an id ("1\nfoo" is project 1).
+_INTEGER_ID = re.compile(r"^-?[0-9]+$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +71,27 @@ def route(
     return Route(method, pattern, handler, enabled, tuple(sorted((defaults or {}).items())))
 
 
+def normalize_path(path: str) -> str:
+    """Grape's ``Router.normalize_path``: runs of ``/`` squeezed, trailing ones dropped."""
+    return "/" + "/".join(part for part in path.split("/") if part)
+
+
 def match(
     routes: Sequence[Route], method: str, path: str, profile: Profile
 ) -> tuple[Route, dict[str, str]]:
-    """The route for a raw API path (``/api/v4/...``) and its decoded arguments."""
-    method = "GET" if method == "HEAD" else method  # Grape answers HEAD on GET routes
+    """The route for a raw API path (``/api/v4/...``) and its decoded arguments.
+
+    GET, HEAD and OPTIONS find the path's route; other methods find none, as GitLab's
+    catch-all answers them before Grape would answer 405.
+    """
+    if method not in ("GET", "HEAD", "OPTIONS"):
+        raise NO_ROUTE
+    path = normalize_path(path)
     if not path.startswith(API_PREFIX + "/"):
         raise NO_ROUTE
-    segments = path[len(API_PREFIX) + 1 :].rstrip("/").split("/")
+    segments = path[len(API_PREFIX) + 1 :].split("/")
     for candidate in routes:
-        if candidate.method != method or len(candidate.pattern) != len(segments):
+        if candidate.method != "GET" or len(candidate.pattern) != len(segments):
             continue
         args: dict[str, str] = {}
         for want, got in zip(candidate.pattern, segments, strict=True):
@@ -88,18 +117,26 @@ def ctx(req: Request) -> Ctx:
 
 
 def int_arg(req: Request, name: str) -> int:
-    """An integer route argument (``:user_id``); GitLab's 400 when it is not one."""
-    value = req.args[name]
-    if not value.isdigit():
+    """An integer route argument (``requires :user_id, type: Integer``); 400 when it is none."""
+    number = ruby_integer(req.args[name])
+    if number is None:
         raise ApiError(400, {"error": f"{name} is invalid"})
-    return int(value)
+    return number
+
+
+def record_id(ident: str) -> int | None:
+    """The id ``find_by(id:)`` looks up for an ``:id`` that matches ``INTEGER_ID_REGEX``
+    (Rails casts the string with ``to_i``), or None: then it is a full path."""
+    return ruby_to_i(ident) if _INTEGER_ID.search(ident) else None
 
 
 def find_project(req: Request, ident: str | None = None) -> Project:
     """``find_project!``: by id or full path; unreadable or pending deletion is a 404."""
     ident = ident if ident is not None else req.args["id"]
     snap = req.snap
-    pid = int(ident) if ident.isdigit() else snap.projects_by_full_path.get(ident.lower())
+    pid = record_id(ident)
+    if pid is None:
+        pid = snap.projects_by_full_path.get(ident.lower())
     project = snap.projects.get(pid) if pid is not None else None
     if project is None or project.pending_delete:
         raise not_found("Project")
@@ -112,7 +149,9 @@ def find_group(req: Request, ident: str | None = None) -> Group:
     """``find_group!``: by id or full path; unreadable is a 404."""
     ident = ident if ident is not None else req.args["id"]
     snap = req.snap
-    gid = int(ident) if ident.isdigit() else snap.groups_by_full_path.get(ident.lower())
+    gid = record_id(ident)
+    if gid is None:
+        gid = snap.groups_by_full_path.get(ident.lower())
     group = snap.groups.get(gid) if gid is not None else None
     if group is None or not access.can_read_group(snap, req.caller, group.id):
         raise not_found("Group")
@@ -165,8 +204,16 @@ def link_base(req: Request) -> tuple[LinkBase, Params]:
     return LinkBase(req.external_url, req.path), params
 
 
+def check_paging(req: Request) -> None:
+    """Grape's 400 for ``page``/``per_page`` when the endpoint declares nothing else."""
+    errors = paging_errors(req.params, zero_per_page_refused=req.profile.per_page_zero_refused)
+    if errors:
+        raise ApiError(400, {"error": ", ".join(errors)})
+
+
 def paginated(req: Request, rows: Sequence[T], render: Callable[[T], Any]) -> Response:
     """An offset-paginated JSON list."""
+    check_paging(req)
     base, params = link_base(req)
     try:
         items, headers = offset_page(rows, params, base, count_limit=req.count_limit)

@@ -7,7 +7,15 @@ from collections.abc import Callable
 
 from bridge.testing.sim import access
 from bridge.testing.sim import entities as ent
-from bridge.testing.sim.api import cached_rows, ctx, find_project, link_base, paginated, route
+from bridge.testing.sim.api import (
+    cached_rows,
+    check_paging,
+    ctx,
+    find_project,
+    link_base,
+    paginated,
+    route,
+)
 from bridge.testing.sim.entities_projects import basic_project, project_with_access
 from bridge.testing.sim.grape import Declared, present
 from bridge.testing.sim.http import ApiError, Request, Response
@@ -61,6 +69,37 @@ def _visible_projects(req: Request) -> list[Project]:
     return [p for p in rows if access.can_read_project(snap, caller, p.id)]
 
 
+def _time_bounds(req: Request) -> list[tuple[str, Callable[[Project], dt.datetime], bool]]:
+    """The time filters of this version: (parameter, attribute, whether it is a lower bound)."""
+    bounds: list[tuple[str, Callable[[Project], dt.datetime], bool]] = [
+        ("last_activity_after", lambda p: p.last_activity_at, True),
+        ("last_activity_before", lambda p: p.last_activity_at, False),
+    ]
+    if req.profile.era >= 16:
+        bounds += [
+            ("updated_after", lambda p: p.updated_at, True),
+            ("updated_before", lambda p: p.updated_at, False),
+        ]
+    return bounds
+
+
+def _check_list_params(req: Request) -> None:
+    """Judge every parameter /projects reads before anything asks for the caller: Grape
+    validates the declared parameters before the endpoint's body authenticates."""
+    for name in ("membership", "owned", "simple", "archived"):
+        if req.text(name):
+            req.flag(name)
+    req.choice("visibility", ("public", "internal", "private"), "")
+    req.text("search")
+    req.text("pagination")
+    req.integer("min_access_level", req.profile.shared_min_access_levels())
+    for name, _, _ in _time_bounds(req):
+        req.time(name)
+    for name in ("id_after", "id_before"):
+        req.integer(name)
+    check_paging(req)
+
+
 def _filters(req: Request, rows: list[Project]) -> list[Project]:
     archived = req.text("archived")
     if archived:
@@ -81,16 +120,7 @@ def _filters(req: Request, rows: list[Project]) -> list[Project]:
     if min_level is not None:
         levels = access.access_for(req.snap, req.caller).projects if req.caller else {}
         rows = [p for p in rows if levels.get(p.id, 0) >= min_level]
-    bounds: list[tuple[str, Callable[[Project], dt.datetime], bool]] = [
-        ("last_activity_after", lambda p: p.last_activity_at, True),
-        ("last_activity_before", lambda p: p.last_activity_at, False),
-    ]
-    if req.profile.era >= 16:
-        bounds += [
-            ("updated_after", lambda p: p.updated_at, True),
-            ("updated_before", lambda p: p.updated_at, False),
-        ]
-    for name, attr, after in bounds:
+    for name, attr, after in _time_bounds(req):
         bound = req.time(name)
         if bound is not None:
             rows = [p for p in rows if (attr(p) > bound if after else attr(p) < bound)]
@@ -105,6 +135,7 @@ def list_projects(req: Request) -> Response:
     """GET /projects: offset (capped from 13.0) or keyset by id."""
     order_by = req.choice("order_by", _ORDERS, "created_at")
     sort = req.choice("sort", ("asc", "desc"), "desc")
+    _check_list_params(req)
     keys: dict[str, Callable[[Project], tuple[object, ...]]] = {
         "id": lambda p: (p.id,),
         "name": lambda p: (p.name, p.id),
@@ -176,6 +207,7 @@ def project_groups(req: Request) -> Response:
     level = declared.integer(
         "shared_min_access_level", values=req.profile.shared_min_access_levels()
     )
+    declared.pagination(zero_per_page_refused=req.profile.per_page_zero_refused)
     declared.check()
     project = find_project(req)
     ids = access.project_groups(

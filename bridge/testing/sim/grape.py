@@ -20,7 +20,9 @@ import re
 from collections.abc import Collection
 
 from bridge.testing.sim.http import ApiError
-from bridge.testing.sim.pagination import Params
+from bridge.testing.sim.pagination import Params, paging_errors, ruby_integer, ruby_to_i
+
+__all__ = ["Declared", "present", "ruby_integer", "ruby_split", "ruby_strip", "ruby_to_i"]
 
 # dry-types Params::Bool (BOOLEAN_MAP): exactly these spellings, nothing case-folded.
 BOOL_TRUE = frozenset(
@@ -30,30 +32,9 @@ BOOL_FALSE = frozenset(
     ["0", "off", "Off", "OFF", "f", "false", "False", "FALSE", "F", "n", "no", "No", "NO", "N"]
 )
 
-_RUBY_SPACE = " \t\n\v\f\r"  # ISSPACE in Ruby's integer parsing (ASCII only)
-# Ruby's integer syntax in base 10: a sign, an optional 0d prefix, ASCII digits with single
-# underscores between them.
-_NUMBER = r"([+-]?)(?:0[dD])?([0-9]+(?:_[0-9]+)*)"
-_INTEGER = re.compile(rf"[{_RUBY_SPACE}]*{_NUMBER}[{_RUBY_SPACE}]*\Z")
-_TO_I = re.compile(rf"[{_RUBY_SPACE}]*{_NUMBER}")
 # ActiveSupport's String#blank?: /\A[[:space:]]*\z/, Unicode White_Space under Onigmo.
 _BLANK = re.compile("[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*")
-
-
-def ruby_integer(text: str) -> int | None:
-    """Ruby's ``Integer(text, 10)``, or None where it raises ArgumentError."""
-    found = _INTEGER.match(text)
-    return _value(found) if found else None
-
-
-def ruby_to_i(text: str) -> int:
-    """Ruby's ``text.to_i``: the longest integer prefix (after whitespace), else 0."""
-    found = _TO_I.match(text)
-    return _value(found) if found else 0
-
-
-def _value(found: re.Match[str]) -> int:
-    return int(found.group(1) + found.group(2).replace("_", ""))
+_RUBY_STRIP = " \t\n\v\f\r\x00"  # String#strip: ASCII whitespace and NUL
 
 
 def ruby_split(text: str, sep: str) -> list[str]:
@@ -66,7 +47,7 @@ def ruby_split(text: str, sep: str) -> list[str]:
 
 def ruby_strip(text: str) -> str:
     """Ruby's ``String#strip``: ASCII whitespace and NUL at both ends."""
-    return text.strip(_RUBY_SPACE + "\x00")
+    return text.strip(_RUBY_STRIP)
 
 
 def present(text: str | None) -> bool:
@@ -138,6 +119,10 @@ class Declared:
             self._fail(name, "is invalid")
             return []
         return [n for n in numbers if n is not None]
+
+    def pagination(self, *, zero_per_page_refused: bool) -> None:
+        """``use :pagination`` (``page``, ``per_page``); the values are read when paginating."""
+        self._errors += paging_errors(self._params, zero_per_page_refused=zero_per_page_refused)
 
     @property
     def errors(self) -> list[str]:

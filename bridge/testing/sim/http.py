@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bridge.testing.sim.pagination import Headers, Params
+from bridge.testing.sim.pagination import Headers, Params, ruby_integer
 from bridge.testing.sim.profiles import Profile
 from bridge.testing.sim.rows import User
 from bridge.testing.sim.snapshot import Snapshot
@@ -69,19 +69,32 @@ class Response:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Request:
-    """One API request after authentication, with the snapshot it is answered from."""
+    """One routed API request, with the snapshot it is answered from.
+
+    Authentication is lazy, as GitLab's ``current_user``: a refused token (unknown, revoked, a
+    blocked user's) raises its 401 or 403 only when the handler first asks for the caller, so
+    the parameters Grape validates before the endpoint's body are judged first.
+    """
 
     method: str
     path: str  # raw path including /api/v4
     args: dict[str, str]  # decoded route parameters (":id" -> "acme/platform")
     params: Params
-    caller: User | None
+    user: User | None  # whose token it is, refused or not
     token: str | None
     snap: Snapshot
     profile: Profile
     external_url: str
     count_limit: int
     link_defaults: tuple[tuple[str, str], ...] = ()  # the route's declared defaults, for Link URLs
+    refusal: ApiError | None = None  # why ``user``'s token may not be used, if it may not
+
+    @property
+    def caller(self) -> User | None:
+        """``current_user``: the authenticated user, None if anonymous; raises a refusal."""
+        if self.refusal is not None:
+            raise self.refusal
+        return self.user
 
     @property
     def is_admin(self) -> bool:
@@ -112,9 +125,9 @@ class Request:
         value = self.text(name)
         if value is None or value == "":
             return None
-        if not value.lstrip("-").isdigit():
+        number = ruby_integer(value)
+        if number is None:
             raise ApiError(400, {"error": f"{name} is invalid"})
-        number = int(value)
         if choices is not None and number not in choices:
             raise ApiError(400, {"error": f"{name} does not have a valid value"})
         return number
@@ -148,6 +161,7 @@ class Request:
             if not csv:
                 raise ApiError(400, {"error": f"{name} is invalid"})
             value = [v for v in value.split(",") if v.strip()]
-        if not all(v.strip().lstrip("-").isdigit() for v in value):
+        numbers = [ruby_integer(v) for v in value]
+        if None in numbers:
             raise ApiError(400, {"error": f"{name} is invalid"})
-        return [int(v) for v in value]
+        return [n for n in numbers if n is not None]

@@ -12,6 +12,7 @@ import base64
 import bisect
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -24,6 +25,16 @@ Headers = list[tuple[str, str]]
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 OFFSET_LIMIT = 50_000
+# Integers of this magnitude or more are read as this: no id, page or level is that large, and
+# Python's int() refuses strings of over 4,300 digits, which Ruby's Integer() reads.
+HUGE = 10**30
+
+_RUBY_SPACE = " \t\n\v\f\r"  # ISSPACE in Ruby's integer parsing (ASCII only)
+# Ruby's integer syntax in base 10: a sign, an optional 0d prefix, ASCII digits with single
+# underscores between them ([0-9], never \d: Python's takes any Unicode digit).
+_NUMBER = r"([+-]?)(?:0[dD])?([0-9]+(?:_[0-9]+)*)"
+_INTEGER = re.compile(rf"[{_RUBY_SPACE}]*{_NUMBER}[{_RUBY_SPACE}]*\Z")
+_TO_I = re.compile(rf"[{_RUBY_SPACE}]*{_NUMBER}")
 
 
 class PaginationError(Exception):
@@ -47,13 +58,51 @@ def to_query(params: Params) -> str:
     return "&".join(sorted(pairs))
 
 
+def ruby_integer(text: str) -> int | None:
+    """Ruby's ``Integer(text, 10)`` (Grape's Integer coercion), or None where it raises;
+    a magnitude of ``HUGE`` or more is ``HUGE``."""
+    found = _INTEGER.match(text)
+    return None if found is None else _capped(found)
+
+
+def ruby_to_i(text: str) -> int:
+    """Ruby's ``text.to_i``: the longest integer prefix (after whitespace), else 0."""
+    found = _TO_I.match(text)
+    return 0 if found is None else _capped(found)
+
+
+def _capped(found: re.Match[str]) -> int:
+    digits = found.group(2).replace("_", "").lstrip("0") or "0"
+    value = HUGE if len(digits) >= len(str(HUGE)) else int(digits)
+    return -value if found.group(1) == "-" else value
+
+
 def _int_param(params: Params, name: str, default: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if isinstance(raw, list) or not raw.lstrip("-").isdigit():
+    number = ruby_integer(raw) if isinstance(raw, str) else None
+    if number is None:
         raise PaginationError(400, {"error": f"{name} is invalid"})
-    return int(raw)
+    return number
+
+
+def paging_errors(params: Params, *, zero_per_page_refused: bool) -> list[str]:
+    """Grape's messages for ``use :pagination``, in declaration order (page, then per_page).
+
+    ``per_page`` has ``except_values: [0]`` from 14.8; a value that is no integer gets only
+    ``is invalid`` (the except validator finds no 0 in it).
+    """
+    errors = []
+    for name in ("page", "per_page"):
+        try:
+            number = _int_param(params, name, 1)
+        except PaginationError:
+            errors.append(f"{name} is invalid")
+            continue
+        if name == "per_page" and number == 0 and zero_per_page_refused:
+            errors.append("per_page has a value not allowed")
+    return errors
 
 
 def page_params(params: Params) -> tuple[int, int]:

@@ -46,6 +46,7 @@ class Profile:
     keyset_next_when_nonempty: bool  # newer keyset Pager links "next" from any non-empty page
     keyset_link_headers: tuple[str, ...]  # /projects keyset: "Links" (< 13.1), both, "Link" (14.0)
     direct_members_hide_minimal: bool  # Minimal Access rows left out of .../members [inf]
+    per_page_zero_refused: bool  # per_page=0 is 400 (except_values: [0], 14.8)
 
     @property
     def era(self) -> int:
@@ -109,6 +110,7 @@ _BASE = Profile(
     keyset_next_when_nonempty=True,
     keyset_link_headers=("Link",),
     direct_members_hide_minimal=True,
+    per_page_zero_refused=True,
 )
 
 PROFILES: dict[str, Profile] = {
@@ -137,6 +139,7 @@ PROFILES: dict[str, Profile] = {
         keyset_next_when_nonempty=False,
         keyset_link_headers=("Links",),
         direct_members_hide_minimal=False,
+        per_page_zero_refused=False,
     ),
     "13.12": dataclasses.replace(
         _BASE,
@@ -154,6 +157,7 @@ PROFILES: dict[str, Profile] = {
         users_id_rate_limit=False,
         keyset_next_when_nonempty=False,
         keyset_link_headers=("Links", "Link"),
+        per_page_zero_refused=False,
         direct_members_hide_minimal=False,
     ),
     "16.11": dataclasses.replace(

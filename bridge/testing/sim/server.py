@@ -3,6 +3,12 @@
 ``http.server`` writes headers and body separately and unbuffered, which stalls keep-alive
 clients ~40 ms on delayed ACK; here each response is one ``sendall``.
 Faults act on the socket itself: a reset is an RST (SO_LINGER 0), a truncation a short body.
+
+Request framing is judged as the nginx in front of GitLab judges it
+(``ngx_http_process_request_header``; docs/simulator.md#hostile-requests): a ``Content-Length``
+that is not plain digits, or sent twice, is its HTML 400; a chunked body is read and ignored
+(400 if ``Content-Length`` comes with it); another ``Transfer-Encoding`` is 501. Each refusal
+closes the connection, so nothing behind it is read as a request.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from bridge.testing.sim.http import Response
 if TYPE_CHECKING:
     from bridge.testing.sim.simulator import Simulator
 
-_GATEWAY_HTML = (
+_NGINX_HTML = (
     b"<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
     b"<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
@@ -59,16 +65,20 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         """Serve GET."""
         self._serve()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
+        control = path.startswith("/-/sim/") or path == "/-/sim"
+        try:
+            body = self._body(keep=control)
+        except _Refused as exc:
+            self.close_connection = True
+            self._write(nginx_error(exc.status))
+            return
         sim = self.server.sim
-        if path.startswith("/-/sim/") or path == "/-/sim":
-            response = sim.control(self.command, path, query, body)
-            self._write(response)
+        if control:
+            self._write(sim.control(self.command, path, query, body))
             return
         response, fault = sim.handle_api(
             self.command, path, query, self._token_headers(), self.client_address[0]
@@ -77,6 +87,55 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             self._write(response)
         else:
             self._fault(fault, response)
+
+    def _body(self, *, keep: bool) -> bytes:
+        """Read the request body whole (``keep``) or discard it; ``_Refused`` as nginx would."""
+        lengths = self.headers.get_all("Content-Length") or []
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        if len(lengths) > 1 or len(encodings) > 1:
+            raise _Refused(400)  # a duplicate header line
+        if encodings:
+            if encodings[0].strip().lower() != "chunked":
+                raise _Refused(501)
+            if lengths or self.request_version == "HTTP/1.0":
+                raise _Refused(400)
+            return self._chunked(keep=keep)
+        if not lengths:
+            return b""
+        text = lengths[0].strip()
+        if not (text.isascii() and text.isdigit()):
+            raise _Refused(400)
+        return self._read(int(text), keep=keep)
+
+    def _read(self, length: int, *, keep: bool) -> bytes:
+        """``length`` bytes of body, read in pieces so a huge declared length allocates nothing."""
+        kept = bytearray()
+        while length > 0:
+            piece = self.rfile.read(min(length, _PIECE))
+            if not piece:
+                raise _Refused(400)  # the client stopped sending: nginx's premature close
+            length -= len(piece)
+            if keep:
+                kept += piece
+        return bytes(kept)
+
+    def _chunked(self, *, keep: bool) -> bytes:
+        """A chunked body (RFC 9112 section 7.1): chunks until the last, then any trailer."""
+        kept = bytearray()
+        while True:
+            line = self.rfile.readline(_PIECE)
+            size = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not size or size.strip(b"0123456789abcdefABCDEF"):
+                raise _Refused(400)
+            length = int(size, 16)
+            if length == 0:
+                break
+            kept += self._read(length, keep=keep)
+            if self.rfile.readline(_PIECE).strip():
+                raise _Refused(400)  # a chunk longer than its size said
+        while self.rfile.readline(_PIECE).strip():
+            pass  # trailer fields, ignored
+        return bytes(kept)
 
     def _token_headers(self) -> dict[str, str]:
         return {
@@ -90,9 +149,12 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             f"HTTP/1.1 {response.status} {reason}",
             "Server: nginx",
             f"Date: {self.date_time_string()}",
-            f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(body) if length is None else length}",
         ]
+        if response.status != 204:  # a 204 has neither (RFC 9110 section 8.6; Grape sends none)
+            lines += [
+                f"Content-Type: {response.content_type}",
+                f"Content-Length: {len(body) if length is None else length}",
+            ]
         lines += [f"{name}: {value}" for name, value in response.headers]
         if self.close_connection:
             lines.append("Connection: close")
@@ -128,9 +190,27 @@ def gateway_error(status: int) -> Response:
     """500/504 as GitLab's JSON; 502/503 as the HTML an nginx in front of it sends."""
     phrase = HTTPStatus(status).phrase
     if status in (502, 503):
-        html = _GATEWAY_HTML % (status, phrase.encode(), status, phrase.encode())
-        return Response(status, raw=html, content_type="text/html")
+        return nginx_error(status)
     return Response(status, {"message": f"{status} {phrase}"})
+
+
+def nginx_error(status: int) -> Response:
+    """The HTML page nginx answers with when it refuses a request or loses its upstream."""
+    phrase = HTTPStatus(status).phrase.encode()
+    return Response(
+        status, raw=_NGINX_HTML % (status, phrase, status, phrase), content_type="text/html"
+    )
+
+
+_PIECE = 65536  # body bytes read at a time, and the longest chunk-size line
+
+
+class _Refused(Exception):
+    """A request nginx refuses before GitLab sees it; ``status`` is its answer."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 # How often the serving loop looks for a shutdown request. socketserver's default (0.5 s) makes

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bridge.testing.sim import api_groups, api_members, api_projects, api_users
-from bridge.testing.sim.api import API_PREFIX, Route, match
+from bridge.testing.sim.api import ALLOW, API_PREFIX, Route, match, normalize_path
 from bridge.testing.sim.control import handle_control
 from bridge.testing.sim.datasets import generate
 from bridge.testing.sim.faults import FaultInjector, FaultRule
@@ -141,17 +141,19 @@ class Simulator:
         """Answer one API request; returns the response and the fault to apply to it.
 
         Order as in GitLab: Rack::Attack throttles first (every request, routed or not, a bad
-        token counting per IP), then the router, authentication, application limits, handler.
+        token counting per IP), then the router, application limits and the handler. A refused
+        token (401, 403) is raised when the handler first asks for the caller, as GitLab's lazy
+        ``current_user``: parameters Grape validates before the body are judged first.
         """
         path = self._strip_relative_root(raw_path)
         params = parse_query(query)
         token = _token(headers, params)
         snap = self.world.snapshot()
         user = snap.user_for_token(token) if token is not None else None
-        denied = _denied_reason(user, self.external_url) if user is not None else None
-        caller = None if denied else user
+        refusal = self._refusal(token, user)
+        caller = None if refusal else user
         found, args = self._route(method, path)
-        template = found.template if found else "unmatched"
+        template = _template(method, found)
         fault: FaultRule | None = None
         who = f"user:{caller.id}" if caller else f"ip:{client_ip}"
         allowed, rate_headers = self.limiter.check_throttle(who, token if caller else None)
@@ -163,33 +165,31 @@ class Simulator:
                     )
                 )
             if found is None:
-                raise NO_ROUTE
-            if denied:
-                sep = "  - " if self.profile.era == 12 else " - "
-                raise ApiError(403, {"message": f"403 Forbidden{sep}{denied}"})
-            if token is not None and caller is None:
-                raise UNAUTHORIZED
-            request = Request(
-                method=method,
-                path=path,
-                args=args,
-                params=params,
-                caller=caller,
-                token=token,
-                snap=snap,
-                profile=self.profile,
-                external_url=self.external_url,
-                count_limit=self.count_limit,
-                link_defaults=found.defaults,
-            )
-            source = _source_key(snap, template, args)
-            if not self.limiter.check_app_limit(template, who, source, request.is_admin):
-                raise _Throttled(Response(429, APP_LIMIT_BODY))
-            delay = self.faults.delay_for(template)
-            if delay:
-                time.sleep(delay)
-            fault = self.faults.pick(template, path)
-            response = found.handler(request)
+                response = _unrouted(method, path)
+            else:
+                request = Request(
+                    method=method,
+                    path=path,
+                    args=args,
+                    params=params,
+                    user=user,
+                    refusal=refusal,
+                    token=token,
+                    snap=snap,
+                    profile=self.profile,
+                    external_url=self.external_url,
+                    count_limit=self.count_limit,
+                    link_defaults=found.defaults,
+                )
+                if method == "OPTIONS":
+                    response = _options(request)
+                else:
+                    self._check_app_limit(request, template, who)
+                    delay = self.faults.delay_for(template)
+                    if delay:
+                        time.sleep(delay)
+                    fault = self.faults.pick(template, path)
+                    response = found.handler(request)
         except ApiError as exc:
             response, fault = Response(exc.status, exc.body), None
         except _Throttled as exc:
@@ -200,6 +200,28 @@ class Simulator:
             self._counts[(template, _sent_status(response, fault))] += 1
         return response, fault
 
+    def _refusal(self, token: str | None, user: User | None) -> ApiError | None:
+        """Why a sent token may not be used: unknown or revoked (401), or its user may not use
+        the API (403 with GitLab's reason); None for a usable token or none at all."""
+        if token is None:
+            return None
+        if user is None:
+            return ApiError(401, {"message": "401 Unauthorized"})
+        denied = _denied_reason(user, self.external_url)
+        if denied is None:
+            return None
+        sep = "  - " if self.profile.era == 12 else " - "
+        return ApiError(403, {"message": f"403 Forbidden{sep}{denied}"})
+
+    def _check_app_limit(self, request: Request, template: str, who: str) -> None:
+        """``check_rate_limit!``; a refused token never gets this far in GitLab, so it is not
+        counted (the handler raises its refusal instead)."""
+        if request.refusal is not None:
+            return
+        source = _source_key(request.snap, template, request.args)
+        if not self.limiter.check_app_limit(template, who, source, request.is_admin):
+            raise _Throttled(Response(429, APP_LIMIT_BODY))
+
     def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         try:
             return match(ROUTES, method, path, self.profile)
@@ -208,8 +230,8 @@ class Simulator:
 
     def _strip_relative_root(self, path: str) -> str:
         root = urlsplit(self.external_url).path.rstrip("/")
-        if root and path.startswith(root + API_PREFIX):
-            return path[len(root) :]
+        if root and normalize_path(path).startswith(root + API_PREFIX):
+            return normalize_path(path)[len(root) :]
         return path
 
     # -- observability -------------------------------------------------------------------
@@ -242,6 +264,33 @@ def _denied_reason(user: User, external_url: str) -> str | None:
         return "This action cannot be performed by internal users"
     reason = _DENIED.get(user.state)
     return reason.format(url=external_url) if reason else None
+
+
+# The Allow of GitLab's ``route :any, '*path'`` catch-all: every method Grape supports.
+_ANY_ALLOW = "OPTIONS, GET, POST, PUT, PATCH, DELETE, HEAD"
+
+
+def _template(method: str, found: Route | None) -> str:
+    """How counters name a request: the route's template, OPTIONS under its own method."""
+    if found is None:
+        return "unmatched"
+    return found.template.replace("GET", "OPTIONS", 1) if method == "OPTIONS" else found.template
+
+
+def _options(request: Request) -> Response:
+    """OPTIONS on a route: the API's ``before`` filter authenticates (``authenticate_non_get!``
+    sees a route without a method, so it does too), then Grape answers 204 with ``Allow``."""
+    if request.caller is None:
+        raise UNAUTHORIZED
+    return Response(204, raw=b"", headers=[("Allow", ALLOW)])
+
+
+def _unrouted(method: str, path: str) -> Response:
+    """What GitLab's catch-all answers: OPTIONS under /api/v4 gets the catch-all's own 204
+    (no filter authenticates), anything else its 404."""
+    if method == "OPTIONS" and normalize_path(path).startswith(API_PREFIX + "/"):
+        return Response(204, raw=b"", headers=[("Allow", _ANY_ALLOW)])
+    raise NO_ROUTE
 
 
 def _source_key(snap: Snapshot, template: str, args: dict[str, str]) -> str:
