@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bridge.testing.sim.faults import FaultRule
 from bridge.testing.sim.http import Response
@@ -43,6 +44,11 @@ class SimHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
         super().__init__(address, SimRequestHandler)
         self.sim = sim
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a bridge killed with -9) is not an error; others print."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class SimRequestHandler(BaseHTTPRequestHandler):
