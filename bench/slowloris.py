@@ -2,9 +2,9 @@
 
     python bench/slowloris.py [--against 54642c1] [--slow 300] [--seconds 5]
 
-A simulated GitLab (``small``) runs in its own process; its snapshot is synced into a SQLite
-store; then ``gitlab-bridge serve`` runs once from this tree and once from ``--against`` (a git
-revision checked out into a temporary worktree, run with ``PYTHONPATH`` pointing at it; the
+A simulated GitLab (``small``) runs in its own process; ``gitlab-bridge sync`` then
+``gitlab-bridge serve`` run once from this tree and once from ``--against`` (a git
+revision checked out into a temporary worktree, run from there with ``PYTHONPATH`` on it; the
 default is the last commit before issue 12's server). For each: requests per second and p50/p95
 of 4 keep-alive clients; then ``--slow`` sockets that send a request head one header line per
 second and never finish it; the server's threads and RSS; three real requests and the same
@@ -30,14 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-from _support import BRIDGE, arguments, simulator
-from pydantic import SecretStr
-
-from bridge.clock import utcnow
-from bridge.config.settings import GitLabSettings, Settings
-from bridge.source import GitLabSource
-from bridge.store import Store
-from bridge.sync import sync
+from _support import BRIDGE, Sim, arguments, simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 GIT = shutil.which("git") or "git"
@@ -45,15 +38,31 @@ HEAD_LINE = b"GET /api/v4/projects/1/groups HTTP/1.1\r\nHost: bench\r\n"
 
 
 @contextlib.contextmanager
-def serving(config: Path, tree: Path | None) -> Iterator[tuple[str, int]]:
-    """``gitlab-bridge serve`` from this tree, or from ``tree``; its base URL and pid."""
+def serving(sim: Sim, folder: Path, tree: Path | None) -> Iterator[tuple[str, int]]:
+    """``gitlab-bridge serve`` from this tree, or from ``tree``, over a snapshot that tree's
+    own ``sync`` wrote into ``folder`` (each version keeps its own schema); its URL and pid."""
     env = dict(os.environ)
     if tree is not None:
-        env["PYTHONPATH"] = str(tree)
+        env["PYTHONPATH"] = str(tree)  # and the working folder: ``-m`` puts it first on the path
+    cwd = tree or ROOT
+    folder.mkdir()
+    config = folder / "bridge.yaml"
+    config.write_text(
+        f"gitlab: {{url: '{sim.url}', token: {sim.token}}}\n"
+        f"state: {{url: 'sqlite:///{folder / 'bridge.db'}'}}\n"
+        "server: {listen: '127.0.0.1:0', auth_cache_ttl: 10m, snapshot_refresh: 1h}\n"
+    )
+    sync = [*BRIDGE, "sync", "--no-deliver", "--config", str(config)]
+    subprocess.run(sync, env=env, cwd=cwd, check=True, capture_output=True)
     command = [*BRIDGE, "serve", "--config", str(config)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd) as process:
         assert process.stdout is not None
         line = process.stdout.readline().split()
+        origin = subprocess.run(
+            [sys.executable, "-c", "import bridge; print(bridge.__file__)"],
+            env=env, cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        assert origin.startswith(str(tree or ROOT)), origin  # the tree asked for, not another
         try:
             yield line[1].removesuffix("/api/v4/projects/:id/groups"), process.pid
         finally:
@@ -184,15 +193,6 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
     with simulator(args.dataset) as sim, tempfile.TemporaryDirectory() as tmp:
-        db = f"sqlite:///{Path(tmp) / 'bridge.db'}"
-        settings = Settings(gitlab=GitLabSettings(url=sim.url, token=SecretStr(sim.token)))
-        with Store.open(db) as store:
-            sync(GitLabSource(sim.url, sim.token), store, settings, now=utcnow)
-        config = Path(tmp) / "bridge.yaml"
-        config.write_text(
-            f"gitlab: {{url: '{sim.url}', token: {sim.token}}}\nstate: {{url: '{db}'}}\n"
-            "server: {listen: '127.0.0.1:0', auth_cache_ttl: 10m, snapshot_refresh: 1h}\n"
-        )
         earlier = Path(tmp) / "earlier"
         subprocess.run(
             [GIT, "-C", str(ROOT), "worktree", "add", "--detach", str(earlier), args.against],
@@ -202,7 +202,7 @@ def main() -> int:
         results = {}
         try:
             for name, tree in (("this", None), (args.against, earlier)):
-                with serving(config, tree) as (base, pid):
+                with serving(sim, Path(tmp) / f"state-{name}", tree) as (base, pid):
                     results[name] = measure(base, pid, sim.token, args.slow, args.seconds)
                 print(json.dumps({"server": name, **results[name]}), flush=True)
         finally:
