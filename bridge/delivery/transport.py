@@ -179,32 +179,27 @@ def _cut(conn: HTTPConnection) -> None:
         shutdown(conn.sock)
 
 
-class PinnedHTTPConnection(HTTPConnection):
-    """urllib3's connection, resolved, vetted and pinned by ``_open``, watched per attempt."""
+class _Pinned:
+    """Resolved, vetted and pinned by ``_open``, watched per attempt: mixed into urllib3's
+    connection classes (before them, so ``super()`` is urllib3's own)."""
 
     def _new_conn(self) -> socket.socket:
-        return _new_conn(self)
+        return _new_conn(self)  # type: ignore[arg-type]
 
     def connect(self) -> None:
-        _connect(self, super().connect)
+        _connect(self, super().connect)  # type: ignore[arg-type,misc]
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _reused(self)
-        super().request(*args, **kwargs)
+        _reused(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class PinnedHTTPSConnection(HTTPSConnection):
+class PinnedHTTPConnection(_Pinned, HTTPConnection):
+    """urllib3's HTTP connection, pinned."""
+
+
+class PinnedHTTPSConnection(_Pinned, HTTPSConnection):
     """The same for HTTPS; SNI and the certificate check still use the name."""
-
-    def _new_conn(self) -> socket.socket:
-        return _new_conn(self)
-
-    def connect(self) -> None:
-        _connect(self, super().connect)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _reused(self)
-        super().request(*args, **kwargs)
 
 
 class PinnedHTTPConnectionPool(HTTPConnectionPool):
