@@ -75,7 +75,7 @@ def _time_bounds(req: Request) -> list[tuple[str, Callable[[Project], dt.datetim
         ("last_activity_after", lambda p: p.last_activity_at, True),
         ("last_activity_before", lambda p: p.last_activity_at, False),
     ]
-    if req.profile.era >= 16:
+    if req.profile.projects_updated_filters:
         bounds += [
             ("updated_after", lambda p: p.updated_at, True),
             ("updated_before", lambda p: p.updated_at, False),

@@ -1,4 +1,10 @@
-"""Memberships and group links of the simulated world, and GitLab's expiry workers."""
+"""Memberships and group links of the simulated world, and GitLab's expiry workers.
+
+A member change leaves the traces GitLab leaves (docs/simulator.md#change-signals): a project
+member joining, leaving or expiring writes an ``Event`` (roles changes and group members write
+none), which resets the project's ``last_activity_at`` when it is more than an hour old; every
+member change writes an EE ``AuditEvent`` (served on the ``-ee`` profiles only).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,14 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
-from bridge.testing.sim.rows import Member, Share, SourceKind
+from bridge.testing.sim import audit
+from bridge.testing.sim.rows import AuditEvent, Event, EventAction, Member, Share, SourceKind
 from bridge.testing.sim.rules import SimError, check_level
 from bridge.testing.sim.tables import Tables
+
+ROOT = 1  # who made a change the control API names no author for: the administrator
+# Event::RESET_PROJECT_ACTIVITY_INTERVAL: an event moves last_activity_at only past this age
+RESET_PROJECT_ACTIVITY_INTERVAL = dt.timedelta(hours=1)
 
 
 class Memberships(Tables):
@@ -26,8 +37,12 @@ class Memberships(Tables):
         expires_at: dt.date | None = None,
         created_by_id: int | None = None,
         created_at: dt.datetime | None = None,
+        author_id: int | None = None,
     ) -> Member:
-        """Add a direct member; GitLab answers 409 when the user is one already."""
+        """Add a direct member; GitLab answers 409 when the user is one already.
+
+        ``author_id`` is who added them (the audit event's author; default the administrator).
+        """
         with self._lock:
             check_level(access_level)  # Grape validates parameters before the model runs
             key = self._source_key(kind, source_id)
@@ -47,6 +62,7 @@ class Memberships(Tables):
                 created_at=self._now(created_at),
             )
             self._members[key] = {**rows, user_id: member}
+            self._member_traces("create", None, member, author_id)
             self._changed()
             return member
 
@@ -64,9 +80,15 @@ class Memberships(Tables):
         return chain
 
     def update_member(
-        self, kind: SourceKind, source_id: int, user_id: int, **changes: Any
+        self,
+        kind: SourceKind,
+        source_id: int,
+        user_id: int,
+        *,
+        author_id: int | None = None,
+        **changes: Any,
     ) -> Member:
-        """Change a member's ``access_level`` or ``expires_at``."""
+        """Change a member's ``access_level`` or ``expires_at`` (``updated_at`` moves)."""
         with self._lock:
             key = self._source_key(kind, source_id)
             rows = self._members.get(key, {})
@@ -78,12 +100,16 @@ class Memberships(Tables):
             if "access_level" in changes:
                 check_level(changes["access_level"])
                 self._check_minimal_access(kind, source_id, changes["access_level"])
-            member = replace(rows[user_id], **changes)
+            before = rows[user_id]
+            member = replace(before, **changes, updated_at=self.clock.now())
             self._members[key] = {**rows, user_id: member}
+            self._member_traces("update", before, member, author_id)
             self._changed()
             return member
 
-    def remove_member(self, kind: SourceKind, source_id: int, user_id: int) -> None:
+    def remove_member(
+        self, kind: SourceKind, source_id: int, user_id: int, *, author_id: int | None = None
+    ) -> None:
         """Remove a direct member."""
         with self._lock:
             key = self._source_key(kind, source_id)
@@ -91,7 +117,62 @@ class Memberships(Tables):
             if user_id not in rows:
                 raise SimError("404 Not found", 404)
             self._members[key] = {k: v for k, v in rows.items() if k != user_id}
+            self._member_traces("destroy", rows[user_id], None, author_id)
             self._changed()
+
+    # -- the traces a member change leaves ------------------------------------------------
+
+    def _member_traces(
+        self,
+        action: audit.MemberAction,
+        before: Member | None,
+        after: Member | None,
+        author_id: int | None,
+    ) -> None:
+        """The project event (joined, left, expired) and the EE audit event of one change."""
+        member = after or before
+        assert member is not None
+        at = self.clock.now()
+        kind: dict[str, EventAction] = {"create": "joined", "destroy": "left", "expired": "expired"}
+        if member.source_kind == "project" and action in kind:
+            self._project_event(member.source_id, member.user_id, kind[action], at)
+        author = self._users.get(author_id or ROOT)
+        if action == "expired":  # a worker, not a person: GitLab names the membership's creator
+            author_id = audit.system_author(member)
+        details = audit.member_details(
+            action,
+            member,
+            before=before,
+            author=author,
+            user=self._users.get(member.user_id),
+            creator=self._users.get(member.created_by_id or 0),
+        )
+        self._audit_events.append(
+            AuditEvent(
+                id=self._next("audit_event"),
+                author_id=author_id or ROOT,
+                entity_id=member.source_id,
+                entity_type="Project" if member.source_kind == "project" else "Group",
+                details=details,
+                created_at=at,
+            )
+        )
+
+    def _project_event(
+        self, project_id: int, user_id: int, action: EventAction, at: dt.datetime
+    ) -> None:
+        """``Event`` after_create: ``reset_project_activity`` moves ``last_activity_at`` to the
+        event's time when it is at least an hour old (newer GitLab's ``touch_all`` moves
+        ``updated_at`` with it); a recent one is left alone."""
+        self._events.append(
+            Event(id=self._next("event"), project_id=project_id, author_id=user_id,
+                  action=action, created_at=at)
+        )  # fmt: skip
+        project = self._projects[project_id]
+        if project.last_activity_at > at - RESET_PROJECT_ACTIVITY_INTERVAL:
+            return
+        touched = at if self.activity_touches_updated_at else project.updated_at
+        self._projects[project_id] = replace(project, last_activity_at=at, updated_at=touched)
 
     # -- shares (group links) ------------------------------------------------------------
 
@@ -170,6 +251,8 @@ class Memberships(Tables):
                 kept = {k: m for k, m in rows.items() if m.expires_at is None or m.expires_at > day}
                 removed += len(rows) - len(kept)
                 self._members[key] = kept
+                for gone in (m for k, m in rows.items() if k not in kept):
+                    self._member_traces("expired", gone, None, None)
             for key, links in list(self._shares.items()):
                 kept_links = {
                     k: s for k, s in links.items() if s.expires_at is None or s.expires_at > day

@@ -47,6 +47,9 @@ class Profile:
     keyset_link_headers: tuple[str, ...]  # /projects keyset: "Links" (< 13.1), both, "Link" (14.0)
     direct_members_hide_minimal: bool  # Minimal Access rows left out of .../members [inf]
     per_page_zero_refused: bool  # per_page=0 is 400 (except_values: [0], 14.8)
+    projects_updated_filters: bool  # /projects updated_after, updated_before (15.10)
+    activity_touches_updated_at: bool  # reset_project_activity uses touch_all [inf: >= 15.0]
+    audit_events_keyset: bool  # /audit_events?pagination=keyset (15.11, EE)
 
     @property
     def era(self) -> int:
@@ -111,6 +114,9 @@ _BASE = Profile(
     keyset_link_headers=("Link",),
     direct_members_hide_minimal=True,
     per_page_zero_refused=True,
+    projects_updated_filters=True,
+    activity_touches_updated_at=True,
+    audit_events_keyset=True,
 )
 
 PROFILES: dict[str, Profile] = {
@@ -140,6 +146,9 @@ PROFILES: dict[str, Profile] = {
         keyset_link_headers=("Links",),
         direct_members_hide_minimal=False,
         per_page_zero_refused=False,
+        projects_updated_filters=False,
+        activity_touches_updated_at=False,
+        audit_events_keyset=False,
     ),
     "13.12": dataclasses.replace(
         _BASE,
@@ -159,6 +168,9 @@ PROFILES: dict[str, Profile] = {
         keyset_link_headers=("Links", "Link"),
         per_page_zero_refused=False,
         direct_members_hide_minimal=False,
+        projects_updated_filters=False,
+        activity_touches_updated_at=False,
+        audit_events_keyset=False,
     ),
     "16.11": dataclasses.replace(
         _BASE, version="16.11.10", revision="2a8e4f1c9d3", users_offset_cap=False

@@ -7,11 +7,12 @@ entities: serialisation per version and caller lives in ``entities``.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Visibility = Literal["private", "internal", "public"]
 SourceKind = Literal["group", "project"]
+EventAction = Literal["joined", "left", "expired"]
 VISIBILITIES: tuple[Visibility, ...] = ("private", "internal", "public")
 VISIBILITY_RANK = {"private": 0, "internal": 10, "public": 20}
 USER_STATES = (
@@ -44,10 +45,14 @@ class User:
     two_factor_enabled: bool = False
     namespace_id: int
     created_at: dt.datetime
+    updated_at: dt.datetime | None = None  # None when built: the same as created_at
     created_by_id: int | None = None
     last_activity_on: dt.date | None = None
     last_sign_in_at: dt.datetime | None = None
     confirmed_at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        _default_updated_at(self)
 
     @property
     def internal(self) -> bool:
@@ -98,8 +103,12 @@ class Member:
     user_id: int
     access_level: int
     created_at: dt.datetime
+    updated_at: dt.datetime | None = None  # None when built: the same as created_at
     expires_at: dt.date | None = None
     created_by_id: int | None = None
+
+    def __post_init__(self) -> None:
+        _default_updated_at(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,4 +121,39 @@ class Share:
     group_id: int
     group_access: int
     created_at: dt.datetime
+    updated_at: dt.datetime | None = None  # None when built: the same as created_at
     expires_at: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        _default_updated_at(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """A row of ``events`` as a membership change makes it (``EventCreateService``): a user
+    joining, leaving or expiring out of a project. Its author is that user."""
+
+    id: int
+    project_id: int
+    author_id: int
+    action: EventAction
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """A row of EE's ``audit_events`` (``AuditEventService#for_member``): the entity is the
+    group or project, ``details`` the hash GitLab stores (docs/simulator.md#audit-events)."""
+
+    id: int
+    author_id: int
+    entity_id: int
+    entity_type: Literal["Group", "Project", "User"]
+    details: dict[str, Any] = field(hash=False)
+    created_at: dt.datetime
+
+
+def _default_updated_at(row: Any) -> None:
+    """A row built without ``updated_at`` was never updated: it equals ``created_at``."""
+    if row.updated_at is None:
+        object.__setattr__(row, "updated_at", row.created_at)

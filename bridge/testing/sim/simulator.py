@@ -70,6 +70,7 @@ class Simulator:
     ) -> None:
         self.world = world
         self.profile = profile
+        world.activity_touches_updated_at = profile.activity_touches_updated_at
         self.tokens = dict(tokens or {})
         self.count_limit = count_limit
         self.faults = FaultInjector(seed=seed)

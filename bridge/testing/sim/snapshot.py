@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from bridge.testing.sim.rows import Group, Member, Project, Share, SourceKind, User
+from bridge.testing.sim.rows import (
+    AuditEvent,
+    Event,
+    Group,
+    Member,
+    Project,
+    Share,
+    SourceKind,
+    User,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,8 @@ class Snapshot:
         members: dict[tuple[SourceKind, int], dict[int, Member]],
         shares: dict[tuple[SourceKind, int], dict[int, Share]],
         tokens: dict[str, int],
+        events: tuple[Event, ...] = (),
+        audit_events: tuple[AuditEvent, ...] = (),
     ) -> None:
         self.version = version
         self.users = users
@@ -51,6 +62,8 @@ class Snapshot:
         self.members = members
         self.shares = shares
         self.tokens = tokens
+        self.events = events  # in id order
+        self.audit_events = audit_events  # in id order
         # Per-caller caches (access maps); races only recompute the same value.
         self.cache: dict[Any, Any] = {}
         self.cache_lock = threading.Lock()

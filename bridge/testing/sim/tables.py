@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from bridge.testing.sim.rows import Group, Member, Project, Share, SourceKind, User
+from bridge.testing.sim.rows import (
+    AuditEvent,
+    Event,
+    Group,
+    Member,
+    Project,
+    Share,
+    SourceKind,
+    User,
+)
 from bridge.testing.sim.rules import SimClock, SimError
 from bridge.testing.sim.snapshot import Snapshot
 
@@ -23,7 +32,14 @@ class Tables:
         self._members: dict[tuple[SourceKind, int], dict[int, Member]] = {}
         self._shares: dict[tuple[SourceKind, int], dict[int, Share]] = {}
         self._tokens: dict[str, int] = {}
-        self._seq = {"user": 0, "namespace": 0, "project": 0, "member": 0, "share": 0}
+        self._events: list[Event] = []
+        self._audit_events: list[AuditEvent] = []
+        self._seq = dict.fromkeys(
+            ("user", "namespace", "project", "member", "share", "event", "audit_event"), 0
+        )
+        # Newer GitLab resets a project's activity with touch_all, which sets updated_at too
+        # (docs/simulator.md#change-signals); the simulator sets this from its profile.
+        self.activity_touches_updated_at = True
         self._version = 0
         self._snapshot: Snapshot | None = None
 
@@ -42,6 +58,8 @@ class Tables:
                     members=dict(self._members),
                     shares=dict(self._shares),
                     tokens=dict(self._tokens),
+                    events=tuple(self._events),
+                    audit_events=tuple(self._audit_events),
                 )
             return self._snapshot
 
