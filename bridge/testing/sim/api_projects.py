@@ -69,18 +69,37 @@ def _visible_projects(req: Request) -> list[Project]:
     return [p for p in rows if access.can_read_project(snap, caller, p.id)]
 
 
-def _time_bounds(req: Request) -> list[tuple[str, Callable[[Project], dt.datetime], bool]]:
-    """The time filters of this version: (parameter, attribute, whether it is a lower bound)."""
-    bounds: list[tuple[str, Callable[[Project], dt.datetime], bool]] = [
-        ("last_activity_after", lambda p: p.last_activity_at, True),
-        ("last_activity_before", lambda p: p.last_activity_at, False),
+# (parameter, attribute, lower bound?, inclusive?)
+TimeBound = tuple[str, Callable[[Project], dt.datetime], bool, bool]
+UPDATED_PAIRING = {
+    "message": "400 Bad request - `updated_at` filter and `updated_at` sorting must be paired"
+}
+
+
+def _time_bounds(req: Request) -> list[TimeBound]:
+    """The time filters of this version. ``last_activity_*`` are strict (``ProjectsFinder``);
+    ``updated_*`` (15.10) use ``UpdatedAtFilterable``'s ``gteq``/``lteq``; undeclared before
+    15.10, they are ignored."""
+    bounds: list[TimeBound] = [
+        ("last_activity_after", lambda p: p.last_activity_at, True, False),
+        ("last_activity_before", lambda p: p.last_activity_at, False, False),
     ]
     if req.profile.projects_updated_filters:
         bounds += [
-            ("updated_after", lambda p: p.updated_at, True),
-            ("updated_before", lambda p: p.updated_at, False),
+            ("updated_after", lambda p: p.updated_at, True, True),
+            ("updated_before", lambda p: p.updated_at, False, True),
         ]
     return bounds
+
+
+def _check_updated_pairing(req: Request, order_by: str) -> None:
+    """``validate_updated_at_order_and_filter!``: an ``updated_*`` filter needs
+    ``order_by=updated_at``; order_by defaults to created_at, so leaving it out fails too."""
+    if not req.profile.projects_updated_filters:
+        return
+    _ = req.caller  # the body's rate-limit check reads current_user first: a refusal wins
+    if (req.time("updated_after") or req.time("updated_before")) and order_by != "updated_at":
+        raise ApiError(400, UPDATED_PAIRING)
 
 
 def _check_list_params(req: Request) -> None:
@@ -93,7 +112,7 @@ def _check_list_params(req: Request) -> None:
     req.text("search")
     req.text("pagination")
     req.integer("min_access_level", req.profile.shared_min_access_levels())
-    for name, _, _ in _time_bounds(req):
+    for name, _, _, _ in _time_bounds(req):
         req.time(name)
     for name in ("id_after", "id_before"):
         req.integer(name)
@@ -120,10 +139,10 @@ def _filters(req: Request, rows: list[Project]) -> list[Project]:
     if min_level is not None:
         levels = access.access_for(req.snap, req.caller).projects if req.caller else {}
         rows = [p for p in rows if levels.get(p.id, 0) >= min_level]
-    for name, attr, after in _time_bounds(req):
+    for name, attr, after, inclusive in _time_bounds(req):
         bound = req.time(name)
         if bound is not None:
-            rows = [p for p in rows if (attr(p) > bound if after else attr(p) < bound)]
+            rows = [p for p in rows if _within(attr(p), bound, after=after, inclusive=inclusive)]
     for name, after in (("id_after", True), ("id_before", False)):
         raw = req.integer(name)
         if raw is not None and req.text("pagination") != "keyset":
@@ -131,11 +150,18 @@ def _filters(req: Request, rows: list[Project]) -> list[Project]:
     return rows
 
 
+def _within(value: dt.datetime, bound: dt.datetime, *, after: bool, inclusive: bool) -> bool:
+    if value == bound:
+        return inclusive
+    return value > bound if after else value < bound
+
+
 def list_projects(req: Request) -> Response:
     """GET /projects: offset (capped from 13.0) or keyset by id."""
     order_by = req.choice("order_by", _ORDERS, "created_at")
     sort = req.choice("sort", ("asc", "desc"), "desc")
     _check_list_params(req)
+    _check_updated_pairing(req, order_by)
     keys: dict[str, Callable[[Project], tuple[object, ...]]] = {
         "id": lambda p: (p.id,),
         "name": lambda p: (p.name, p.id),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from bridge.testing.sim import entities as ent
 from bridge.testing.sim.api import (
@@ -95,28 +97,27 @@ def _admin_filters(req: Request, rows: list[User]) -> list[User]:
     if req.flag("admins"):
         rows = [u for u in rows if u.is_admin]
     after, before = req.time("created_after"), req.time("created_before")
+    # CreatedAtFilterable: created_at >= after, created_at <= before (both inclusive)
     if after is not None:
-        rows = [u for u in rows if u.created_at > after]
+        rows = [u for u in rows if u.created_at >= after]
     if before is not None:
-        rows = [u for u in rows if u.created_at < before]
+        rows = [u for u in rows if u.created_at <= before]
     return rows
 
 
 _ADMIN_ONLY_PARAMS = frozenset(
     {"order_by", "sort", "created_after", "created_before", "two_factor", "without_projects"}
 )
-_USER_ORDERS = ("id", "name", "username", "created_at", "updated_at", "last_activity_on")
+_USER_ORDERS = ("id", "name", "username", "created_at", "updated_at")  # lib/api/users.rb
 
 
-def _user_sort_key(user: User, order_by: str) -> tuple[str | int, int]:
-    """Sort value then id; REST has no users.updated_at, so it falls back to created_at."""
+def _user_sort_key(user: User, order_by: str) -> tuple[Any, int]:
+    """The ordering column then id (``order_options_with_tie_breaker``)."""
     if order_by == "id":
         return (user.id, user.id)
-    if order_by in ("name", "username"):
-        return (getattr(user, order_by), user.id)
-    if order_by == "last_activity_on" and user.last_activity_on is not None:
-        return (user.last_activity_on.isoformat(), user.id)
-    return (user.created_at.isoformat(), user.id)
+    if order_by == "updated_at":
+        return (user.updated_at or user.created_at, user.id)
+    return (getattr(user, order_by), user.id)
 
 
 def list_users(req: Request) -> Response:
@@ -153,30 +154,34 @@ def list_users(req: Request) -> Response:
 def _users_keyset(
     req: Request, rows: list[User], order_by: str, render: Callable[[User], ent.Json]
 ) -> Response:
-    if order_by not in ("id", "name", "username"):
-        raise ApiError(
-            405, {"error": "Keyset pagination is not yet available for this type of request"}
-        )
+    """Keyset on each of the five orders (``User.supported_keyset_orderings``, 16.5): Grape's
+    ``values:`` refuses any other order first, so /users never reaches the keyset 405."""
     base, params = link_base(req)
 
-    def sort_key(u: User) -> tuple[object, ...]:
-        return (u.id,) if order_by == "id" else (getattr(u, order_by), u.id)
-
     def values(u: User) -> dict[str, str]:
-        return (
-            {"id": str(u.id)}
-            if order_by == "id"
-            else {order_by: getattr(u, order_by), "id": str(u.id)}
-        )
+        if order_by == "id":
+            return {"id": str(u.id)}
+        value = _user_sort_key(u, order_by)[0]
+        text = value.isoformat() if isinstance(value, dt.datetime) else str(value)
+        return {order_by: text, "id": str(u.id)}
 
     def from_cursor(v: dict[str, str]) -> tuple[object, ...]:
         try:
-            return (int(v["id"]),) if order_by == "id" else (v[order_by], int(v["id"]))
+            if order_by == "id":
+                return (int(v["id"]), int(v["id"]))
+            if order_by in ("created_at", "updated_at"):
+                at = dt.datetime.fromisoformat(v[order_by])
+                if at.tzinfo is None:  # rows are aware; a naive value cannot be compared
+                    raise ValueError(at)
+                return (at, int(v["id"]))
+            return (v[order_by], int(v["id"]))
         except (KeyError, ValueError):
             raise ApiError(400, {"error": "cursor is invalid"}) from None
 
     try:
-        items, headers = keyset_by_cursor(rows, params, base, sort_key, values, from_cursor)
+        items, headers = keyset_by_cursor(
+            rows, params, base, lambda u: _user_sort_key(u, order_by), values, from_cursor
+        )
     except PaginationError as exc:
         raise ApiError(exc.status, exc.body) from None
     return Response(200, [render(u) for u in items], headers)

@@ -50,6 +50,7 @@ class Profile:
     projects_updated_filters: bool  # /projects updated_after, updated_before (15.10)
     activity_touches_updated_at: bool  # reset_project_activity uses touch_all [inf: >= 15.0]
     audit_events_keyset: bool  # /audit_events?pagination=keyset (15.11, EE)
+    throttle_headers: bool  # RateLimit-* and Retry-After on a throttled 429 [inf: 13.8]
 
     @property
     def era(self) -> int:
@@ -117,6 +118,7 @@ _BASE = Profile(
     projects_updated_filters=True,
     activity_touches_updated_at=True,
     audit_events_keyset=True,
+    throttle_headers=True,
 )
 
 PROFILES: dict[str, Profile] = {
@@ -149,6 +151,7 @@ PROFILES: dict[str, Profile] = {
         projects_updated_filters=False,
         activity_touches_updated_at=False,
         audit_events_keyset=False,
+        throttle_headers=False,
     ),
     "13.12": dataclasses.replace(
         _BASE,

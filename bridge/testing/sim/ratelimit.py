@@ -51,6 +51,7 @@ class AppLimit:
     period: int
     per_source: bool = False  # scoped to the group or project in the path as well as the user
     non_admin_only: bool = False
+    anonymous_only: bool = False  # counts anonymous callers (per IP) only
 
 
 @dataclass(slots=True)
@@ -91,10 +92,14 @@ class RateLimiter:
         name = "throttle_unauthenticated_api" if token is None else "throttle_authenticated_api"
         return allowed, throttle_headers(name, throttle, observed, epoch)
 
-    def check_app_limit(self, template: str, user_key: str, source: str, is_admin: bool) -> bool:
+    def check_app_limit(
+        self, template: str, user_key: str, source: str, is_admin: bool, *, anonymous: bool = False
+    ) -> bool:
         """False when the endpoint's application limit is exhausted for this caller."""
         limit = self.app_limits.get(template)
         if limit is None or (limit.non_admin_only and is_admin):
+            return True
+        if limit.anonymous_only and not anonymous:
             return True
         key = ("app", template, user_key, source if limit.per_source else "")
         now = self.clock()
@@ -128,13 +133,22 @@ def throttle_headers(name: str, throttle: Throttle, observed: int, now: int) -> 
 
 
 def default_app_limits(modern: bool) -> dict[str, AppLimit]:
-    """Application limits on by default on newer self-managed GitLab [inf].
+    """The ``check_rate_limit!`` limits on by default (``ApplicationSettingImplementation``
+    defaults, ``Gitlab::ApplicationRateLimiter`` intervals); ``modern`` is the 16.x+ profiles.
 
-    17.1's flagged ``/projects`` and ``/groups`` limits stay off, as on self-managed instances.
+    * ``GET /users/:id``: ``users_get_by_id`` 300 per 10 min per user, admins exempt
+      (``lib/api/users.rb``: ``unless current_user.can_read_all_resources?``).
+    * ``GET /projects`` anonymous: ``projects_api_rate_limit_unauthenticated`` 400 per 10 min
+      per IP (GA in 16.0; ``lib/api/projects.rb``).
+
+    Left off, as on self-managed instances by default: the authenticated ``projects_api``
+    (2000 per 10 min) and ``groups_api`` (200 per min) limits, behind the feature flag
+    ``rate_limit_groups_and_projects_api`` (off from 17.1 to 18.0, GA in 18.1). There is no
+    limit on ``GET /groups/:id/members/all`` (``lib/api/members.rb`` checks none).
     """
     if not modern:
         return {}
     return {
-        "GET /groups/:id/members/all": AppLimit(limit=200, period=60, per_source=True),
         "GET /users/:id": AppLimit(limit=300, period=600, non_admin_only=True),
+        "GET /projects": AppLimit(limit=400, period=600, anonymous_only=True),
     }

@@ -73,6 +73,7 @@ class World(Memberships):
                 if changes["username"].lower() in taken:
                     raise SimError(f"username {changes['username']!r} has already been taken", 409)
             check_user_attrs(changes)
+            changes.setdefault("updated_at", self.clock.now())  # users.updated_at (GET /users)
             self._users[user_id] = updated = replace(user, **changes)
             self._changed()
             return updated

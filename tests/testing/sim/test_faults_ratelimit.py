@@ -126,6 +126,18 @@ def test_throttle_answers_429_with_gitlab_headers(
     assert t0 < reset <= t0 + 60
 
 
+@pytest.mark.parametrize(("version", "headers"), [("12.10", False), ("13.12", True)])
+def test_throttle_headers_arrived_in_13_8(version: str, headers: bool, http: Session) -> None:
+    """Before ~13.8 a throttled 429 was rack-attack's own: text, and no headers at all."""
+    with Simulator.from_dataset("small", version=version, now=NOW) as sim:
+        sim.limiter.throttle = Throttle(limit=1, period=3600)
+        assert get(http, sim, "/version").status_code == 200
+        r = get(http, sim, "/version")
+    assert (r.status_code, r.text) == (429, "Retry later\n")
+    assert bool(limit_headers(r)) is headers
+    assert ("Retry-After" in r.headers) is headers
+
+
 def test_throttle_retry_after_on_the_real_clock(sim: Simulator, http: Session) -> None:
     """On the real clock Retry-After is an integer and Reset - Retry-After the request second."""
     sim.limiter.throttle = Throttle(limit=1, period=3600)
@@ -265,15 +277,60 @@ def test_throttle_parse_rejects_bad_specs(spec: str) -> None:
 # -- application limits (check_rate_limit!) -----------------------------------------------
 
 
-def test_default_application_limits_follow_the_profile() -> None:
-    """16.11 limits GET /users/:id (300/10 min, non-admins) and members/all; 13.12 has none."""
-    modern = Simulator.from_dataset("small", version="16.11", now=NOW)
-    old = Simulator.from_dataset("small", version="13.12", now=NOW)
-    assert modern.limiter.app_limits == {
-        "GET /users/:id": AppLimit(limit=300, period=600, non_admin_only=True),
-        "GET /groups/:id/members/all": AppLimit(limit=200, period=60, per_source=True),
-    }
-    assert old.limiter.app_limits == {}
+MODERN_APP_LIMITS = {
+    "GET /users/:id": AppLimit(limit=300, period=600, non_admin_only=True),
+    "GET /projects": AppLimit(limit=400, period=600, anonymous_only=True),
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("12.10", {}), ("13.12", {}), ("13.12-ee", {}), ("16.11", MODERN_APP_LIMITS),
+     ("16.11-ee", MODERN_APP_LIMITS), ("17.5", MODERN_APP_LIMITS),
+     ("17.7-ee", MODERN_APP_LIMITS)],
+)  # fmt: skip
+def test_default_application_limits_follow_the_profile(
+    version: str, expected: dict[str, AppLimit]
+) -> None:
+    """From 16.x: GET /users/:id 300/10 min for non-admins and anonymous GET /projects 400/10
+    min per IP; never members/all (no check_rate_limit! there), nor the flagged projects_api."""
+    sim = Simulator.from_dataset("small", version=version, now=NOW)
+    assert sim.limiter.app_limits == expected
+
+
+def test_anonymous_projects_limit_counts_per_ip_only(sim: Simulator, http: Session) -> None:
+    """projects_api_rate_limit_unauthenticated: anonymous callers per IP; tokens are exempt."""
+    sim.limiter.app_limits["GET /projects"] = AppLimit(limit=2, period=600, anonymous_only=True)
+    freeze(sim)
+    anonymous = statuses_as(http, sim, None, 3)
+    signed_in = statuses_as(http, sim, "user", 3) + statuses_as(http, sim, "admin", 3)
+    other = HTTPConnection(*host_port(sim), source_address=("127.0.0.2", 0), timeout=10)
+    other.request("GET", "/api/v4/projects?per_page=1")
+    assert (anonymous, signed_in, other.getresponse().status) == ([200, 200, 429], [200] * 6, 200)
+    other.close()
+    r = get(http, sim, "/projects", None, params={"per_page": 1})
+    assert (r.status_code, r.json(), limit_headers(r)) == (429, APP_LIMIT_BODY, {})
+    assert sim.counters()[("GET /projects", 429)] == 2
+
+
+def test_anonymous_projects_default_is_400_per_10_minutes(sim: Simulator, http: Session) -> None:
+    """The default: the 401st anonymous /projects in ten minutes is refused, for ten minutes
+    from the window's first request; signed-in callers are never counted."""
+    sim.limiter.app_limits = default_app_limits(modern=True)
+    now = [1000.0]
+    sim.limiter.clock = lambda: now[0]
+    first = statuses_as(http, sim, None, 400)
+    refused = statuses_as(http, sim, None, 1) + statuses_as(http, sim, "user", 1)
+    now[0] = 1599.9
+    still = statuses_as(http, sim, None, 1)
+    now[0] = 1600.0
+    again = statuses_as(http, sim, None, 1)
+    assert (set(first), refused, still, again) == ({200}, [429, 200], [429], [200])
+
+
+def statuses_as(http: Session, sim: Simulator, role: str | None, n: int) -> list[int]:
+    """The statuses of ``n`` sequential ``GET /projects?per_page=1`` as ``role``."""
+    return [get(http, sim, "/projects", role, params={"per_page": 1}).status_code for _ in range(n)]
 
 
 def test_application_limit_is_json_without_headers(sim: Simulator, http: Session) -> None:
