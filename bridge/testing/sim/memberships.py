@@ -137,7 +137,7 @@ class Memberships(Tables):
         if member.source_kind == "project" and action in kind:
             self._project_event(member.source_id, member.user_id, kind[action], at)
         author = self._users.get(author_id or ROOT)
-        if action == "expired":  # a worker, not a person: GitLab names the membership's creator
+        if action == "expired":  # a worker, not a person: the unauthenticated author (-1)
             author_id = audit.system_author(member)
         details = audit.member_details(
             action,

@@ -142,8 +142,9 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuditEvent:
-    """A row of EE's ``audit_events`` (``AuditEventService#for_member``): the entity is the
-    group or project, ``details`` the hash GitLab stores (docs/simulator.md#audit-events)."""
+    """A row of EE's ``audit_events`` for a member change: the entity is the group or project;
+    ``details`` keeps the version-neutral facts that ``audit.render_details`` turns into the
+    hash each version stores (docs/simulator.md#audit-events)."""
 
     id: int
     author_id: int

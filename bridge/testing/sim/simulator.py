@@ -16,7 +16,14 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from bridge.testing.sim import api_groups, api_members, api_projects, api_users
+from bridge.testing.sim import (
+    api_audit,
+    api_events,
+    api_groups,
+    api_members,
+    api_projects,
+    api_users,
+)
 from bridge.testing.sim.api import ALLOW, API_PREFIX, Route, match, normalize_path
 from bridge.testing.sim.control import handle_control
 from bridge.testing.sim.datasets import generate
@@ -40,6 +47,8 @@ ROUTES: tuple[Route, ...] = (
     *api_groups.ROUTES,
     *api_members.ROUTES,  # before /projects/:id so the longer templates win
     *api_projects.ROUTES,
+    *api_events.ROUTES,
+    *api_audit.ROUTES,
 )
 # Gitlab::Auth::UserAccessDeniedReason: why a valid token's user may not use the API (403).
 _DENIED = {
@@ -158,6 +167,8 @@ class Simulator:
         fault: FaultRule | None = None
         who = f"user:{caller.id}" if caller else f"ip:{client_ip}"
         allowed, rate_headers = self.limiter.check_throttle(who, token if caller else None)
+        if not self.profile.throttle_headers:  # rack-attack's own 429: no headers at all
+            rate_headers = []
         try:
             if not allowed:
                 raise _Throttled(
@@ -220,7 +231,10 @@ class Simulator:
         if request.refusal is not None:
             return
         source = _source_key(request.snap, template, request.args)
-        if not self.limiter.check_app_limit(template, who, source, request.is_admin):
+        anonymous = request.user is None  # no refusal here, so the token's user is the caller
+        if not self.limiter.check_app_limit(
+            template, who, source, request.is_admin, anonymous=anonymous
+        ):
             raise _Throttled(Response(429, APP_LIMIT_BODY))
 
     def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
