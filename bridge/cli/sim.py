@@ -1,8 +1,11 @@
-"""``gitlab-bridge sim serve``: the built-in GitLab simulator on real sockets."""
+"""``gitlab-bridge sim serve`` (the built-in GitLab simulator on real sockets) and ``sim
+workload`` (changes at given rates, with the hooks GitLab sends for each as ground truth)."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from typing import Any
 
 from bridge.cli.common import command, command_group
@@ -59,8 +62,53 @@ def _sim_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sim_workload(args: argparse.Namespace) -> int:
+    """Apply a Poisson workload to a running simulator for ``--minutes``; log the truth."""
+    from pathlib import Path
+
+    from bridge.testing.driver import Control
+    from bridge.testing.oracle import Receivers
+    from bridge.testing.workload import Rates
+    from bridge.testing.workload_driver import run
+
+    if args.minutes <= 0:
+        raise UsageError(f"--minutes: {args.minutes} is not a positive number")
+    try:
+        rates = Rates.parse(args.rate or [])
+    except ValueError as exc:
+        raise UsageError(f"--rate: {exc}") from None
+    receivers = Receivers(system=tuple(args.receiver), share_events=args.share_events)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    path = Path(args.truth)
+    try:
+        out = path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--truth: cannot open {path}: {exc.strerror}") from None
+    with out:
+        try:
+            outcome = run(
+                Control(args.url),
+                seconds=args.minutes * 60,
+                rates=rates,
+                receivers=receivers,
+                out=out,
+                seed=args.seed,
+                stop=stop,
+            )
+        except KeyboardInterrupt:
+            return 130
+    applied = ", ".join(f"{k} {v}" for k, v in sorted(outcome.applied.items())) or "nothing"
+    print(
+        f"applied: {applied}; skipped {outcome.skipped}, refused {outcome.refused}; "
+        f"{outcome.hooks} hooks expected",
+        flush=True,
+    )
+    return 0
+
+
 def add_commands(commands: Any) -> None:
-    """Register ``sim serve``."""
+    """Register ``sim serve`` and ``sim workload``."""
     sim_commands = command_group(
         commands,
         "sim",
@@ -92,4 +140,35 @@ def add_commands(commands: Any) -> None:
     serve.add_argument("--rate-limit", help="throttle per user or IP, e.g. 10/s, 600/m, 7200/3600")
     serve.add_argument(
         "--external-url", help="GitLab's external URL for links (default: the bound address)"
+    )
+    workload = command(
+        sim_commands,
+        "workload",
+        _sim_workload,
+        help="apply random changes to a simulator at given rates, logging the expected hooks",
+        description="Apply changes to a running simulator (over its /-/sim/ control API) as "
+        "Poisson arrivals per class, for --minutes. Each accepted change is appended to --truth "
+        "as one JSON line: its time, class, the change, and every hook GitLab sends for it "
+        "(docs/freshness.md#the-workload).",
+        config=False,
+    )
+    workload.add_argument("--url", required=True, help="the simulator's base URL")
+    workload.add_argument("--minutes", type=float, default=20.0, help="how long (default 20)")
+    workload.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    workload.add_argument(
+        "--rate",
+        action="append",
+        metavar="CLASS=N",
+        help="arrivals per hour of a class (repeatable): new_user, group_member, "
+        "project_member, project_create, rename_transfer, destroy, group_create, share",
+    )
+    workload.add_argument("--truth", required=True, help="ground-truth JSONL file (appended)")
+    workload.add_argument(
+        "--receiver",
+        action="append",
+        default=[],
+        help="a system-hook receiver name the hooks are expected at (repeatable)",
+    )
+    workload.add_argument(
+        "--share-events", action="store_true", help="expect the bridge's share events too"
     )

@@ -26,6 +26,7 @@ Every route maps onto the same Python API tests use (``World``, ``FaultInjector`
     POST   /-/sim/clock {"advance_seconds": 86400}
     POST   /-/sim/expire                     run GitLab's expiry workers now
     GET    /-/sim/info   GET /-/sim/counters   DELETE /-/sim/counters
+    GET    /-/sim/world                      every id and link, compactly (for a workload's model)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from bridge.testing.sim.faults import FaultRule, Latency
 from bridge.testing.sim.http import Response
 from bridge.testing.sim.ratelimit import AppLimit, Throttle
 from bridge.testing.sim.rows import SourceKind
+from bridge.testing.sim.snapshot import Snapshot
 from bridge.testing.sim.world import SimError
 
 if TYPE_CHECKING:
@@ -116,6 +118,8 @@ def _dispatch(sim: Simulator, method: str, parts: list[str], data: dict[str, Any
             {"endpoint": t, "status": s, "count": n} for (t, s), n in sorted(sim.counters().items())
         ]
         return {"total": sum(c["count"] for c in counts), "counters": counts}
+    if head == "world" and method == "GET":
+        return world_dump(world.snapshot())
     if head == "info" and method == "GET":
         snap = world.snapshot()
         return {
@@ -128,6 +132,27 @@ def _dispatch(sim: Simulator, method: str, parts: list[str], data: dict[str, Any
             "shares": sum(len(links) for links in snap.shares.values()),
         }
     raise SimError(f"no control route {method} /-/sim/{'/'.join(parts)}", 404)
+
+
+def world_dump(snap: Snapshot) -> dict[str, Any]:
+    """The structure of the world: users (id, state, type), groups (id, parent, visibility),
+    projects (id, namespace, visibility), member rows (kind, source, user, level) and links
+    (kind, source, group, level)."""
+    return {
+        "users": [[u.id, u.state, u.user_type] for u in snap.users.values()],
+        "groups": [[g.id, g.parent_id, g.visibility] for g in snap.groups.values()],
+        "projects": [[p.id, p.namespace_id, p.visibility] for p in snap.projects.values()],
+        "members": [
+            [kind, source, m.user_id, m.access_level]
+            for (kind, source), rows in snap.members.items()
+            for m in rows.values()
+        ],
+        "shares": [
+            [kind, source, s.group_id, s.group_access]
+            for (kind, source), links in snap.shares.items()
+            for s in links.values()
+        ],
+    }
 
 
 def _crud(sim: Simulator, method: str, kind: str, rest: list[str], data: dict[str, Any]) -> Any:
