@@ -1,0 +1,263 @@
+"""Change-to-hook time per event class: the daemon against a workload on a simulated GitLab.
+
+    python bench/freshness.py [--dataset medium] [--version 16.11] [--latency-ms 20]
+        [--minutes 20] [--poll users=5m --poll members=30m ...] [--rate-limit 7200/3600]
+        [--rate new_user=30 ...] [--drain SECONDS] [--label NAME] [--json FILE]
+
+A simulated GitLab (``gitlab-bridge sim serve``), the daemon (``gitlab-bridge run``, SQLite) and
+the workload (``gitlab-bridge sim workload``) run as separate processes; a recording receiver
+runs here. Once the daemon is ready (its silent baseline done), the simulator's request
+counters are zeroed and the workload runs for ``--minutes``: each change it makes is logged
+with the hooks GitLab would send for it (the ground truth). Then the run waits until every
+expected hook has arrived, or ``--drain`` seconds (default: the longest poll interval plus five
+minutes). For each class: expected, delivered, lost and spurious hooks, and p50/p95/max of
+receipt minus change time; overall: requests per minute at GitLab (the simulator's counters,
+from ready to the end), and the daemon's peak RSS. Prints a table, writes JSON
+(docs/freshness.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import requests
+from _support import BRIDGE, arguments, simulator
+from daemon import memory_mb, terminate
+
+from bridge.config.settings import parse_duration
+from bridge.testing.oracle import Expected, Hook, Received, identify, tally
+from bridge.testing.receiver import Delivery, Receiver
+from bridge.testing.workload import Rates
+from bridge.testing.workload_driver import read_log
+
+RECEIVER = "system"
+DEFAULT_POLL = {"users": "5m", "groups": "15m", "projects": "15m", "members": "30m"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = arguments(__doc__ or "", dataset="medium")
+    parser.add_argument("--version", default="16.11")
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--poll", action="append", default=[], metavar="RESOURCE=DURATION")
+    parser.add_argument("--rate-limit", help="the simulator's throttle, e.g. 7200/3600")
+    parser.add_argument("--rate", action="append", default=[], metavar="CLASS=N")
+    parser.add_argument("--drain", type=float, help="seconds to wait for late hooks")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--label", default="run")
+    parser.add_argument("--json", help="write the result here as well")
+    return parser
+
+
+def main() -> int:
+    """Run one configuration and report it."""
+    args = _parser().parse_args()
+    poll = DEFAULT_POLL | dict(spec.split("=", 1) for spec in args.poll)
+    rates = Rates.parse(args.rate)
+    drain = args.drain or max(parse_duration(v) for v in poll.values()) + 300
+    options = ["--version", args.version, "--latency-ms", str(args.latency_ms)]
+    if args.rate_limit:
+        options += ["--rate-limit", args.rate_limit]
+    with (
+        simulator(args.dataset, *options) as sim,
+        tempfile.TemporaryDirectory() as tmp,
+        Receiver() as receiver,
+    ):
+        truth = Path(tmp) / "truth.jsonl"
+        config = Path(tmp) / "bridge.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "gitlab": {"url": sim.url, "token": sim.token},
+                    "state": {"url": f"sqlite:///{Path(tmp) / 'bridge.db'}"},
+                    "hooks": {"system": [{"name": RECEIVER, "url": receiver.url_for("/system")}]},
+                    "poll": poll,
+                    "payloads": {"share_events": True},
+                    "server": {"listen": "127.0.0.1:0"},
+                }
+            )
+        )
+        started = time.monotonic()
+        daemon = subprocess.Popen(
+            [*BRIDGE, "run", "--config", str(config), "--log-level", "warning"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert daemon.stdout is not None
+        base = daemon.stdout.readline().split()[1]
+        try:
+            while not requests.get(f"{base}/-/ready", timeout=10).ok:
+                time.sleep(1)
+            ready = time.monotonic() - started
+            requests.delete(f"{sim.url}/-/sim/counters", timeout=10).raise_for_status()
+            window = time.monotonic()
+            workload = [*BRIDGE, "sim", "workload", "--url", sim.url, "--minutes",
+                        str(args.minutes), "--truth", str(truth), "--receiver", RECEIVER,
+                        "--share-events", "--seed", str(args.seed)]  # fmt: skip
+            workload += [f"--rate={spec}" for spec in args.rate]
+            done = subprocess.run(workload, capture_output=True, text=True, check=True)
+            print(done.stdout.strip(), file=sys.stderr, flush=True)
+            lines = read_log(truth)
+            deadline = time.monotonic() + drain
+            while time.monotonic() < deadline and not _all_arrived(lines, receiver.deliveries()):
+                time.sleep(5)
+            drained = time.monotonic()
+            counters = requests.get(f"{sim.url}/-/sim/counters", timeout=10).json()
+            peak_rss = memory_mb(daemon.pid)[1]
+        finally:
+            terminate(daemon)
+    minutes = (drained - window) / 60
+    result = {
+        "label": args.label,
+        "dataset": args.dataset,
+        "version": args.version,
+        "latency_ms": args.latency_ms,
+        "rate_limit": args.rate_limit,
+        "workload_minutes": args.minutes,
+        "poll": poll,
+        "rates_per_hour": dict(rates.items()),
+        "seconds_to_ready": round(ready, 1),
+        "window_minutes": round(minutes, 1),
+        "requests": counters["total"],
+        "requests_per_minute": round(counters["total"] / minutes, 1),
+        "daemon_peak_rss_mb": peak_rss,
+        **analyse(lines, receiver.deliveries()),
+    }
+    print(table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _expected(lines: list[dict[str, Any]]) -> list[tuple[Hook, str, float, int]]:
+    """(hook, class, change time, order) of every hook the truth expects."""
+    out = []
+    for order, line in enumerate(lines):
+        for receiver, kind, event, ids in line["hooks"]:
+            hook = Hook(receiver=receiver, kind=kind, event=event, ids=tuple(ids))
+            out.append((hook, line["class"], line["t"], order))
+    return out
+
+
+def _received(deliveries: list[Delivery]) -> list[tuple[Received, float]]:
+    """Accepted deliveries as the oracle reads them, with their arrival times."""
+    out = []
+    for seq, d in enumerate(deliveries):
+        if d.reply_status is None or not 200 <= d.reply_status < 300:
+            continue
+        try:
+            body = d.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        hook = identify(d.path.strip("/"), d.header("X-Gitlab-Event") or "", body)
+        key = d.header("Idempotency-Key") or f"seq-{seq}"
+        out.append((Received(hook=hook, key=key, seq=seq), d.received_at))
+    return out
+
+
+def _matches(
+    lines: list[dict[str, Any]], deliveries: list[Delivery]
+) -> list[tuple[str, float | None]]:
+    """(class, latency or None when lost) per expected hook: its n-th expected occurrence is
+    matched with the n-th distinct key that arrived for the same identity."""
+    firsts: dict[Hook, list[float]] = defaultdict(list)
+    seen: set[str] = set()
+    for r, at in _received(deliveries):
+        if r.key not in seen:
+            seen.add(r.key)
+            firsts[r.hook].append(at)
+    used: dict[Hook, int] = defaultdict(int)
+    out: list[tuple[str, float | None]] = []
+    for hook, klass, t, _order in _expected(lines):
+        arrivals = firsts.get(hook, [])
+        n = used[hook]
+        used[hook] += 1
+        out.append((klass, arrivals[n] - t if n < len(arrivals) else None))
+    return out
+
+
+def _all_arrived(lines: list[dict[str, Any]], deliveries: list[Delivery]) -> bool:
+    return all(latency is not None for _, latency in _matches(lines, deliveries))
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
+
+
+def analyse(lines: list[dict[str, Any]], deliveries: list[Delivery]) -> dict[str, Any]:
+    """Per-class and overall counts and latencies."""
+    by_class: dict[str, list[float | None]] = defaultdict(list)
+    for klass, latency in _matches(lines, deliveries):
+        by_class[klass].append(latency)
+    classes = {}
+    for klass, latencies in by_class.items():
+        arrived = [x for x in latencies if x is not None]
+        classes[klass] = {
+            "changes": sum(1 for line in lines if line["class"] == klass),
+            "expected": len(latencies),
+            "delivered": len(arrived),
+            "lost": len(latencies) - len(arrived),
+            "p50_s": _percentile(arrived, 0.5),
+            "p95_s": _percentile(arrived, 0.95),
+            "max_s": round(max(arrived), 1) if arrived else None,
+        }
+    expected = [Expected(hook=h, order=o) for h, _k, _t, o in _expected(lines)]
+    overall = tally(expected, [r for r, _ in _received(deliveries)])
+    return {
+        "classes": classes,
+        "expected": overall.expected,
+        "delivered": overall.delivered,
+        "lost": overall.lost,
+        "spurious": overall.spurious,
+        "duplicates_same_key": overall.dup_same_key,
+        "duplicates_other_key": overall.dup_other_key,
+        "spurious_hooks": [[h.event, *h.ids] for h in overall.spurious_hooks],
+        "lost_hooks": [[h.event, *h.ids] for h in overall.lost_hooks],
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The result as a Markdown table."""
+    rows = [
+        f"{result['label']}: {result['dataset']} {result['version']}, "
+        f"{result['latency_ms']:g} ms latency, poll {result['poll']}",
+        "",
+        "| Class | changes | expected | delivered | lost | p50 | p95 | max |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def sec(value: float | None) -> str:
+        return "-" if value is None else f"{value:g} s"
+
+    for klass, c in sorted(result["classes"].items()):
+        rows.append(
+            f"| {klass} | {c['changes']} | {c['expected']} | {c['delivered']} | {c['lost']} | "
+            f"{sec(c['p50_s'])} | {sec(c['p95_s'])} | {sec(c['max_s'])} |"
+        )
+    rows += [
+        "",
+        f"spurious {result['spurious']}, duplicates (other key) "
+        f"{result['duplicates_other_key']}; {result['requests']:,} requests in "
+        f"{result['window_minutes']} min = {result['requests_per_minute']:,} a minute; "
+        f"daemon peak RSS {result['daemon_peak_rss_mb']} MB; ready after "
+        f"{result['seconds_to_ready']} s",
+    ]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
