@@ -2,7 +2,8 @@
 
     python bench/freshness.py [--dataset medium] [--version 16.11] [--latency-ms 20]
         [--minutes 20] [--poll users=5m --poll members=30m ...] [--rate-limit 7200/3600]
-        [--rate new_user=30 ...] [--drain SECONDS] [--label NAME] [--json FILE]
+        [--rate new_user=30 ...] [--drain SECONDS] [--config EXTRA.yaml] [--label NAME]
+        [--json FILE]
 
 A simulated GitLab (``gitlab-bridge sim serve``), the daemon (``gitlab-bridge run``, SQLite) and
 the workload (``gitlab-bridge sim workload``) run as separate processes; a recording receiver
@@ -10,10 +11,12 @@ runs here. Once the daemon is ready (its silent baseline done), the simulator's 
 counters are zeroed and the workload runs for ``--minutes``: each change it makes is logged
 with the hooks GitLab would send for it (the ground truth). Then the run waits until every
 expected hook has arrived, or ``--drain`` seconds (default: the longest poll interval plus five
-minutes). For each class: expected, delivered, lost and spurious hooks, and p50/p95/max of
-receipt minus change time; overall: requests per minute at GitLab (the simulator's counters,
-from ready to the end), and the daemon's peak RSS. Prints a table, writes JSON
-(docs/freshness.md).
+minutes). ``--config`` names a YAML file merged over the daemon's generated configuration
+(for example ``delivery:`` or ``gitlab: {concurrency: 4}``); the GitLab URL and token, the
+state and the receiver stay the benchmark's. For each class: expected, delivered, lost and
+spurious hooks, and p50/p95/max of receipt minus change time; overall: requests per minute at
+GitLab (the simulator's counters, from ready to the end), and the daemon's peak RSS. Prints a
+table, writes JSON (docs/freshness.md).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 from _support import BRIDGE, arguments, simulator
 from daemon import memory_mb, terminate
 
@@ -54,14 +58,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--drain", type=float, help="seconds to wait for late hooks")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--label", default="run")
+    parser.add_argument("--config", help="YAML merged over the daemon's configuration")
     parser.add_argument("--json", help="write the result here as well")
+    parser.add_argument("--raw", help="write the truth and every delivery here (JSON)")
     return parser
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``, section by section (a mapping merges, anything else replaces)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def main() -> int:
     """Run one configuration and report it."""
     args = _parser().parse_args()
-    poll = DEFAULT_POLL | dict(spec.split("=", 1) for spec in args.poll)
+    extra = yaml.safe_load(Path(args.config).read_text()) if args.config else {}
+    poll = DEFAULT_POLL | extra.pop("poll", {}) | dict(spec.split("=", 1) for spec in args.poll)
     rates = Rates.parse(args.rate)
     drain = args.drain or max(parse_duration(v) for v in poll.values()) + 300
     options = ["--version", args.version, "--latency-ms", str(args.latency_ms)]
@@ -74,18 +92,18 @@ def main() -> int:
     ):
         truth = Path(tmp) / "truth.jsonl"
         config = Path(tmp) / "bridge.yaml"
-        config.write_text(
-            json.dumps(
-                {
-                    "gitlab": {"url": sim.url, "token": sim.token},
-                    "state": {"url": f"sqlite:///{Path(tmp) / 'bridge.db'}"},
-                    "hooks": {"system": [{"name": RECEIVER, "url": receiver.url_for("/system")}]},
-                    "poll": poll,
-                    "payloads": {"share_events": True},
-                    "server": {"listen": "127.0.0.1:0"},
-                }
-            )
-        )
+        settings: dict[str, Any] = {
+            "poll": poll,
+            "payloads": {"share_events": True},
+            "server": {"listen": "127.0.0.1:0"},
+        }
+        settings = merged(settings, extra)
+        settings = merged(settings, {
+            "gitlab": {"url": sim.url, "token": sim.token},
+            "state": {"url": f"sqlite:///{Path(tmp) / 'bridge.db'}"},
+            "hooks": {"system": [{"name": RECEIVER, "url": receiver.url_for("/system")}]},
+        })  # fmt: skip
+        config.write_text(json.dumps(settings))
         started = time.monotonic()
         daemon = subprocess.Popen(
             [*BRIDGE, "run", "--config", str(config), "--log-level", "warning"],
@@ -124,6 +142,7 @@ def main() -> int:
         "rate_limit": args.rate_limit,
         "workload_minutes": args.minutes,
         "poll": poll,
+        "config": extra,
         "rates_per_hour": dict(rates.items()),
         "seconds_to_ready": round(ready, 1),
         "window_minutes": round(minutes, 1),
@@ -133,6 +152,12 @@ def main() -> int:
         **analyse(lines, receiver.deliveries()),
     }
     print(table(result))
+    if args.raw:
+        Path(args.raw).write_text(json.dumps({"truth": lines, "deliveries": [
+            {"received_at": d.received_at, "status": d.reply_status, "path": d.path,
+             "headers": d.headers, "body": d.body.decode("utf-8", "replace")}
+            for d in receiver.deliveries()
+        ]}))  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
@@ -167,27 +192,39 @@ def _received(deliveries: list[Delivery]) -> list[tuple[Received, float]]:
 
 def _matches(
     lines: list[dict[str, Any]], deliveries: list[Delivery]
-) -> list[tuple[str, float | None]]:
-    """(class, latency or None when lost) per expected hook: its n-th expected occurrence is
-    matched with the n-th distinct key that arrived for the same identity."""
+) -> list[tuple[str, float | None, bool]]:
+    """(class, latency or None when lost, superseded) per expected hook.
+
+    The distinct keys that arrived for one identity (event and ids) are matched, in order, with
+    its expected occurrences; when fewer arrived than expected, with the *latest* ones: a poller
+    reports the state it reads, so what it missed is the earlier occurrences. Superseded: a
+    later change touched the same subject, so no poller could have seen it
+    (docs/freshness.md#the-benchmark)."""
     firsts: dict[Hook, list[float]] = defaultdict(list)
     seen: set[str] = set()
     for r, at in _received(deliveries):
         if r.key not in seen:
             seen.add(r.key)
             firsts[r.hook].append(at)
-    used: dict[Hook, int] = defaultdict(int)
-    out: list[tuple[str, float | None]] = []
-    for hook, klass, t, _order in _expected(lines):
+    expected = _expected(lines)
+    last_change = {hook.subject: order for hook, _k, _t, order in expected}
+    occurrences: dict[Hook, list[int]] = defaultdict(list)
+    for index, (hook, _k, _t, _o) in enumerate(expected):
+        occurrences[hook].append(index)
+    latency: dict[int, float] = {}
+    for hook, indexes in occurrences.items():
         arrivals = firsts.get(hook, [])
-        n = used[hook]
-        used[hook] += 1
-        out.append((klass, arrivals[n] - t if n < len(arrivals) else None))
-    return out
+        missed = max(0, len(indexes) - len(arrivals))
+        for index, at in zip(indexes[missed:], arrivals, strict=False):
+            latency[index] = at - expected[index][2]
+    return [
+        (klass, latency.get(index), last_change[hook.subject] > order)
+        for index, (hook, klass, _t, order) in enumerate(expected)
+    ]
 
 
 def _all_arrived(lines: list[dict[str, Any]], deliveries: list[Delivery]) -> bool:
-    return all(latency is not None for _, latency in _matches(lines, deliveries))
+    return all(latency is not None or later for _, latency, later in _matches(lines, deliveries))
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -200,17 +237,21 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 def analyse(lines: list[dict[str, Any]], deliveries: list[Delivery]) -> dict[str, Any]:
     """Per-class and overall counts and latencies."""
-    by_class: dict[str, list[float | None]] = defaultdict(list)
-    for klass, latency in _matches(lines, deliveries):
-        by_class[klass].append(latency)
+    by_class: dict[str, list[tuple[float | None, bool]]] = defaultdict(list)
+    for klass, latency, later in _matches(lines, deliveries):
+        by_class[klass].append((latency, later))
     classes = {}
-    for klass, latencies in by_class.items():
-        arrived = [x for x in latencies if x is not None]
+    superseded = 0
+    for klass, matched in by_class.items():
+        arrived = [x for x, _ in matched if x is not None]
+        hidden = sum(1 for x, later in matched if x is None and later)
+        superseded += hidden
         classes[klass] = {
             "changes": sum(1 for line in lines if line["class"] == klass),
-            "expected": len(latencies),
+            "expected": len(matched),
             "delivered": len(arrived),
-            "lost": len(latencies) - len(arrived),
+            "lost": len(matched) - len(arrived),
+            "superseded": hidden,
             "p50_s": _percentile(arrived, 0.5),
             "p95_s": _percentile(arrived, 0.95),
             "max_s": round(max(arrived), 1) if arrived else None,
@@ -222,6 +263,7 @@ def analyse(lines: list[dict[str, Any]], deliveries: list[Delivery]) -> dict[str
         "expected": overall.expected,
         "delivered": overall.delivered,
         "lost": overall.lost,
+        "superseded": superseded,
         "spurious": overall.spurious,
         "duplicates_same_key": overall.dup_same_key,
         "duplicates_other_key": overall.dup_other_key,
@@ -236,7 +278,7 @@ def table(result: dict[str, Any]) -> str:
         f"{result['label']}: {result['dataset']} {result['version']}, "
         f"{result['latency_ms']:g} ms latency, poll {result['poll']}",
         "",
-        "| Class | changes | expected | delivered | lost | p50 | p95 | max |",
+        "| Class | changes | expected | delivered | lost (superseded) | p50 | p95 | max |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
@@ -245,7 +287,8 @@ def table(result: dict[str, Any]) -> str:
 
     for klass, c in sorted(result["classes"].items()):
         rows.append(
-            f"| {klass} | {c['changes']} | {c['expected']} | {c['delivered']} | {c['lost']} | "
+            f"| {klass} | {c['changes']} | {c['expected']} | {c['delivered']} | "
+            f"{c['lost']} ({c['superseded']}) | "
             f"{sec(c['p50_s'])} | {sec(c['p95_s'])} | {sec(c['max_s'])} |"
         )
     rows += [

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from bridge.testing.receiver import Delivery
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+BENCH = Path(__file__).parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
 freshness: Any = importlib.import_module("freshness")
 
 
@@ -54,7 +56,7 @@ def test_latency_is_the_first_arrival_of_each_key_minus_the_change() -> None:
     ]
     result = freshness.analyse(truth, deliveries)
     assert result["classes"]["group_member"] == {
-        "changes": 1, "expected": 1, "delivered": 1, "lost": 0,
+        "changes": 1, "expected": 1, "delivered": 1, "lost": 0, "superseded": 0,
         "p50_s": 3.0, "p95_s": 3.0, "max_s": 3.0,
     }  # fmt: skip
     assert result["classes"]["new_user"]["p50_s"] == 20.0
@@ -64,7 +66,8 @@ def test_latency_is_the_first_arrival_of_each_key_minus_the_change() -> None:
 
 
 def test_a_second_occurrence_needs_a_second_key() -> None:
-    """Added, removed, added again: two user_add_to_group; one key arrived, so one is lost."""
+    """Added, removed, added again: two user_add_to_group; one key arrived, so one is lost.
+    The arrival stands for the latest add; the earlier add and the removal were superseded."""
     truth = [
         line(10.0, "group_member", ("user_add_to_group", [7, 64])),
         line(20.0, "group_member", ("user_remove_from_group", [7, 64])),
@@ -74,12 +77,14 @@ def test_a_second_occurrence_needs_a_second_key() -> None:
     result = freshness.analyse(truth, deliveries)
     group = result["classes"]["group_member"]
     assert (group["expected"], group["delivered"], group["lost"]) == (3, 1, 2)
-    assert group["p50_s"] == 30.0
+    assert (group["superseded"], result["superseded"]) == (2, 2)
+    assert group["p50_s"] == 10.0
     assert sorted(result["lost_hooks"]) == [
         ["user_add_to_group", 7, 64],
         ["user_remove_from_group", 7, 64],
     ]
-    assert not freshness._all_arrived(truth, deliveries)
+    assert freshness._all_arrived(truth, deliveries)  # nothing left that could still come
+    assert not freshness._all_arrived(truth, [])  # the last add is not superseded
     assert freshness._all_arrived(truth[:1], deliveries)
 
 
@@ -99,5 +104,40 @@ def test_the_table_names_every_class() -> None:
         **freshness.analyse(truth, []),
     }  # fmt: skip
     text = freshness.table(result)
-    assert "| share | 1 | 1 | 0 | 1 | - | - | - |" in text
+    assert "| share | 1 | 1 | 0 | 1 (0) | - | - | - |" in text
     assert "1,200 requests in 2.0 min = 600.0 a minute" in text
+
+
+def test_extra_config_merges_section_by_section() -> None:
+    base = {"poll": {"users": "5m"}, "server": {"listen": "127.0.0.1:0"}}
+    extra = {"poll": {"members": "1m"}, "delivery": {"concurrency": 2}, "server": "x"}
+    assert freshness.merged(base, extra) == {
+        "poll": {"users": "5m", "members": "1m"},
+        "server": "x",
+        "delivery": {"concurrency": 2},
+    }
+
+
+def test_the_benchmark_end_to_end_on_small(tmp_path: Path) -> None:
+    """The real thing, briefly: simulator, daemon and workload as processes, two-second polls.
+    Every expected hook arrives, none other does, and GitLab's requests are counted."""
+    out = tmp_path / "result.json"
+    rates = ["new_user=0", "group_member=900", "project_member=900", "project_create=300",
+             "rename_transfer=300", "destroy=120", "group_create=120", "share=300"]  # fmt: skip
+    polls = [f"--poll={r}=2s" for r in ("users", "groups", "projects", "members")]
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "freshness.py"), "--dataset", "small", "--latency-ms", "0",
+         "--minutes", "0.25", "--drain", "60", "--seed", "4", "--json", str(out), *polls,
+         *(f"--rate={r}" for r in rates)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["expected"] > 0
+    # Every hook arrived, but one whose subject changed again before any poll could see it.
+    assert result["lost"] == result["superseded"], result["lost_hooks"]
+    assert result["delivered"] + result["lost"] == result["expected"]
+    assert (result["spurious"], result["duplicates_other_key"]) == (0, 0)
+    assert result["requests"] > 0
+    assert result["daemon_peak_rss_mb"] > 0
+    assert "| Class | changes |" in done.stdout
