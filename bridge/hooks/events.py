@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, TypedDict, TypeVar
+from typing import Any, Final, TypedDict, TypeVar, get_args
 
 from bridge.hooks.payloads import groups as pg
 from bridge.hooks.payloads import members as pm
@@ -42,7 +42,7 @@ from bridge.hooks.payloads.context import Payload, PayloadContext, Ts
 from bridge.hooks.routing import HookKind, Target
 from bridge.model.changes import Change, ChangeKind, R, RecordKind, Sides
 from bridge.model.ledger import RowMeta
-from bridge.model.records import Group, Member, Project
+from bridge.model.records import Group, Member, Project, Visibility
 
 # docs/events.md#tracked-project-attributes; the record holds no other non-volatile field.
 TRACKED_PROJECT_FIELDS: Final = (
@@ -236,9 +236,20 @@ def _project_changed(change: Change[Any], io: _Inputs) -> list[Event]:
         events.append(_system(change, pp.project_transfer(io.contexts.new, old, new)))
     elif old.path != new.path:
         events.append(_system(change, pp.project_rename(io.contexts.new, old, new)))
-    if any(getattr(old, f) != getattr(new, f) for f in TRACKED_PROJECT_FIELDS):
+    tracked: tuple[str, ...] = TRACKED_PROJECT_FIELDS
+    if old.namespace.id != new.namespace.id and _lowered(old.visibility, new.visibility):
+        # Projects::TransferService lowers visibility to the new namespace's and sends only
+        # project_transfer (docs/events.md#tracked-project-attributes).
+        tracked = tuple(f for f in tracked if f != "visibility")
+    if any(getattr(old, f) != getattr(new, f) for f in tracked):
         events.append(_system(change, pp.project_update(io.contexts.new, new)))
     return events
+
+
+def _lowered(old: str, new: str) -> bool:
+    """Whether ``new`` is a more closed visibility than ``old``."""
+    order = get_args(Visibility)  # most closed first
+    return order.index(new) < order.index(old)
 
 
 # --- members ----------------------------------------------------------------------------------

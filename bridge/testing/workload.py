@@ -33,7 +33,6 @@ Klass = Literal[
 ]  # fmt: skip
 PROVISIONING_WINDOW = 60.0  # seconds after a new user within which its group joins arrive
 TRIES = 50  # random picks before a class gives up on one arrival
-_RANK = {"private": 0, "internal": 10, "public": 20}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,7 +127,6 @@ class Population:
     """What the planner may pick from besides the model: users that can be given access."""
 
     eligible_users: tuple[int, ...]  # active humans
-    visibility: Mapping[tuple[str, int], str]  # ("group" | "project", id) -> visibility
 
 
 class Planner:
@@ -137,18 +135,12 @@ class Planner:
     def __init__(self, rng: random.Random, population: Population) -> None:
         self.rng = rng
         self.users = list(population.eligible_users)
-        self.visibility = dict(population.visibility)
         self.serial = 0
 
     def applied(self, m: Mutation) -> None:
-        """Learn what GitLab created: new users are eligible, new groups and projects private
-        (the control API's default)."""
-        if m.target is None:
-            return
-        if m.op == "user_create":
+        """Learn what GitLab created: a new user can be given access from now on."""
+        if m.op == "user_create" and m.target is not None:
             self.users.append(m.target)
-        elif m.op in ("group_create", "project_create"):
-            self.visibility[(m.op.split("_")[0], m.target)] = "private"
 
     def propose(self, model: Model, arrival: Arrival) -> Mutation | None:
         """The mutation for ``arrival``, or None when the model offers nothing for it."""

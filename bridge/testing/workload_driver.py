@@ -50,9 +50,7 @@ def load_model(control: Control) -> tuple[Model, Population]:
         shares={(kind, s, g): level for kind, s, g, level in dump["shares"]},
     )
     eligible = tuple(u for u, state, kind in dump["users"] if state == "active" and kind == "human")
-    visibility = {("group", g): v for g, _, v in dump["groups"]}
-    visibility |= {("project", p): v for p, _, v in dump["projects"]}
-    return model, Population(eligible_users=eligible, visibility=visibility)
+    return model, Population(eligible_users=eligible)
 
 
 def run(
