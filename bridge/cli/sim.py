@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from bridge.cli.common import command, command_group
-from bridge.errors import ConfigError, UsageError
+from bridge.errors import ConfigError, SourceError, UsageError
 from bridge.service.signals import wait_for_stop
 
 
@@ -66,6 +66,8 @@ def _sim_workload(args: argparse.Namespace) -> int:
     """Apply a Poisson workload to a running simulator for ``--minutes``; log the truth."""
     from pathlib import Path
 
+    import requests
+
     from bridge.testing.driver import Control
     from bridge.testing.oracle import Receivers
     from bridge.testing.workload import Rates
@@ -77,7 +79,7 @@ def _sim_workload(args: argparse.Namespace) -> int:
         rates = Rates.parse(args.rate or [])
     except ValueError as exc:
         raise UsageError(f"--rate: {exc}") from None
-    receivers = Receivers(system=tuple(args.receiver), share_events=args.share_events)
+    receivers = Receivers(system=tuple(args.receiver or ["system"]), share_events=args.share_events)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     path = Path(args.truth)
@@ -98,6 +100,8 @@ def _sim_workload(args: argparse.Namespace) -> int:
             )
         except KeyboardInterrupt:
             return 130
+        except (requests.RequestException, LookupError) as exc:  # LookupError: a 4xx answer
+            raise SourceError(f"--url: the simulator at {args.url} failed: {exc}") from None
     applied = ", ".join(f"{k} {v}" for k, v in sorted(outcome.applied.items())) or "nothing"
     print(
         f"applied: {applied}; skipped {outcome.skipped}, refused {outcome.refused}; "
@@ -167,7 +171,7 @@ def add_commands(commands: Any) -> None:
         "--receiver",
         action="append",
         default=[],
-        help="a system-hook receiver name the hooks are expected at (repeatable)",
+        help="a System Hook receiver the hooks are expected at (repeatable; default system)",
     )
     workload.add_argument(
         "--share-events", action="store_true", help="expect the bridge's share events too"

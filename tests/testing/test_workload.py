@@ -150,3 +150,14 @@ def test_bad_arguments_get_one_line_and_a_usage_exit(
     assert done.returncode in (64, 78), done.stderr
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_simulator_is_one_line_and_69(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge", "sim", "workload", "--url", "http://127.0.0.1:9",
+         "--truth", str(tmp_path / "t.jsonl"), "--minutes", "0.01"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 69
+    assert "--url" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
