@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from bridge.store import Store
 from bridge.store.leader import LOCK_CLASS
@@ -32,13 +32,20 @@ def test_a_dead_leaders_lock_is_taken_over(pg_url: str, pg_admin: Engine) -> Non
         try:
             assert leader.try_lead()
             assert not follower.try_lead()
+            # The lock's second key is this test's schema: other tests on other schemas hold
+            # locks of the same class at the same time, and must not be killed.
+            schema_engine = create_engine(pg_url)
+            with schema_engine.connect() as conn:
+                key = conn.execute(text("SELECT hashtext(current_schema())")).scalar_one()
+            schema_engine.dispose()
             with pg_admin.begin() as admin:  # what a crash (or a killed connection) does
                 ended = admin.execute(
                     text(
                         "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                        "WHERE locktype = 'advisory' AND classid = :c AND granted"
+                        "WHERE locktype = 'advisory' AND classid = :c "
+                        "AND objid = CAST(CAST(:k AS text) AS oid) AND granted"
                     ),
-                    {"c": LOCK_CLASS},
+                    {"c": LOCK_CLASS, "k": key & 0xFFFFFFFF},
                 ).scalars()
                 assert list(ended) == [True]
             # The backend exits (and frees its locks) shortly after it is told to.
