@@ -1,7 +1,7 @@
 """Memberships and group links of the simulated world, and GitLab's expiry workers.
 
 A member change leaves the traces GitLab leaves (docs/simulator.md#change-signals): a project
-member joining, leaving or expiring writes an ``Event`` (roles changes and group members write
+member joining, leaving or expiring writes an ``Event`` (role changes and group members write
 none), which resets the project's ``last_activity_at`` when it is more than an hour old; every
 member change writes an EE ``AuditEvent`` (served on the ``-ee`` profiles only).
 """
