@@ -12,6 +12,7 @@ is created at a random moment within one users interval and the time until its
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -59,6 +61,26 @@ def terminate(daemon: subprocess.Popen[str]) -> None:
         raise
 
 
+@contextlib.contextmanager
+def running(config: Path) -> Iterator[tuple[subprocess.Popen[str], float]]:
+    """``gitlab-bridge run --config CONFIG`` once it is ready: (the process, seconds from start
+    to ready); SIGTERM on exit."""
+    started = time.monotonic()
+    daemon = subprocess.Popen(
+        [*BRIDGE, "run", "--config", str(config), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert daemon.stdout is not None
+    base = daemon.stdout.readline().split()[1]
+    try:
+        while not requests.get(f"{base}/-/ready", timeout=10).ok:
+            time.sleep(0.1)
+        yield daemon, time.monotonic() - started
+    finally:
+        terminate(daemon)
+
+
 def main() -> int:
     """Start everything, measure, print."""
     parser = arguments(__doc__ or "", dataset="small")
@@ -85,18 +107,7 @@ def main() -> int:
                 }
             )
         )
-        started = time.monotonic()
-        daemon = subprocess.Popen(
-            [*BRIDGE, "run", "--config", str(config), "--log-level", "warning"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert daemon.stdout is not None
-        base = daemon.stdout.readline().split()[1]
-        try:
-            while not requests.get(f"{base}/-/ready", timeout=10).ok:
-                time.sleep(0.1)
-            ready = time.monotonic() - started
+        with running(config) as (daemon, ready):
             baseline_rss = memory_mb(daemon.pid)
             time.sleep(5)  # let the first delivery and status passes settle
             cpu0, t0 = cpu_seconds(daemon.pid), time.monotonic()
@@ -115,8 +126,6 @@ def main() -> int:
                 arrived = receiver.deliveries()[seen]
                 assert json.loads(arrived.body)["username"] == f"bench-{n}"
                 latencies.append(round(time.monotonic() - changed, 1))
-        finally:
-            terminate(daemon)
     mean = round(statistics.fmean(latencies), 1) if latencies else None
     print(
         json.dumps(

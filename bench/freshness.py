@@ -35,7 +35,7 @@ from typing import Any
 import requests
 import yaml
 from _support import BRIDGE, arguments, simulator
-from daemon import memory_mb, terminate
+from daemon import memory_mb, running
 
 from bridge.config.settings import parse_duration
 from bridge.testing.oracle import Expected, Hook, Received, identify, tally
@@ -104,18 +104,7 @@ def main() -> int:
             "hooks": {"system": [{"name": RECEIVER, "url": receiver.url_for("/system")}]},
         })  # fmt: skip
         config.write_text(json.dumps(settings))
-        started = time.monotonic()
-        daemon = subprocess.Popen(
-            [*BRIDGE, "run", "--config", str(config), "--log-level", "warning"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert daemon.stdout is not None
-        base = daemon.stdout.readline().split()[1]
-        try:
-            while not requests.get(f"{base}/-/ready", timeout=10).ok:
-                time.sleep(1)
-            ready = time.monotonic() - started
+        with running(config) as (daemon, ready):
             requests.delete(f"{sim.url}/-/sim/counters", timeout=10).raise_for_status()
             window = time.monotonic()
             workload = [*BRIDGE, "sim", "workload", "--url", sim.url, "--minutes",
@@ -131,8 +120,6 @@ def main() -> int:
             drained = time.monotonic()
             counters = requests.get(f"{sim.url}/-/sim/counters", timeout=10).json()
             peak_rss = memory_mb(daemon.pid)[1]
-        finally:
-            terminate(daemon)
     minutes = (drained - window) / 60
     result = {
         "label": args.label,
