@@ -44,8 +44,8 @@ def load_model(control: Control) -> tuple[Model, Population]:
     dump = control.call("GET", "/world")
     model = Model(
         users=frozenset(u for u, _state, _kind in dump["users"]),
-        groups={g: parent for g, parent, _ in dump["groups"]},
-        projects={p: ns for p, ns, _ in dump["projects"]},
+        groups=dict(dump["groups"]),
+        projects=dict(dump["projects"]),
         members={(kind, s, u): level for kind, s, u, level in dump["members"]},
         shares={(kind, s, g): level for kind, s, g, level in dump["shares"]},
     )

@@ -135,13 +135,12 @@ def _dispatch(sim: Simulator, method: str, parts: list[str], data: dict[str, Any
 
 
 def world_dump(snap: Snapshot) -> dict[str, Any]:
-    """The structure of the world: users (id, state, type), groups (id, parent, visibility),
-    projects (id, namespace, visibility), member rows (kind, source, user, level) and links
-    (kind, source, group, level)."""
+    """The structure of the world: users (id, state, type), groups (id, parent), projects (id,
+    namespace), member rows (kind, source, user, level) and links (kind, source, group, level)."""
     return {
         "users": [[u.id, u.state, u.user_type] for u in snap.users.values()],
-        "groups": [[g.id, g.parent_id, g.visibility] for g in snap.groups.values()],
-        "projects": [[p.id, p.namespace_id, p.visibility] for p in snap.projects.values()],
+        "groups": [[g.id, g.parent_id] for g in snap.groups.values()],
+        "projects": [[p.id, p.namespace_id] for p in snap.projects.values()],
         "members": [
             [kind, source, m.user_id, m.access_level]
             for (kind, source), rows in snap.members.items()
