@@ -1,4 +1,5 @@
-"""One GET to GitLab over python-gitlab: throttled, counted, retried, errors translated once.
+"""One GET to GitLab over python-gitlab: charged to the budget, counted, retried, errors
+translated once.
 
 Foreign exceptions (python-gitlab, requests) become the bridge's here and nowhere else::
 
@@ -7,13 +8,16 @@ Foreign exceptions (python-gitlab, requests) become the bridge's here and nowher
     └── FatalSourceError       401, 403, a missing route, a redirect, bad data
 
 python-gitlab's own retries are off (``obey_rate_limit=False``, ``retry_transient_errors=False``),
-so ``bridge.retry`` is the only policy. Messages name the resource and page, never the token.
+so ``bridge.retry`` is the only policy. Every attempt, retries included, is charged to the
+``Budget``; a throttle 429 (Rack::Attack's, not an endpoint's application limit) pauses it and
+lowers it to GitLab's ``RateLimit-Limit``. Messages name the resource and page, never the token.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -27,7 +31,8 @@ import requests
 
 from bridge.errors import FatalSourceError, RetriableSourceError, TokenRefused
 from bridge.retry import RetryPolicy, read_delay
-from bridge.source.throttle import Bucket, RequestCounter
+from bridge.source.budget import Budget
+from bridge.source.throttle import RequestCounter
 
 log = logging.getLogger(__name__)
 Params = dict[str, str | int]
@@ -55,7 +60,7 @@ class Transport:
         *,
         verify_tls: bool,
         timeout: float,
-        requests_per_second: float | None,
+        budget: Budget | int | None,
         concurrency: int,
         retry: RetryPolicy,
         sleep: Callable[[float], None] = time.sleep,
@@ -64,7 +69,8 @@ class Transport:
         rng: random.Random | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        """``stop``, once set, cuts every wait short and ends the retries (SIGTERM)."""
+        """``budget``: a shared ``Budget``, requests per minute, or None for no limit. ``stop``,
+        once set, cuts every wait short and ends the retries (SIGTERM)."""
         self.url = url.rstrip("/")
         self._stop = stop
         if stop is not None and sleep is time.sleep:
@@ -73,7 +79,9 @@ class Transport:
         self._retry, self._sleep, self._wall = retry, sleep, wall_clock
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
-        self._bucket = Bucket(requests_per_second, clock, sleep)
+        if isinstance(budget, int):
+            budget = Budget(budget, clock=clock, sleep=sleep, stop=stop)
+        self.budget = budget
         self._slots = threading.BoundedSemaphore(concurrency)
         self._local = threading.local()
         self.requests = RequestCounter()
@@ -89,6 +97,8 @@ class Transport:
             try:
                 return self._attempt(path, params, what, missing)
             except RetriableSourceError as exc:
+                if self._stop is not None and self._stop.is_set():
+                    raise RetriableSourceError(f"{what}: stopped") from exc
                 failures += 1
                 headers = exc.headers
                 with self._rng_lock:
@@ -101,14 +111,12 @@ class Transport:
                         rng=self._rng,
                     )
                 if delay is None:
+                    self._hold(exc, None)
                     raise RetriableSourceError(
                         f"{what} failed after {failures} attempts: {exc}"
                     ) from exc
                 log.warning("%s: %s; retry %d in %.1f s", what, exc, failures, delay)
-                if "Retry-After" in headers or "RateLimit-Reset" in headers:
-                    self._bucket.pause(delay)
-                else:
-                    self._sleep(delay)
+                self._hold(exc, delay)
 
     def must(self, path: str, params: Params, what: str) -> Page:
         """GET that treats any 404 as a missing route (FatalSourceError)."""
@@ -121,9 +129,23 @@ class Transport:
         """``text`` without the token."""
         return text.replace(self._token, "[token]") if self._token else text
 
+    def _hold(self, exc: RetriableSourceError, delay: float | None) -> None:
+        """Wait ``delay`` before a retry (None: giving up). A throttle 429 pauses every thread
+        and lowers the budget, even when giving up; a server's hint pauses every thread."""
+        headers = exc.headers
+        if self.budget is not None and _is_throttle(exc):
+            self.budget.throttled(delay, _limit_per_minute(headers.get("RateLimit-Limit")))
+        elif delay is None:
+            return
+        elif self.budget is not None and ("Retry-After" in headers or "RateLimit-Reset" in headers):
+            self.budget.pause(delay)
+        else:
+            self._sleep(delay)
+
     def _attempt(self, path: str, params: Params, what: str, missing: Missing) -> Page | None:
-        self._bucket.acquire()
-        with self._slots:
+        with self._slots:  # the budget is charged inside the slot, right before sending
+            if self.budget is not None:
+                self.budget.acquire()
             self.requests.add()
             try:
                 response = self._client().http_request(
@@ -203,6 +225,26 @@ def _interruptible(stop: threading.Event) -> Callable[[float], None]:
         stop.wait(seconds)
 
     return sleep
+
+
+def _is_throttle(exc: RetriableSourceError) -> bool:
+    """A Rack::Attack 429: RateLimit-* headers, or a text body (``Retry later``, 12.x has no
+    headers). An application limit (``check_rate_limit!``) answers JSON without them."""
+    cause = exc.__cause__
+    if not isinstance(cause, gitlab.GitlabError) or cause.response_code != 429:
+        return False
+    headers = exc.headers
+    return "RateLimit-Limit" in headers or "json" not in headers.get("Content-Type", "json")
+
+
+def _limit_per_minute(value: str | None) -> float | None:
+    """``RateLimit-Limit``: requests per 60 s, rounded up from the throttle's own period
+    (``Gitlab::RackAttack::RequestThrottleData#rounded_limit``)."""
+    try:
+        limit = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return limit if math.isfinite(limit) and limit > 0 else None
 
 
 def _is_resource_404(exc: gitlab.GitlabError) -> bool:

@@ -227,14 +227,14 @@ def test_bad_json_is_retried_then_fails(make_sim: SimFactory) -> None:
         src.members("group", group.id)
 
 
-def test_requests_per_second_budget_is_kept(make_sim: SimFactory) -> None:
-    """With requests_per_second=5, n requests span at least (n-1)/5 seconds of the clock."""
+def test_budget_is_kept(make_sim: SimFactory) -> None:
+    """With budget=60 (a burst of 1, then 59 a minute), n requests span (n-1)·60/59 seconds."""
     sim = make_sim(version="16.11")
     fake = FakeTime()
-    src = source(sim.url, sim.tokens["admin"], fake, per_page=10, requests_per_second=5)
+    src = source(sim.url, sim.tokens["admin"], fake, per_page=10, budget=60)
     src.users()
     assert src.requests_made >= 6
-    assert fake.now - 1_800_000_000.0 == pytest.approx((src.requests_made - 1) / 5)
+    assert fake.now - 1_800_000_000.0 == pytest.approx((src.requests_made - 1) * 60 / 59)
 
 
 def test_offset_scan_rescans_when_rows_move_between_pages(make_sim: SimFactory) -> None:
@@ -251,7 +251,7 @@ def test_offset_scan_rescans_when_rows_move_between_pages(make_sim: SimFactory) 
             sim.world.remove_member(kind, first.source_id, first.user_id)
 
     src = GitLabSource(
-        sim.url, sim.tokens["admin"], per_page=3, requests_per_second=100,
+        sim.url, sim.tokens["admin"], per_page=3, budget=60,
         sleep=sleep, clock=fake.clock,
     )  # fmt: skip
     src.connect()

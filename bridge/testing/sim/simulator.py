@@ -22,6 +22,7 @@ from bridge.testing.sim import (
     api_groups,
     api_members,
     api_projects,
+    api_settings,
     api_users,
 )
 from bridge.testing.sim.api import ALLOW, API_PREFIX, Route, match, normalize_path
@@ -49,6 +50,7 @@ ROUTES: tuple[Route, ...] = (
     *api_projects.ROUTES,
     *api_events.ROUTES,
     *api_audit.ROUTES,
+    *api_settings.ROUTES,
 )
 # Gitlab::Auth::UserAccessDeniedReason: why a valid token's user may not use the API (403).
 _DENIED = {
@@ -156,6 +158,7 @@ class Simulator:
         ``current_user``: parameters Grape validates before the body are judged first.
         """
         path = self._strip_relative_root(raw_path)
+        api_settings.LIMITER.set(self.limiter)
         params = parse_query(query)
         token = _token(headers, params)
         snap = self.world.snapshot()
