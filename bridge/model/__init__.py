@@ -4,5 +4,5 @@ No I/O and no adapter imports: ``records`` is what the GitLab source yields and 
 ``changes`` what the differ finds (with the one function that names a subject), ``ledger`` the
 bookkeeping rows of the outbox, delivery attempts, circuits and polls.
 
-Pure: changes, ledger, records
+Pure: changes, ledger, records, signals
 """

@@ -1,0 +1,1 @@
+"""Tests of bridge.model (a package, so its module names cannot clash with tests/source/)."""
