@@ -186,7 +186,7 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _purge(args: argparse.Namespace) -> int:
     """Delete delivered (and with --include-dead, dead) rows older than --older-than."""
-    from bridge.config.settings import parse_duration
+    from bridge.config.fields import parse_duration
 
     try:
         age = parse_duration(args.older_than)

@@ -6,6 +6,7 @@ path of the key; a value is echoed only clipped (``clip``), and a secret never.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -194,3 +195,31 @@ def redact_url(value: str) -> str:
         if "@" in netloc:
             end = start + netloc.rindex("@") + 1
     return value[:start] + "***@" + value[end:] if end else value
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": MINUTE, "h": HOUR, "d": DAY}
+DURATION_SHAPE = "a duration like 30s, 5m, 1h or a number of seconds"
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``30s``, ``5m``, ``1h30m``, ``250ms`` or a plain number (finite, >= 0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be {DURATION_SHAPE}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().replace(" ", "")
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            seconds = float(text)
+        elif _DURATION.sub("", text) == "":
+            seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+        else:
+            raise ValueError(f"{clip(value)} is not {DURATION_SHAPE}")
+    else:
+        raise ValueError(f"must be {DURATION_SHAPE}")
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite duration")
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds

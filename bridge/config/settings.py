@@ -8,7 +8,6 @@ errors or ``--show`` output.
 
 from __future__ import annotations
 
-import math
 import re
 import zoneinfo
 from typing import Annotated, Literal
@@ -36,38 +35,11 @@ from bridge.config.fields import (
     header_value,
     http_url,
     human,
+    parse_duration,
     state_url,
     within,
 )
 from bridge.delivery.signing import secret_key
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": MINUTE, "h": HOUR, "d": DAY}
-_DURATION_SHAPE = "a duration like 30s, 5m, 1h or a number of seconds"
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from ``30s``, ``5m``, ``1h30m``, ``250ms`` or a plain number (finite, >= 0)."""
-    if isinstance(value, bool):
-        raise ValueError(f"must be {_DURATION_SHAPE}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().replace(" ", "")
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):
-            seconds = float(text)
-        elif _DURATION.sub("", text) == "":
-            seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
-        else:
-            raise ValueError(f"{clip(value)} is not {_DURATION_SHAPE}")
-    else:
-        raise ValueError(f"must be {_DURATION_SHAPE}")
-    if not math.isfinite(seconds):
-        raise ValueError("must be a finite duration")
-    if seconds < 0:
-        raise ValueError("must not be negative")
-    return seconds
-
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Timeout = Annotated[Duration, AfterValidator(within(0, HOUR, above=True))]  # 0 < t <= 1h
@@ -112,10 +84,23 @@ class GitLabSettings(_Model):
     verify_tls: bool = True
     timeout: Timeout = 30.0
     per_page: int = Field(100, ge=1, le=100)
-    requests_per_second: float | None = Field(None, gt=0, le=10_000)
+    # Requests per minute, every request charged: signals, re-reads, the reconcile and a sync
+    # (docs/freshness.md#the-budget). 600 is 10 a second: one Puma thread's worth of a small
+    # instance, and well below GitLab.com's 2,000/min for an authenticated user.
+    budget: int = Field(600, ge=1, le=1_000_000)
     concurrency: int = Field(4, ge=1, le=64)
     retry_attempts: int = Field(6, ge=1, le=50)  # every try, the first included
     retry_max_wait: Timeout = 60.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        if isinstance(data, dict) and "requests_per_second" in data:
+            raise ValueError(
+                "requests_per_second was replaced by budget, in requests per minute "
+                "(README: Migrating from poll intervals)"
+            )
+        return data
 
     @field_validator("url")
     @classmethod
@@ -225,13 +210,60 @@ class HooksSettings(_Model):
         return (*self.system, *self.group)
 
 
-class PollSettings(_Model):
-    """How often each resource is polled (members and shares cost the most requests)."""
+Target = Annotated[Duration, AfterValidator(within(1, 30 * DAY))]  # a freshness target
+_POLL_INTERVALS = ("users", "groups", "projects", "members")
 
-    users: Interval = 300.0
-    groups: Interval = 900.0
-    projects: Interval = 900.0
-    members: Interval = 1800.0
+
+class PollSettings(_Model):
+    """What is polled beyond the defaults. The intervals it held became ``freshness`` targets."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _intervals_gone(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in _POLL_INTERVALS:
+                if key in data:
+                    raise ValueError(
+                        f"{key}: poll intervals were replaced by freshness targets "
+                        f"(freshness.{_TARGET_FOR[key]}; README: Migrating from poll intervals)"
+                    )
+        return data
+
+
+_TARGET_FOR = {"users": "new_users", "groups": "groups_and_projects",
+               "projects": "groups_and_projects", "members": "group_members"}  # fmt: skip
+
+
+class FreshnessSettings(_Model):
+    """How late each class of change may be seen, at worst (docs/freshness.md#targets).
+
+    The daemon spends ``gitlab.budget`` to hold these; ``gitlab-bridge plan`` says whether it can.
+    """
+
+    new_users: Target = MINUTE
+    new_user_memberships: Target = 90.0  # a new user's first memberships
+    new_user_window: Target = 10 * MINUTE  # how long after its creation a user counts as new
+    group_members: Target = 5 * MINUTE
+    project_members: Target = 5 * MINUTE  # where GitLab's activity hint applies
+    groups_and_projects: Target = 10 * MINUTE  # create, rename, transfer, destroy
+    shares: Target = 2 * HOUR
+    reconcile: Target = 3 * HOUR  # every source re-read at least this often
+
+    @model_validator(mode="after")
+    def _within_reconcile(self) -> FreshnessSettings:
+        for name in CLASSES:
+            value = getattr(self, name)
+            if value > self.reconcile:
+                raise ValueError(
+                    f"{name} ({human(value)}) must not exceed reconcile ({human(self.reconcile)}):"
+                    " the reconcile re-reads every source at least that often"
+                )
+        return self
+
+
+# The targeted classes; ``reconcile`` bounds them all.
+CLASSES = ("new_users", "new_user_memberships", "group_members", "project_members",
+           "groups_and_projects", "shares")  # fmt: skip
 
 
 def _at_least(field: str, info: ValidationInfo, value: float) -> float:
@@ -345,6 +377,7 @@ class Settings(_Model):
     state: Annotated[StateSettings, BeforeValidator(_none_is_default)] = StateSettings()
     hooks: Annotated[HooksSettings, BeforeValidator(_none_is_default)] = HooksSettings()
     poll: Annotated[PollSettings, BeforeValidator(_none_is_default)] = PollSettings()
+    freshness: Annotated[FreshnessSettings, BeforeValidator(_none_is_default)] = FreshnessSettings()
     delivery: Annotated[DeliverySettings, BeforeValidator(_none_is_default)] = DeliverySettings()
     payloads: Annotated[PayloadSettings, BeforeValidator(_none_is_default)] = PayloadSettings()
     server: Annotated[ServerSettings, BeforeValidator(_none_is_default)] = ServerSettings()

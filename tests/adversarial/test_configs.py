@@ -96,7 +96,9 @@ TOKEN = "  token: glpat-corpus-token\n"
 FILE = "config: {file}"
 MAPPING = "config: the file must hold a mapping with at least a gitlab: section"
 DICT = "input should be a valid dictionary"
-TOO_BIG = "must be at least 1s and at most 365d"
+TARGET = "must be at least 1s and at most 30d"
+REPLACED = "poll intervals were replaced by freshness targets"
+MIGRATION = "README: Migrating from poll intervals"
 YAML = "invalid YAML:"
 WHSEC = "whsec_" + "A" * 32
 ANCHORS = "YAML anchors (&name) are not supported"
@@ -149,12 +151,13 @@ CASES = [
       f"{FILE}:13:32: hooks.system[0].custom_headers.X-A: duplicate key (first on line 13)"),
     # -- sections of the wrong type --------------------------------------------------------------
     raw("gitlab-number", "gitlab: 5\n", f"gitlab: {DICT}"),
-    raw("gitlab-missing", "poll: {users: 5m}\n", "gitlab: is required"),
+    raw("gitlab-missing", "freshness: {new_users: 5m}\n", "gitlab: is required"),
     c("unknown-section", "state2: {url: x}\n", "state2: unknown key"),
     raw("state-type", BASE.replace("state:\n  url: sqlite:///state/bridge.db\n", "state: [1]\n"),
         f"state: {DICT}"),
     c("hooks-string", "hooks: all\n", f"hooks: {DICT}"),
     c("poll-number", "poll: 5\n", f"poll: {DICT}"),
+    c("freshness-list", "freshness: [1m]\n", f"freshness: {DICT}"),
     c("delivery-list", "delivery: [fast]\n", f"delivery: {DICT}"),
     c("payloads-bool", "payloads: true\n", f"payloads: {DICT}"),
     c("daemon-string", "daemon: forever\n", f"daemon: {DICT}"),
@@ -205,8 +208,8 @@ CASES = [
         "gitlab.per_page: input should be less than or equal to 100"),
     sub("concurrency-negative", "  retry_attempts: 1\n", "  concurrency: -1\n",
         "gitlab.concurrency: input should be greater than or equal to 1"),
-    sub("rate-nan", "  retry_attempts: 1\n", "  requests_per_second: .nan\n",
-        "gitlab.requests_per_second: input should be a finite number"),
+    sub("budget-nan", "  retry_attempts: 1\n", "  budget: .nan\n",
+        "gitlab.budget: input should be a finite number"),
     sub("retry-attempts-1e3", "  retry_attempts: 1\n", "  retry_attempts: 1.0e+3\n",
         "gitlab.retry_attempts: input should be less than or equal to 50"),
     sub("verify-tls-maybe", "  retry_attempts: 1\n", "  verify_tls: maybe\n",
@@ -280,12 +283,43 @@ CASES = [
     c("group-space", GRX.replace("group: 7", "group: a b"), GROUP),
     c("member-events-maybe", GRX + "      member_events: maybe\n",
       "hooks.group[0].member_events: input should be a valid boolean"),
-    # -- poll ------------------------------------------------------------------------------------
-    c("poll-zero", "poll: {users: 0}\n", f"poll.users: {TOO_BIG}, not 0s"),
-    c("poll-inf", "poll: {members: .inf}\n", "poll.members: must be a finite duration"),
-    c("poll-5x", "poll: {groups: 5x}\n", "poll.groups: '5x' is not a duration"),
-    c("poll-400d", "poll: {projects: 400d}\n", f"poll.projects: {TOO_BIG}, not 400d"),
-    c("poll-negative", "poll: {users: -5}\n", "poll.users: must not be negative"),
+    # -- poll: its intervals became freshness targets ---------------------------------------------
+    c("poll-users", "poll: {users: 5m}\n",
+      f"poll: users: {REPLACED} (freshness.new_users; {MIGRATION})"),
+    c("poll-groups", "poll:\n  groups: 15m\n",
+      f"poll: groups: {REPLACED} (freshness.groups_and_projects; {MIGRATION})"),
+    c("poll-projects", "poll: {projects: 400d}\n",
+      f"poll: projects: {REPLACED} (freshness.groups_and_projects; {MIGRATION})"),
+    c("poll-members", "poll: {members: .inf}\n",
+      f"poll: members: {REPLACED} (freshness.group_members; {MIGRATION})"),
+    c("poll-all-four", "poll: {users: 5m, groups: 15m, projects: 15m, members: 30m}\n",
+      f"poll: users: {REPLACED} (freshness.new_users; {MIGRATION})"),
+    c("poll-unknown", "poll: {user: 5m}\n", "poll.user: unknown key"),
+    # -- freshness -------------------------------------------------------------------------------
+    c("freshness-zero", "freshness: {new_users: 0}\n", f"freshness.new_users: {TARGET}, not 0s"),
+    c("freshness-half-second", "freshness: {new_user_memberships: 500ms}\n",
+      f"freshness.new_user_memberships: {TARGET}, not 0.5s"),
+    c("freshness-31d", "freshness: {reconcile: 31d}\n", f"freshness.reconcile: {TARGET}, not 31d"),
+    c("freshness-inf", "freshness: {group_members: .inf}\n",
+      "freshness.group_members: must be a finite duration"),
+    c("freshness-nan", "freshness: {new_user_window: .nan}\n",
+      "freshness.new_user_window: must be a finite duration"),
+    c("freshness-5x", "freshness: {shares: 5x}\n", "freshness.shares: '5x' is not a duration"),
+    c("freshness-1e14d", "freshness: {groups_and_projects: 1e14d}\n",
+      "freshness.groups_and_projects: '1e14d' is not a duration"),
+    c("freshness-huge-number", "freshness: {reconcile: " + "9" * 400 + "s}\n",
+      "freshness.reconcile: must be a finite duration"),
+    c("freshness-negative", "freshness: {project_members: -3s}\n",
+      "freshness.project_members: '-3s' is not a duration"),
+    c("freshness-minus-number", "freshness: {project_members: -5}\n",
+      "freshness.project_members: must not be negative"),
+    c("freshness-bool", "freshness: {new_users: true}\n",
+      "freshness.new_users: must be a duration like 30s"),
+    c("freshness-unknown", "freshness: {new_user: 1m}\n", "freshness.new_user: unknown key"),
+    c("shares-above-reconcile", "freshness: {shares: 4h}\n",
+      "freshness: shares (4h) must not exceed reconcile (3h): the reconcile re-reads every source"),
+    c("reconcile-below-default", "freshness: {reconcile: 5m}\n",
+      "freshness: groups_and_projects (10m) must not exceed reconcile (5m)"),
     # -- delivery --------------------------------------------------------------------------------
     c("max-attempts-zero", "delivery: {max_attempts: 0}\n",
       "delivery.max_attempts: input should be greater than or equal to 1"),

@@ -139,8 +139,8 @@ def test_an_alias_bomb_is_refused_in_little_memory(tmp_path: Path) -> None:
     [
         (GITLAB + "  url: https://other.example\n",
          ":4:3: gitlab.url: duplicate key (first on line 2)"),
-        (GITLAB + "poll: {users: 1m, users: 2m}\n",
-         ":4:19: poll.users: duplicate key (first on line 4)"),
+        (GITLAB + "freshness: {new_users: 1m, new_users: 2m}\n",
+         ":4:28: freshness.new_users: duplicate key (first on line 4)"),
         (GITLAB + "hooks:\n  system:\n    - name: a\n      url: http://r\n      name: b\n",
          ":8:7: hooks.system[0].name: duplicate key (first on line 6)"),
         (GITLAB + "gitlab: {}\n", ":4:1: gitlab: duplicate key (first on line 1)"),
@@ -218,8 +218,12 @@ def test_every_setting_refuses_absurd_numbers(
 
 
 ZERO_MAKES_NO_SENSE = [
-    ("gitlab", "timeout"), ("gitlab", "retry_max_wait"), ("gitlab", "requests_per_second"),
-    ("poll", "users"), ("poll", "members"), ("delivery", "max_age"), ("delivery", "backoff_base"),
+    ("gitlab", "timeout"), ("gitlab", "retry_max_wait"), ("gitlab", "budget"),
+    ("freshness", "new_users"), ("freshness", "new_user_memberships"),
+    ("freshness", "new_user_window"), ("freshness", "group_members"),
+    ("freshness", "project_members"), ("freshness", "groups_and_projects"),
+    ("freshness", "shares"), ("freshness", "reconcile"),
+    ("delivery", "max_age"), ("delivery", "backoff_base"),
     ("delivery", "backoff_cap"), ("delivery", "circuit_probe"), ("delivery", "circuit_probe_max"),
     ("delivery", "lease"), ("delivery", "max_attempts"), ("delivery", "circuit_threshold"),
     ("daemon", "housekeeping"), ("daemon", "shutdown_timeout"), ("daemon", "status_interval"),
@@ -262,13 +266,59 @@ def test_the_largest_accepted_delivery_settings_do_not_overflow(tmp_path: Path) 
 def test_durations_in_range_load(tmp_path: Path, value: object, seconds: float) -> None:
     """Durations within their range still load, in any spelling."""
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({**_with(("poll",), "users", 60), "delivery": {"max_age": value}}))
+    path.write_text(
+        json.dumps({**_with(("freshness",), "new_users", 60), "delivery": {"max_age": value}})
+    )
     assert config.load(path, {}).delivery.max_age == seconds
+
+
+TARGETS = list(models.FreshnessSettings.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1s", 1.0), (1, 1.0), ("1.5m", 90.0), ("1h30m", 5400.0), ("2d", 172_800.0),
+     ("30d", 2_592_000.0), ("1000ms", 1.0), (" 2h ", 7200.0)],
+)  # fmt: skip
+@pytest.mark.parametrize("name", TARGETS)
+def test_freshness_targets_in_range_load(
+    tmp_path: Path, name: str, value: object, seconds: float
+) -> None:
+    """Every target takes any spelling within [1s, 30d] (the others at 1s and reconcile at 30d,
+    so that no class target exceeds the reconcile)."""
+    data = _with(("freshness",), "reconcile", "30d")
+    data["freshness"] |= dict.fromkeys(models.CLASSES, "1s") | {name: value}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(data))
+    assert getattr(config.load(path, {}).freshness, name) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0, "0s"), ("0s", "0s"), ("999ms", "0.999s"), (0.5, "0.5s"), ("31d", "31d"), ("365d", "365d"),
+     ("30d1s", "")],  # shown rounded, as 2.592e+06s
+)  # fmt: skip
+@pytest.mark.parametrize("name", TARGETS)
+def test_freshness_targets_out_of_range_are_one_line(
+    tmp_path: Path, name: str, value: object, shown: str
+) -> None:
+    """Below 1s would spin the planner; above 30d no longer means "fresh". One line each, at the
+    target's own dotted path, with the range and the value as given."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(_with(("freshness",), name, value)))
+    line = _one(tmp_path, path.read_text())
+    assert line.startswith(f"freshness.{name}: must be at least 1s and at most 30d, not {shown}")
 
 
 @pytest.mark.parametrize("value", ["1e14d", "100000000000000d", "9" * 400 + "s", "5x", "-3s"])
 @pytest.mark.parametrize(
-    ("section", "name"), [("poll", "users"), ("delivery", "max_age"), ("daemon", "housekeeping")]
+    ("section", "name"),
+    [
+        ("freshness", "new_users"),
+        ("freshness", "reconcile"),
+        ("delivery", "max_age"),
+        ("daemon", "housekeeping"),
+    ],
 )
 def test_absurd_duration_strings_are_refused(
     tmp_path: Path, section: str, name: str, value: str

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
 from bridge import config
-from bridge.config.fields import redact_url, state_url
+from bridge.config.fields import human, redact_url, state_url
+from bridge.config.settings import FreshnessSettings, PollSettings
 from bridge.errors import ConfigProblems
 
 GITLAB = "gitlab:\n  url: https://gitlab.example.com\n  token: glpat-secret-value-123\n"
@@ -263,11 +264,24 @@ def test_redact_url_hides_userinfo_as_either_parser_reads_it(url: str, shown: st
 
 
 def test_empty_sections_and_lists_mean_their_defaults(tmp_path: Path) -> None:
-    """`poll:` or `system:` with every line commented out is null in YAML: the defaults, not
-    'input should be a valid dictionary'."""
-    settings = _load(tmp_path, GITLAB + "poll:\nstate:\nhooks:\n  system:\n  group:\n")
-    assert settings.poll.users == 300
+    """`freshness:` or `system:` with every line commented out is null in YAML: the defaults,
+    not 'input should be a valid dictionary'."""
+    text = GITLAB + "freshness:\npoll:\nstate:\nhooks:\n  system:\n  group:\n"
+    settings = _load(tmp_path, text)
+    assert settings.freshness == FreshnessSettings()
+    assert (settings.freshness.new_users, settings.freshness.reconcile) == (60, 10800)
+    assert settings.poll == PollSettings()
     assert settings.hooks.receivers() == ()
+    assert _load(tmp_path, GITLAB + "freshness: {}\npoll: {}\n") == settings
+
+
+def test_the_example_documents_every_freshness_target() -> None:
+    """config.example.yaml lists each freshness key with its default, and no poll interval."""
+    text = (Path(__file__).resolve().parents[2] / "config.example.yaml").read_text()
+    assert "\nfreshness:\n" in text
+    for name, field in FreshnessSettings.model_fields.items():
+        assert f"\n  {name}: {human(field.default)}\n" in text, name
+    assert "\npoll:" not in text
 
 
 def test_the_example_documents_allow_local_network(tmp_path: Path) -> None:
