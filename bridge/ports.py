@@ -9,9 +9,9 @@ implement them; tests may pass in-memory fakes where sockets or a database add n
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bridge.delivery.wire import Answer, HookRequest
 from bridge.model.ledger import (
@@ -24,6 +24,7 @@ from bridge.model.ledger import (
     RowMeta,
 )
 from bridge.model.records import Group, Instance, Member, Project, Share, SourceKind, User
+from bridge.model.signals import AuditEntry, Capabilities, ChangedBy, Membership
 
 
 class Source(Protocol):
@@ -46,6 +47,9 @@ class Source(Protocol):
     def groups_and_shares(self) -> tuple[tuple[Group, ...], tuple[Share, ...]]:
         """Every group and every group share."""
 
+    def groups(self) -> tuple[Group, ...]:
+        """Every group, without shares (one request per page)."""
+
     def projects(self) -> tuple[Project, ...]:
         """Every project with its direct shares."""
 
@@ -66,6 +70,33 @@ class Source(Protocol):
 
     def group_shares(self, group_id: int) -> tuple[Share, ...] | None:
         """The groups invited into a group; None when the group is gone."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The change signals this version and token offer."""
+
+    def newest_users(self, after_id: int, per_page: int = 20) -> tuple[User, ...]:
+        """Users with id > ``after_id``, ascending; 1 request when none is new."""
+
+    def newest_groups(self, after_id: int, per_page: int = 20) -> tuple[Group, ...]:
+        """Groups with id > ``after_id``, ascending; 1 request when none is new."""
+
+    def newest_projects(self, after_id: int, per_page: int = 20) -> tuple[Project, ...]:
+        """Projects with id > ``after_id``, ascending, with shares; 1 request when none is new."""
+
+    def changed_projects(
+        self, since: dt.datetime, *, by: ChangedBy, per_page: int = 100
+    ) -> tuple[Project, ...]:
+        """Projects whose ``by`` moved after ``since``; 1 request when none did."""
+
+    def user_memberships(self, user_id: int) -> tuple[Membership, ...] | None:
+        """A user's direct memberships; None when the user is gone."""
+
+    def audit_entries(self, since: dt.datetime, after_id: int = 0) -> tuple[AuditEntry, ...]:
+        """EE instance audit events since ``since`` with id > ``after_id``, ascending."""
+
+    def probe_audit_events(self) -> bool:
+        """Whether GET /audit_events answers this token."""
 
 
 class SnapshotWriter(Protocol):
@@ -141,6 +172,41 @@ class SnapshotStore(Protocol):
 
     def tombstones(self, subjects: Iterable[str]) -> dict[str, int]:
         """The last revision of each of these removed member or share subjects."""
+
+    def project(self, project_id: int) -> Project | None:
+        """One project with its shares, or None."""
+
+    def shares_of(self, kind: SourceKind, source_id: int) -> dict[tuple[int, int], Share]:
+        """The shares of one group or project."""
+
+    def shares_meta_of(self, kind: SourceKind, source_id: int) -> dict[tuple[int, int], RowMeta]:
+        """Row bookkeeping of one source's shares."""
+
+    def members_meta_of(self, kind: SourceKind, source_id: int) -> dict[tuple[int, int], RowMeta]:
+        """Row bookkeeping of one member list."""
+
+    def memberships_of(self, user_id: int) -> dict[tuple[SourceKind, int], Member]:
+        """Every direct membership of one user, by (source kind, source id)."""
+
+    def member_view(self, kind: SourceKind) -> Mapping[tuple[int, int], Member]:
+        """Member rows read on demand, by (source id, user id)."""
+
+    def first_seen(self, kind: SourceKind, source_id: int) -> dt.datetime | None:
+        """When the bridge first saw a group or project, or None."""
+
+    def max_id(self, kind: Literal["user", "group", "project"]) -> int:
+        """The highest id of users, groups or projects (0 when empty)."""
+
+    def metas_of(
+        self, kind: Literal["user", "group", "project"], ids: Iterable[int]
+    ) -> dict[int, RowMeta]:
+        """Row bookkeeping of these users, groups or projects, where they exist."""
+
+    def ids(self, kind: Literal["user", "group", "project"]) -> list[int]:
+        """Every id of users, groups or projects, ascending."""
+
+    def members(self, kind: SourceKind, source_id: int) -> dict[int, Member]:
+        """The direct members of one group or project, by user id."""
 
     def resource_states(self) -> list[ResourceState]:
         """Every resource's polling state."""

@@ -106,10 +106,11 @@ def add_commands(commands: Any) -> None:
         commands,
         "run",
         _run,
-        help="run the daemon: poll on schedule, deliver continuously, serve HTTP",
-        description="The service. Polls each resource on its poll.* interval (users, groups, "
-        "projects, members; never two polls at once), delivers queued events as soon as they "
-        "are due, prunes old delivered rows, and serves /metrics, /-/health, /-/ready and "
+        help="run the daemon: read on a request budget, deliver continuously, serve HTTP",
+        description="The service. Spends gitlab.budget requests a minute on GitLab's change "
+        "signals, targeted re-reads and a continuous reconcile, to hold the freshness.* targets "
+        "(see `gitlab-bridge plan`), delivers queued events as soon as they are due, prunes "
+        "old delivered rows, and serves /metrics, /-/health, /-/ready and "
         "/api/v4/projects/:id/groups on server.listen. Talks to systemd (READY=1, STATUS=, "
         "WATCHDOG=1) when started by it. SIGTERM/SIGINT stop it within "
         "daemon.shutdown_timeout; SIGHUP reloads the configuration. " + EXIT_CODES,

@@ -2,9 +2,9 @@
 
 Everything runs in this process on loopback ports, with the state in a temporary directory:
 the simulated GitLab (``small`` dataset, 16.11), a receiver that prints each hook as it
-arrives, and the real ``Daemon`` with one-second polls. Each step of the story changes the
-simulated GitLab the way an admin would, then waits until the resource it touched has been
-polled again and every queued hook has been delivered.
+arrives, and the real ``Daemon`` with two-second freshness targets. Each step of the story
+changes the simulated GitLab the way an admin would, then waits until its hooks have arrived,
+none has followed for a moment, and every queued hook has been delivered.
 """
 
 from __future__ import annotations
@@ -21,22 +21,22 @@ from pathlib import Path
 from typing import TextIO
 
 from bridge import config
-from bridge.model.ledger import RESOURCES
 from bridge.service.daemon import Daemon
 from bridge.service.sdnotify import Notifier
 from bridge.service.signals import wait_for_stop
-from bridge.sync import SyncReport
+from bridge.sync.reconciler import TickReport
+from bridge.testing.configs import FAST_BUDGET, fast_freshness
 from bridge.testing.receiver import Delivery, Receiver
 from bridge.testing.sim.simulator import Simulator
 from bridge.testing.sim.world import World
 
+QUIET = 1.5  # seconds without a new hook before a step counts as done
 HOOK_TOKEN = "demo-secret"  # noqa: S105 - the demo receiver's X-Gitlab-Token, printed on purpose
 
 
 @dataclass
 class _Step:
     label: str
-    resource: str  # the poll that must run after the change
     change: Callable[[], object]
     hooks: list[Delivery] = field(default_factory=list)
     seconds: float | None = None  # from the change to its last hook
@@ -49,14 +49,15 @@ class _Watch:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.lock = threading.Condition()
-        self.polls: dict[str, int] = dict.fromkeys(RESOURCES, 0)
+        self.ticks = 0  # reconcile ticks that read something
         self.step: _Step | None = None
         self.started = 0.0
+        self.last_hook = 0.0
 
-    def polled(self, resource: str, report: SyncReport | None) -> None:
+    def ticked(self, _name: str, report: TickReport | None) -> None:
         with self.lock:
-            if report is not None and not report.stopped:
-                self.polls[resource] += 1
+            if report is not None and report.reads:
+                self.ticks += 1
             self.lock.notify_all()
 
     def arrived(self, delivery: Delivery) -> None:
@@ -65,6 +66,7 @@ class _Watch:
             if step is not None:
                 step.hooks.append(delivery)
                 step.seconds = time.monotonic() - self.started
+                self.last_hook = time.monotonic()
             where = f"step {step.number}" if step is not None else "later"
             print(f"  [{where}] {_describe(delivery)}", file=self.out, flush=True)
             self.lock.notify_all()
@@ -89,7 +91,7 @@ def run_demo(*, forever: bool = False, seconds: float = 30.0, out: TextIO = sys.
         with sim, Receiver(on_delivery=watch.arrived) as receiver:
             path = _write_config(Path(tmp), sim, receiver, str(acme.id))
             settings = config.load(path)
-            daemon = Daemon(str(path), settings, notifier=Notifier({}), on_poll=watch.polled)
+            daemon = Daemon(str(path), settings, notifier=Notifier({}), on_poll=watch.ticked)
             print(f"GitLab simulator: {sim.url} (GitLab {sim.profile.version_string})", file=out)
             print(f"receiver:         {receiver.url} ({_RECEIVERS})", file=out)
             print(f"state:            {settings.state.url}", file=out)
@@ -98,8 +100,8 @@ def run_demo(*, forever: bool = False, seconds: float = 30.0, out: TextIO = sys.
             try:
                 print(f"bridge:           {daemon.server.url if daemon.server else '-'} "
                       "(/metrics, /-/ready, /api/v4/projects/:id/groups)", file=out)  # fmt: skip
-                if not watch.wait(lambda: all(watch.polls.values()), seconds):
-                    print("the first polls did not finish in time", file=out)
+                if not watch.wait(lambda: daemon.health.problem() is None, seconds):
+                    print("the first reads did not finish in time", file=out)
                     return 1
                 snap = world.snapshot()
                 print(
@@ -133,7 +135,6 @@ _RECEIVERS = "audit: every System Hook; team: group hook on acme and its subgrou
 def _write_config(tmp: Path, sim: Simulator, receiver: Receiver, group: str) -> Path:
     path = tmp / "config.yaml"
     settings = {
-        "gitlab": {"url": sim.url, "token": sim.tokens["admin"]},
         "state": {"url": f"sqlite:///{tmp / 'bridge.db'}"},
         "hooks": {
             "system": [{"name": "audit", "url": receiver.url_for("/audit"), "token": HOOK_TOKEN}],
@@ -149,7 +150,9 @@ def _write_config(tmp: Path, sim: Simulator, receiver: Receiver, group: str) -> 
                 }
             ],
         },
-        "poll": {"users": "1s", "groups": "1s", "projects": "1s", "members": "1s"},
+        # Every class within a second or two: the simulator is small and answers at once.
+        "gitlab": {"url": sim.url, "token": sim.tokens["admin"], "budget": FAST_BUDGET},
+        "freshness": fast_freshness("2s"),
         "delivery": {"backoff_base": "1s", "backoff_cap": "5s"},
         "payloads": {"share_events": True},
         "server": {"listen": "127.0.0.1:0"},
@@ -166,33 +169,28 @@ def _story(world: World, acme: int, platform: int, portal: int, dana: int) -> li
         hire["id"] = world.add_user("newbie", name="New Hire", email="newbie@example.com").id
 
     return [
-        _Step("a new user, newbie, signs up", "users", new_user),
+        _Step("a new user, newbie, signs up", new_user),
         _Step(
             "newbie joins acme/platform as Developer (team watches acme and its subgroups)",
-            "members",
             lambda: world.add_member("group", platform, hire["id"], 30),
         ),
         _Step(
             "partners/portal is shared with acme/platform (Developer)",
-            "projects",
             lambda: world.share("project", portal, platform, 30),
         ),
         _Step(
             "partners/portal is renamed to customer-portal",
-            "projects",
             lambda: world.update_project(portal, path="customer-portal", name="Customer Portal"),
         ),
         _Step(
             "partners/customer-portal is transferred into acme",
-            "projects",
             lambda: world.update_project(portal, namespace_id=acme),
         ),
         _Step(
             "newbie becomes Maintainer of acme/platform",
-            "members",
             lambda: world.update_member("group", platform, hire["id"], access_level=40),
         ),
-        _Step("dana's account is deleted", "users", lambda: world.remove_user(dana)),
+        _Step("dana's account is deleted", lambda: world.remove_user(dana)),
     ]
 
 
@@ -202,15 +200,13 @@ def _play(n: int, step: _Step, watch: _Watch, daemon: Daemon, seconds: float) ->
     print(f"step {n}: {step.label}", file=watch.out, flush=True)
     with watch.lock:
         watch.step, watch.started = step, time.monotonic()
-        polls = watch.polls[step.resource]
     step.change()
     deadline = time.monotonic() + seconds
 
     def settled() -> bool:
-        # Two polls of the resource: the one running during the change may have missed it.
-        if watch.polls[step.resource] < polls + 2:
-            return False
-        return bool(step.hooks) and daemon.status().queue_depth == 0
+        # A change can make several hooks, read a moment apart: wait for a quiet spell.
+        quiet = time.monotonic() - watch.last_hook > QUIET
+        return bool(step.hooks) and quiet and daemon.status().queue_depth == 0
 
     while not watch.wait(settled, 0.2):
         if time.monotonic() > deadline:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from bridge import __version__
-from bridge.cli import daemon, deliveries, hooks, project_groups, sim, sync
+from bridge.cli import daemon, deliveries, hooks, plan, project_groups, sim, sync
 from bridge.errors import EXIT_INTERRUPTED, BridgeError, UsageError
 from bridge.service.logs import LEVELS
 from bridge.service.logs import configure as configure_logging
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_log_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for family in (sync, daemon, deliveries, hooks, project_groups):
+    for family in (sync, daemon, plan, deliveries, hooks, project_groups):
         family.add_commands(commands)
     sync.add_db_commands(commands)
     sim.add_commands(commands)

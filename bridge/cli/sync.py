@@ -18,6 +18,7 @@ from bridge.cli.common import (
 
 if TYPE_CHECKING:
     from bridge.config.settings import Settings
+    from bridge.source import GitLabSource
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -63,6 +64,32 @@ def _check_online(settings: Settings) -> None:
     edition = "EE" if instance.enterprise else "CE"
     who = instance.token_username
     print(f"{settings.gitlab.url}: GitLab {instance.version} {edition}, admin token of {who!r}")
+    print(_budget_line(source))
+
+
+def _budget_line(source: GitLabSource) -> str:
+    """The configured budget, GitLab's own throttle (which caps it) and what is left of it."""
+    limits = source.instance_limits()  # also caps source.budget
+    if limits is None:
+        throttle = "not readable"
+    elif not limits.enabled:
+        throttle = "off"
+    else:
+        throttle = (
+            f"{limits.requests_per_period} per {limits.period_seconds}s "
+            f"({_per_minute(limits.per_minute)}/min)"
+        )
+    budget = source.budget
+    if budget is None:
+        return f"budget: none; GitLab's authenticated API throttle: {throttle}"
+    return (
+        f"budget: {budget.configured} requests/min configured; GitLab's authenticated API "
+        f"throttle: {throttle}; effective: {_per_minute(budget.effective)}/min"
+    )
+
+
+def _per_minute(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
 
 
 def _sync(args: argparse.Namespace) -> int:

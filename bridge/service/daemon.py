@@ -1,16 +1,15 @@
 """``gitlab-bridge run``: the long-running service.
 
-- One APScheduler job per resource (users, groups, projects, members), each on its own
-  interval, never two polls at once (``bridge.service.jobs``).
-- Delivery is a thread of its own that sleeps until the next row is due and wakes at once when
-  a poll queues events.
+- One APScheduler job, the reconcile tick: every second the planner picks what to read on
+  ``gitlab.budget`` (``bridge.sync.reconciler``), never two ticks at once.
+- Delivery is a thread that sleeps until the next row is due, or a tick queues events.
 - Housekeeping drops delivered rows older than ``delivery.keep_delivered``.
 - SIGTERM/SIGINT: stop taking work, let the transaction in flight finish (each resource commits
   on its own), give the lease of an unsent event back, and exit within
   ``daemon.shutdown_timeout``; past it, the process exits anyway and the database rolls the
   unfinished transaction back. SIGHUP reloads the configuration or keeps the old one and says
   why. SIGUSR1 dumps every thread's stack to stderr.
-- systemd: READY=1 after the first successful connection to GitLab, STATUS= after each poll and
+- systemd: READY=1 after the first successful connection to GitLab, STATUS= after each tick and
   every ``daemon.status_interval``, WATCHDOG=1 when ``WatchdogSec=`` is set.
 - SQLite state: one daemon at a time (``InstanceLock``).
 """
@@ -34,7 +33,6 @@ from bridge.clock import Clock, utcnow
 from bridge.config.settings import Settings
 from bridge.delivery.deliverer import Deliverer
 from bridge.errors import EX_SOFTWARE, BridgeError, ConfigError, FatalSourceError, SourceError
-from bridge.model.ledger import Resource
 from bridge.project_groups.http import BridgeServer, start_server
 from bridge.retry import RetryPolicy, backoff
 from bridge.service import jobs, signals, status
@@ -46,7 +44,7 @@ from bridge.service.supervisor import Supervisor
 from bridge.source import GitLabSource
 from bridge.store import Store
 from bridge.store.leader import PollerLease
-from bridge.sync import SyncReport, sync
+from bridge.sync.reconciler import Reconciler, TickReport
 
 log = logging.getLogger(__name__)
 # Waits between attempts to reach GitLab at start: 1-2 s, 2-4 s, ... up to 30-60 s.
@@ -72,10 +70,10 @@ class Daemon:
         notifier: Notifier | None = None,
         now: Clock = utcnow,
         on_listen: Callable[[str], None] = lambda _url: None,
-        on_poll: Callable[[str, SyncReport | None], None] = lambda _resource, _report: None,
+        on_poll: Callable[[str, TickReport | None], None] = lambda _name, _report: None,
     ) -> None:
         """``on_listen`` is told the server's URL once it listens (the CLI prints it);
-        ``on_poll`` each poll's report (None when it failed), on the poll thread."""
+        ``on_poll`` each reconcile tick's report (None when it failed), on the poll thread."""
         self._on_poll = on_poll
         self.config_path = config_path
         self.notifier = notifier or Notifier()
@@ -98,7 +96,10 @@ class Daemon:
         self._follower_logged = False
         self.runtime = _Runtime(settings, self._source(settings))
         self.deliverer: Deliverer | None = None
-        self.metrics = Metrics(self.status)
+        self.reconciler: Reconciler | None = None  # built by the first tick that leads
+        self.metrics = Metrics(
+            self.status, lambda: self.reconciler.freshness() if self.reconciler else None
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class Daemon:
             self.server.stop()
         if self.deliverer is not None:
             self.deliverer.sender.close()
+        self._drop_reconciler()
         if self._lease is not None:
             self._lease.release()
         if self.store is not None:
@@ -240,6 +242,10 @@ class Daemon:
             source = self._source(new)
         previous = self.deliverer
         self.runtime = _Runtime(new, source)
+        if new.gitlab != old.gitlab or new.freshness != old.freshness:
+            self._drop_reconciler()  # the next tick plans again with the new settings
+        elif self.reconciler is not None:
+            self.reconciler.settings = new  # receivers and payloads: from the next read on
         self.deliverer = self._deliverer(new)
         if previous is not None:
             previous.stop.set()  # ends its pass; the loop picks the new one up
@@ -254,52 +260,48 @@ class Daemon:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def poll(self, resource: Resource) -> SyncReport | None:
-        """One poll of one resource; queued events wake the delivery thread."""
+    def tick(self) -> TickReport | None:
+        """One reconcile tick: what the planner picks, on the budget; events wake delivery."""
         if self.stop_event.is_set() or self.store is None or self._lease is None:
             return None
         if not self._lease.try_lead():
             if not self._follower_logged:
                 log.info("another instance polls this PostgreSQL state; this one delivers")
                 self._follower_logged = True
-            self.health.polled.add(resource)  # ready: the leader keeps the snapshot current
+            self.health.reconciled = True  # ready: the leader keeps the snapshot current
+            self._drop_reconciler()
             return None
-        runtime = self.runtime
-        before = runtime.source.requests_made
         try:
-            report = sync(
-                runtime.source,
-                self.store,
-                runtime.settings,
-                now=self._now,
-                workers=runtime.settings.gitlab.concurrency,
-                resources=(resource,),
-                stop=self.stop_event,
-            )
+            reconciler = self.reconciler or self._plan()
+            report = reconciler.tick(self.stop_event)
         except BridgeError as exc:
-            self.metrics.poll(resource, None, runtime.source.requests_made - before)
-            log.warning("poll of %s failed: %s", resource, exc)
-            self._on_poll(resource, None)
+            log.warning("reconcile tick failed: %s", exc)
+            self._on_poll("reconcile", None)
             return None
-        self.metrics.poll(resource, report, report.requests)
-        if not report.stopped:
-            self.health.polled.add(resource)
+        self.metrics.tick(report)
+        self.health.reconciled = self.health.reconciled or reconciler.ready
         if report.events_queued:
             self._wake_delivery.set()
         level = logging.INFO if report.changes or report.failures else logging.DEBUG
-        log.log(
-            level,
-            "polled %s: %d requests, %d changes, %d events queued, %d failures, %.1fs",
-            resource,
-            report.requests,
-            report.changes,
-            report.events_queued,
-            len(report.failures),
-            report.seconds,
-        )
-        self.report_status()
-        self._on_poll(resource, report)
+        log.log(level, "reconcile: %d reads, %d requests, %d changes, %d events queued, "
+                "%d failures, %.1fs", report.reads, report.requests, report.changes,
+                report.events_queued, len(report.failures), report.seconds)  # fmt: skip
+        if report.reads:
+            self.report_status()
+        self._on_poll("reconcile", report)
         return report
+
+    def _plan(self) -> Reconciler:
+        """Probe the instance's signals and limits, and plan the reads from the snapshot."""
+        assert self.store is not None
+        run = self.runtime
+        self.reconciler = Reconciler.planned(run.source, self.store, run.settings, now=self._now)
+        return self.reconciler
+
+    def _drop_reconciler(self) -> None:
+        if self.reconciler is not None:
+            self.reconciler.close()
+            self.reconciler = None
 
     def housekeeping(self) -> int:
         """Drop delivered rows (and their attempts) older than ``delivery.keep_delivered``."""
@@ -388,7 +390,7 @@ class Daemon:
         beat = settings.daemon.status_interval
         if self.notifier.watchdog_seconds:
             beat = min(beat, self.notifier.watchdog_seconds / 2)
-        return jobs.build(settings, start=self._now(), poll=self.poll, heartbeat_seconds=beat,
+        return jobs.build(settings, start=self._now(), tick=self.tick, heartbeat_seconds=beat,
                           housekeeping=self.housekeeping, heartbeat=self._heartbeat)  # fmt: skip
 
     def _heartbeat(self) -> None:

@@ -1,7 +1,7 @@
 """What the daemon says about itself: readiness, the HTTP endpoints and the status it reads.
 
 ``/-/health`` answers while the process runs; ``/-/ready`` once GitLab answered and every
-resource was polled once; ``/metrics`` renders the Prometheus exposition. ``read_status`` builds
+source was read once; ``/metrics`` renders the Prometheus exposition. ``read_status`` builds
 ``gitlab-bridge status`` and the systemd STATUS= line from the store's rows.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bridge.config.settings import Settings
-from bridge.model.ledger import RESOURCES
 from bridge.project_groups.http import Reply
 from bridge.service import status
 from bridge.service.metrics import CONTENT_TYPE, Metrics
@@ -21,21 +20,20 @@ from bridge.store import Store
 
 @dataclass
 class Readiness:
-    """What ``/-/ready`` waits for: a connection to GitLab, then one poll of every resource."""
+    """What ``/-/ready`` waits for: a connection to GitLab, then every source read once."""
 
     connected: bool = False
-    polled: set[str] = field(default_factory=set)
+    reconciled: bool = False  # every listing, member list and share read at least once
     failed: str | None = None  # a long-lived thread died: never ready again
 
     def problem(self) -> str | None:
         """Why the daemon is not ready, or None."""
         if self.failed is not None:
             return self.failed
-        missing = [r for r in RESOURCES if r not in self.polled]
         if not self.connected:
             return "not connected to GitLab yet"
-        if missing:
-            return f"not polled yet: {', '.join(missing)}"
+        if not self.reconciled:
+            return "not every source read yet"
         return None
 
 

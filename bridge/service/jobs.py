@@ -1,8 +1,8 @@
-"""The daemon's schedule: one APScheduler job per polled resource, housekeeping and a heartbeat.
+"""The daemon's schedule: the reconcile tick, housekeeping and a heartbeat.
 
-Polls share a one-thread executor, so they never overlap each other or themselves and always
-see a consistent snapshot; ``max_instances=1`` and ``coalesce`` fold missed runs into one. The
-first runs go in dependency order: users, groups, projects, members.
+The tick runs every second on a one-thread executor, so two never overlap and each sees a
+consistent snapshot; ``max_instances=1`` and ``coalesce`` fold missed runs into one. What a tick
+reads is the planner's choice (``bridge.sync.planner``), not the scheduler's.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge.config.settings import Settings
-from bridge.model.ledger import RESOURCES, Resource
 
 HOUSEKEEPING_DELAY = dt.timedelta(seconds=60)  # the first housekeeping, after start-up's polls
+TICK_SECONDS = 1.0  # how often the planner is asked what to read
 
 
 def build(
     settings: Settings,
     *,
     start: dt.datetime,
-    poll: Callable[[Resource], object],
+    tick: Callable[[], object],
     housekeeping: Callable[[], object],
     heartbeat: Callable[[], object],
     heartbeat_seconds: float,
@@ -35,17 +35,14 @@ def build(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=dt.UTC,
     )
-    for n, resource in enumerate(RESOURCES):
-        scheduler.add_job(
-            poll,
-            IntervalTrigger(seconds=getattr(settings.poll, resource)),
-            args=(resource,),
-            id=f"poll-{resource}",
-            name=f"poll {resource}",
-            executor="poll",
-            # Due together at start; a millisecond apart keeps dependency order in the queue.
-            next_run_time=start + dt.timedelta(milliseconds=n),
-        )
+    scheduler.add_job(
+        tick,
+        IntervalTrigger(seconds=TICK_SECONDS),
+        id="reconcile",
+        name="reconcile",
+        executor="poll",
+        next_run_time=start,
+    )
     scheduler.add_job(
         housekeeping,
         IntervalTrigger(seconds=settings.daemon.housekeeping),
@@ -57,11 +54,7 @@ def build(
 
 
 def reschedule(scheduler: BackgroundScheduler, old: Settings, new: Settings) -> None:
-    """Apply changed poll and housekeeping intervals after a reload."""
-    for resource in RESOURCES:
-        seconds = getattr(new.poll, resource)
-        if seconds != getattr(old.poll, resource):
-            scheduler.reschedule_job(f"poll-{resource}", trigger=IntervalTrigger(seconds=seconds))
+    """Apply a changed housekeeping interval after a reload (targets: the next plan)."""
     if new.daemon.housekeeping != old.daemon.housekeeping:
         scheduler.reschedule_job(
             "housekeeping", trigger=IntervalTrigger(seconds=new.daemon.housekeeping)

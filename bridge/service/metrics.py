@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from bridge.delivery.deliverer import DeliveryReport
 from bridge.service.status import Status
-from bridge.sync import SyncReport
+from bridge.sync.reconciler import Freshness, TickReport
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _P = "gitlab_bridge_"
@@ -25,19 +25,18 @@ _P = "gitlab_bridge_"
 class Metrics:
     """The daemon's metrics; ``render()`` is the body of ``GET /metrics``."""
 
-    def __init__(self, status: Callable[[], Status]) -> None:
-        """``status`` reads the store when Prometheus scrapes."""
+    def __init__(
+        self, status: Callable[[], Status], freshness: Callable[[], Freshness | None] = lambda: None
+    ) -> None:
+        """``status`` reads the store when Prometheus scrapes; ``freshness`` asks the planner."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.polls = Counter(
-            _P + "polls", "Poll passes by resource and outcome", ["resource", "outcome"], registry=r
-        )
         self.requests = Counter(
-            _P + "gitlab_requests", "HTTP requests sent to GitLab, by resource", ["resource"],
-            registry=r,
+            _P + "gitlab_requests", "HTTP requests sent to GitLab, by freshness class",
+            ["class"], registry=r,
         )  # fmt: skip
         self.changes = Counter(
-            _P + "changes", "Confirmed snapshot changes, by resource", ["resource"], registry=r
+            _P + "changes", "Confirmed snapshot changes", ["resource"], registry=r
         )
         self.queued = Counter(
             _P + "events_queued", "Outbox rows queued (event x receiver), by resource",
@@ -51,21 +50,22 @@ class Metrics:
             _P + "config_reloads", "SIGHUP reloads by outcome (applied, refused)", ["outcome"],
             registry=r,
         )  # fmt: skip
+        self.reads = Counter(
+            _P + "reconcile_reads", "Reads the planner made (signals, re-reads, reconcile)",
+            registry=r,
+        )  # fmt: skip
         r.register(_StoreCollector(status))
+        r.register(_FreshnessCollector(freshness))
 
-    def poll(self, resource: str, report: SyncReport | None, requests: int) -> None:
-        """Count one poll pass; ``report`` is None when it failed."""
-        if report is None:
-            outcome = "error"
-        elif report.failures:
-            outcome = "partial"
-        else:
-            outcome = "stopped" if report.stopped else "ok"
-        self.polls.labels(resource, outcome).inc()
-        self.requests.labels(resource).inc(requests)
-        if report is not None:
-            self.changes.labels(resource).inc(report.changes)
-            self.queued.labels(resource).inc(report.events_queued)
+    def tick(self, report: TickReport) -> None:
+        """Count one reconcile tick: reads, and requests, changes and events by class."""
+        self.reads.inc(report.reads)
+        for klass, requests in report.by_class.items():
+            self.requests.labels(klass).inc(requests)
+        if report.changes:
+            self.changes.labels("reconcile").inc(report.changes)
+        if report.events_queued:
+            self.queued.labels("reconcile").inc(report.events_queued)
 
     def delivery(self, report: DeliveryReport) -> None:
         """Count one delivery pass's attempts."""
@@ -132,3 +132,44 @@ class _StoreCollector(Collector):
                 last.add_metric([res.name], res.last_complete_at.timestamp())
             failing.add_metric([res.name], len(res.errors))
         yield from (stale, last, failing)
+
+
+class _FreshnessCollector(Collector):
+    """Per class target, predicted worst case and staleness; the budget and its use."""
+
+    def __init__(self, freshness: Callable[[], Freshness | None]) -> None:
+        self._freshness = freshness
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self._freshness()
+        if now is None:  # a follower, or not planned yet
+            return
+        target = GaugeMetricFamily(
+            _P + "freshness_target_seconds", "The freshness target of each class", labels=["class"]
+        )
+        predicted = GaugeMetricFamily(
+            _P + "freshness_predicted_seconds",
+            "The plan's worst-case delay for each class on the current budget", labels=["class"],
+        )  # fmt: skip
+        stale = GaugeMetricFamily(
+            _P + "freshness_staleness_seconds",
+            "Age of the least recently read source of each class", labels=["class"],
+        )  # fmt: skip
+        for c in now.classes:
+            target.add_metric([c.klass], c.target)
+            predicted.add_metric([c.klass], c.predicted)
+            if c.staleness is not None:
+                stale.add_metric([c.klass], c.staleness)
+        budget = GaugeMetricFamily(
+            _P + "budget_requests_per_minute",
+            "The request budget: configured, effective (after GitLab's limits) and used in the "
+            "last minute", labels=["kind"],
+        )  # fmt: skip
+        budget.add_metric(["configured"], now.budget)
+        budget.add_metric(["effective"], now.effective)
+        if now.used_last_minute is not None:
+            budget.add_metric(["used"], now.used_last_minute)
+        yield from (target, predicted, stale, budget)

@@ -1,11 +1,13 @@
 """Reading GitLab: the python-gitlab adapter that turns REST answers into ``bridge.model`` records.
 
 ``client`` is the source the use cases call; ``transport`` sends one request with retries and
-translates foreign errors once; ``throttle`` spaces requests and counts them; ``paging`` walks
-offset and keyset pages; ``parsing`` (pure) turns JSON into records.
+translates foreign errors once; ``budget`` spaces requests within ``gitlab.budget`` and adapts to
+GitLab's throttle, whose settings ``limits`` reads; ``throttle`` counts requests; ``paging``
+walks offset and keyset pages; ``signals`` reads GitLab's change signals; ``parsing`` (pure)
+turns JSON into records.
 
 Pure: parsing
-Adapters: client, paging, throttle, transport
+Adapters: budget, client, limits, paging, signals, throttle, transport
 """
 
 from bridge.source.client import GitLabSource

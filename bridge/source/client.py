@@ -7,6 +7,7 @@ of foreign errors live in ``bridge.source.transport``; the page walks in ``bridg
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import re
 import threading
@@ -19,7 +20,18 @@ from urllib.parse import quote
 from bridge.config.settings import GitLabSettings
 from bridge.errors import FatalSourceError
 from bridge.model.records import Group, Instance, Member, Project, Share, SourceKind, User
+from bridge.model.signals import (
+    AUDIT_EVENTS_KEYSET,
+    AuditEntry,
+    Capabilities,
+    ChangedBy,
+    Membership,
+)
+from bridge.model.signals import capabilities as capabilities_of
 from bridge.retry import RetryPolicy
+from bridge.source import signals
+from bridge.source.budget import Budget
+from bridge.source.limits import InstanceLimits, read_limits
 from bridge.source.paging import offset_scan, required, scan
 from bridge.source.parsing import (
     Json,
@@ -46,7 +58,7 @@ class GitLabSource:
         verify_tls: bool = True,
         timeout: float = 30.0,
         per_page: int = 100,
-        requests_per_second: float | None = None,
+        budget: int | Budget | None = None,
         concurrency: int = 4,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -55,7 +67,9 @@ class GitLabSource:
         rng: random.Random | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        """``stop``: set it to cut retries and throttle waits short (the daemon's SIGTERM)."""
+        """``budget``: requests per minute (or a shared ``Budget``); None sends as fast as
+        ``concurrency`` allows (tests, the simulator's tools). ``stop``: set it to cut retries
+        and budget waits short (the daemon's SIGTERM)."""
         if concurrency < 1 or not 1 <= per_page <= 100:
             raise ValueError("concurrency must be >= 1 and per_page within 1..100")
         self.per_page, self.concurrency = per_page, concurrency
@@ -64,7 +78,7 @@ class GitLabSource:
             token,
             verify_tls=verify_tls,
             timeout=timeout,
-            requests_per_second=requests_per_second,
+            budget=budget,
             concurrency=concurrency,
             retry=retry or RetryPolicy(),
             sleep=sleep,
@@ -90,11 +104,24 @@ class GitLabSource:
             verify_tls=settings.verify_tls,
             timeout=settings.timeout,
             per_page=settings.per_page,
-            requests_per_second=settings.requests_per_second,
+            budget=settings.budget,
             concurrency=settings.concurrency,
             retry=RetryPolicy(max_attempts=settings.retry_attempts, cap=settings.retry_max_wait),
             stop=stop,
         )
+
+    @property
+    def budget(self) -> Budget | None:
+        """The request budget every read is charged to; None: no limit."""
+        return self._http.budget
+
+    def instance_limits(self) -> InstanceLimits | None:
+        """GitLab's authenticated API throttle from its application settings (admins only),
+        or None when they cannot be read; an enabled throttle caps ``budget`` for good."""
+        limits = read_limits(self._http)
+        if limits is not None and limits.enabled and self.budget is not None:
+            self.budget.observe(limits.per_minute)
+        return limits
 
     @property
     def requests_made(self) -> int:
@@ -238,3 +265,47 @@ class GitLabSource:
     def _get(self, path: str, params: Params, what: str, build: Callable[[Json], T]) -> T | None:
         page = self._http.get(path, params, what, missing="resource")
         return None if page is None else parse_record(what, build, page.data)
+
+    # -- change signals (bridge.source.signals; versions in bridge.model.signals) ---------------
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The change signals this version and token offer (the licence: ``probe_audit_events``)."""
+        return capabilities_of(self.instance)
+
+    def newest_users(self, after_id: int, per_page: int = 20) -> tuple[User, ...]:
+        """Users with id > ``after_id``, ascending; 1 request when none is new."""
+        return signals.newest_users(self._http, after_id, per_page)
+
+    def newest_groups(self, after_id: int, per_page: int = 20) -> tuple[Group, ...]:
+        """Groups with id > ``after_id``, ascending; 1 request when none is new."""
+        return signals.newest_groups(self._http, after_id, per_page)
+
+    def newest_projects(self, after_id: int, per_page: int = 20) -> tuple[Project, ...]:
+        """Projects with id > ``after_id``, ascending, with shares; 1 request when none is new."""
+        return signals.newest_projects(self._http, after_id, per_page)
+
+    def changed_projects(
+        self, since: dt.datetime, *, by: ChangedBy, per_page: int = 100
+    ) -> tuple[Project, ...]:
+        """Projects whose ``by`` moved after ``since``, most recent first; 1 request when none
+        did. FatalSourceError on a version without that filter."""
+        caps = self.capabilities
+        if not (caps.updated_after if by == "updated_at" else caps.last_activity_after):
+            raise FatalSourceError(
+                f"{self.url}: GitLab {self.instance.version} cannot filter /projects by {by}"
+            )
+        return signals.changed_projects(self._http, since, by=by, per_page=per_page)
+
+    def user_memberships(self, user_id: int) -> tuple[Membership, ...] | None:
+        """A user's direct memberships (admin, 12.8+); None when the user is gone."""
+        return signals.user_memberships(self._http, user_id, self.per_page)
+
+    def audit_entries(self, since: dt.datetime, after_id: int = 0) -> tuple[AuditEntry, ...]:
+        """EE instance audit events since ``since`` with id > ``after_id``, ascending."""
+        keyset = self.instance.major_minor >= AUDIT_EVENTS_KEYSET
+        return signals.audit_entries(self._http, since, after_id, self.per_page, keyset=keyset)
+
+    def probe_audit_events(self) -> bool:
+        """Whether GET /audit_events answers this token (1 request): EE, Premium, admin."""
+        return signals.probe_audit_events(self._http)

@@ -8,7 +8,7 @@
 SQLAlchemy Core on SQLite or PostgreSQL; nothing but ``bridge.model`` records crosses its edge.
 
 Adapters: convert, deliveries, engine, leader, migrate, migrations, schema, store, transaction,
-types
+types, views
 """
 
 from __future__ import annotations

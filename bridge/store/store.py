@@ -6,9 +6,9 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Engine, RowMapping, Select, Table, select
+from sqlalchemy import Engine, RowMapping, Select, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.errors import StoreError
@@ -29,6 +29,7 @@ from bridge.store.engine import WRITE_OPTION, describe, make_engine, redact, wri
 from bridge.store.leader import PollerLease
 from bridge.store.migrate import upgrade_engine
 from bridge.store.transaction import CHUNK, Transaction
+from bridge.store.views import MemberView
 
 
 def _utcnow() -> dt.datetime:
@@ -119,6 +120,95 @@ class Store:
         """Every share of groups or of projects, by (source id, invited group id)."""
         rows = self._rows(_links(schema.shares, kind))
         return {(row["source_id"], row["group_id"]): to_share(row) for row in rows}
+
+    # -- point reads (targeted re-reads need one source, not the whole snapshot) -------------
+
+    def project(self, project_id: int) -> Project | None:
+        """One project with its shares, or None."""
+        rows = self._rows(select(schema.projects).where(schema.projects.c.id == project_id))
+        if not rows:
+            return None
+        return to_project(rows[0], tuple(self.shares_of("project", project_id).values()))
+
+    def shares_of(self, kind: SourceKind, source_id: int) -> dict[tuple[int, int], Share]:
+        """The shares of one group or project, by (source id, invited group id)."""
+        table = schema.shares
+        rows = self._rows(_links(table, kind).where(table.c.source_id == source_id))
+        return {(row["source_id"], row["group_id"]): to_share(row) for row in rows}
+
+    def shares_meta_of(self, kind: SourceKind, source_id: int) -> dict[tuple[int, int], RowMeta]:
+        """Row bookkeeping of one source's shares."""
+        table = schema.shares
+        rows = self._rows(_links(table, kind).where(table.c.source_id == source_id))
+        return {(row["source_id"], row["group_id"]): to_meta(row) for row in rows}
+
+    def members_meta_of(self, kind: SourceKind, source_id: int) -> dict[tuple[int, int], RowMeta]:
+        """Row bookkeeping of one member list, by (source id, user id)."""
+        table = schema.members
+        rows = self._rows(_links(table, kind).where(table.c.source_id == source_id))
+        return {(row["source_id"], row["user_id"]): to_meta(row) for row in rows}
+
+    def memberships_of(self, user_id: int) -> dict[tuple[SourceKind, int], Member]:
+        """Every direct membership of one user, by (source kind, source id)."""
+        table = schema.members
+        rows = self._rows(select(table).where(table.c.user_id == user_id))
+        return {(row["source_kind"], row["source_id"]): to_member(row) for row in rows}
+
+    def member_view(self, kind: SourceKind) -> MemberView:
+        """Member rows read on demand, by (source id, user id) (bridge.store.views)."""
+        return MemberView(self, kind)
+
+    def first_seen(self, kind: SourceKind, source_id: int) -> dt.datetime | None:
+        """When the bridge first saw a group or project, or None."""
+        table = schema.groups if kind == "group" else schema.projects
+        rows = self._rows(select(table.c.first_seen_at).where(table.c.id == source_id))
+        return rows[0]["first_seen_at"] if rows else None
+
+    def max_id(self, kind: Literal["user", "group", "project"]) -> int:
+        """The highest id of users, groups or projects in the snapshot (0 when empty)."""
+        table = {"user": schema.users, "group": schema.groups, "project": schema.projects}[kind]
+        rows = self._rows(select(func.max(table.c.id).label("top")))
+        return int(rows[0]["top"] or 0)
+
+    def metas_of(
+        self, kind: Literal["user", "group", "project"], ids: Iterable[int]
+    ) -> dict[int, RowMeta]:
+        """Row bookkeeping of these users, groups or projects, where they exist."""
+        table = {"user": schema.users, "group": schema.groups, "project": schema.projects}[kind]
+        wanted, found = sorted(set(ids)), {}
+        for start in range(0, len(wanted), CHUNK):
+            query = select(table).where(table.c.id.in_(wanted[start : start + CHUNK]))
+            found.update({row["id"]: to_meta(row) for row in self._rows(query)})
+        return found
+
+    def ids(self, kind: Literal["user", "group", "project"]) -> list[int]:
+        """Every id of users, groups or projects in the snapshot, ascending."""
+        table = {"user": schema.users, "group": schema.groups, "project": schema.projects}[kind]
+        return [row["id"] for row in self._rows(select(table.c.id).order_by(table.c.id))]
+
+    def members_where(
+        self, kind: SourceKind, keys: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], Member]:
+        """These member rows (source id, user id) where they exist."""
+        table, wanted = schema.members, sorted(set(keys))
+        found: dict[tuple[int, int], Member] = {}
+        for start in range(0, len(wanted), CHUNK):
+            sources = {s for s, _ in wanted[start : start + CHUNK]}
+            query = _links(table, kind).where(table.c.source_id.in_(sorted(sources)))
+            for row in self._rows(query):
+                key = (row["source_id"], row["user_id"])
+                if key in wanted:
+                    found[key] = to_member(row)
+        return found
+
+    def members_of_sources(self, kind: SourceKind, source_ids: Iterable[int]) -> list[Member]:
+        """Every member row of these groups or projects."""
+        table, ids = schema.members, sorted(set(source_ids))
+        out: list[Member] = []
+        for start in range(0, len(ids), CHUNK):
+            query = _links(table, kind).where(table.c.source_id.in_(ids[start : start + CHUNK]))
+            out.extend(to_member(row) for row in self._rows(query))
+        return out
 
     # -- row bookkeeping -----------------------------------------------------------------------
 

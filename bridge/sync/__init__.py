@@ -1,9 +1,13 @@
 """The sync use case: poll GitLab, diff against the snapshot, confirm, queue the events.
 
-``engine`` runs a pass; ``phases`` (users, groups, projects) and ``members`` read and diff;
-``confirm`` turns absences into removals only on a 404; ``state`` commits each resource.
+``engine`` runs a full pass (``sync``); ``phases`` (users, groups, projects) and ``members``
+read and diff; ``confirm`` turns absences into removals only on a 404; ``state`` commits each
+resource. The daemon reads on a budget instead: ``planner`` (pure) decides what to read when,
+``rehearsal`` (pure) runs it in virtual time, ``targeted`` re-reads one source or signal, and
+``reconciler`` drives them.
 
-Use cases: confirm, engine, members, phases, state
+Pure: planner, rehearsal
+Use cases: confirm, engine, members, phases, reconciler, state, targeted
 """
 
 from bridge.sync.engine import SyncReport, sync

@@ -54,7 +54,7 @@ def members(run: Pass, workers: int) -> None:
                 listed, requests = future.result()
                 if listed is None:
                     continue  # the source is gone: the next groups/projects phase confirms it
-                _member_list(
+                settle_list(
                     run,
                     kind,
                     ident,
@@ -70,7 +70,7 @@ def members(run: Pass, workers: int) -> None:
     run.flush_quiet()
 
 
-def _member_list(
+def settle_list(
     run: Pass,
     kind: SourceKind,
     source_id: int,

@@ -47,19 +47,30 @@ def users(run: Pass) -> None:
     )
 
 
-def groups(run: Pass) -> None:
-    """Groups and their shares; a vanished group's shares cascade with it."""
-    listed, listed_shares = run.source.groups_and_shares()
+def groups(run: Pass, *, with_shares: bool = True) -> None:
+    """Groups and their shares; a vanished group's shares cascade with it.
+
+    Without ``with_shares`` only the listing is read (one request per page rather than one
+    per group): the shares stay as stored, and the reconciler reads them group by group.
+    """
+    if with_shares:
+        listed, listed_shares = run.source.groups_and_shares()
+    else:
+        listed, listed_shares = run.source.groups(), ()
     run.groups_polled = True
     new = {g.id: g for g in listed}
     old = run.old_groups = run.store.groups()
     group_changes, kept = confirm(diff.diff_groups(old, new), run.exists.group)
     new |= kept
-    shares = {(s.source_id, s.group_id): s for s in listed_shares}
-    share_changes, kept_shares = confirm(
-        diff.diff_shares("group", run.store.shares("group"), shares), run.exists.group_share
-    )
-    shares |= kept_shares
+    stored = run.store.shares("group")
+    if with_shares:
+        shares = {(s.source_id, s.group_id): s for s in listed_shares}
+        share_changes, kept_shares = confirm(
+            diff.diff_shares("group", stored, shares), run.exists.group_share
+        )
+        shares |= kept_shares
+    else:  # the shares of groups still listed, as stored
+        shares, share_changes = {k: s for k, s in stored.items() if k[0] in new}, ()
     destroyed = [c.key[0] for c in group_changes if c.kind == "removed"]
     run.doomed["group"].update(destroyed)
     by_group = _by_source(shares.values(), new)

@@ -41,7 +41,12 @@ class Pass:
         settings: Settings,
         now: Clock,
         stop: threading.Event,
+        *,
+        states: dict[str, ResourceState] | None = None,
+        lazy_members: bool = False,
     ) -> None:
+        """``states``: the resources' bookkeeping when the caller keeps it (the reconciler),
+        updated in place; ``lazy_members``: read member rows on demand (targeted re-reads)."""
         self.source, self.store, self.settings, self._now = source, store, settings, now
         self.stop = stop
         self.instance = source.check(needs_admin=True)
@@ -54,7 +59,10 @@ class Pass:
         self._members: dict[SourceKind, Mapping[tuple[int, int], Member]] = {}
         self.quiet: list[ResourceState] = []  # unchanged member lists' bookkeeping, batched
         # Read once: a pass writes tens of thousands of member lists, one state row each.
-        self.states = {state.name: state for state in store.resource_states()}
+        if states is None:
+            states = {state.name: state for state in store.resource_states()}
+        self.states = states
+        self.lazy_members = lazy_members
         self.phase_start = 0
         self.fresh: set[tuple[SourceKind, int]] = set()  # sources added after their baseline
         self.old_groups: Mapping[int, Group] = {}  # the hierarchy before this pass
@@ -80,18 +88,17 @@ class Pass:
         contexts: Sides[PayloadContext],
         projects: Sides[Mapping[int, Project]] = NO_PROJECTS,
         fresh: Iterable[tuple[SourceKind, int]] = (),
+        baseline_from: str | None = None,
     ) -> None:
         """Commit a resource's changes now, and defer its destroys to the end of the pass."""
         used = self.requests_this_phase
         later = [c for c in changes if goes_with_destroys(c, self.doomed)]
         now = [c for c in changes if not goes_with_destroys(c, self.doomed)]
-        self.commit(
-            name, now, write, snapshot, contexts, projects=projects, fresh=fresh, requests=used
-        )
+        self.commit(name, now, write, snapshot, contexts, projects=projects, fresh=fresh,
+                    requests=used, baseline_from=baseline_from)  # fmt: skip
         if later:
-            self.deferred[name] = lambda: self.commit(
-                name, later, delete, snapshot, contexts, projects=projects, requests=used
-            )
+            self.deferred[name] = lambda: self.commit(name, later, delete, snapshot, contexts,
+                projects=projects, requests=used, baseline_from=baseline_from)  # fmt: skip
 
     def destroys(self) -> None:
         """Queue destroys last, in GitLab's order: projects, groups (children first), users."""
@@ -128,12 +135,18 @@ class Pass:
         member_list: tuple[SourceKind, int] | None = None,
         requests: int,
         dirty: bool = False,
+        baseline_from: str | None = None,
     ) -> None:
-        """Write one resource's changes, outbox rows and state in one transaction."""
+        """Write one resource's changes, outbox rows and state in one transaction.
+
+        ``baseline_from``: the resource whose baseline covers this one (a targeted read of
+        groups the ``groups`` listing recorded is no baseline of its own).
+        """
         at = contexts.new.observed_at
         previous = self.states.get(name)
+        covering = self.states.get(baseline_from) if baseline_from else previous
         baseline = (
-            previous is None or previous.baseline_at is None
+            covering is None or covering.baseline_at is None
         ) and member_list not in self.fresh
         emitted: Sequence[Change[Any]] = changes
         if baseline:
@@ -198,7 +211,9 @@ class Pass:
         Member rows change only in the members phase, after every context has been built.
         """
         if kind not in self._members:
-            self._members[kind] = self.store.all_members(kind)
+            self._members[kind] = (
+                self.store.member_view(kind) if self.lazy_members else self.store.all_members(kind)
+            )
         return self._members[kind]
 
     def context(self, users: Mapping[int, User], groups: Mapping[int, Group]) -> PayloadContext:

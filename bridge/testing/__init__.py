@@ -3,7 +3,7 @@
 Like ``structlog.testing``, these are real, tested parts of the package, so that the bridge's own
 tests, benchmarks and demo (and users' tests of their receivers) run against the same world.
 
-Test support: crawl, driver, fakes, mutations, oracle, receiver, scenarios, sim, soak,
+Test support: configs, crawl, driver, fakes, mutations, oracle, receiver, scenarios, sim, soak,
 workload, workload_driver
 """
 

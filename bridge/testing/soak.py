@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from bridge.cli.main import main
 from bridge.store import Store, upgrade
+from bridge.testing.configs import FAST_BUDGET, fast_freshness
 from bridge.testing.driver import Control, Recorder
 from bridge.testing.mutations import Model, Mutation, apply, plan_batch
 from bridge.testing.oracle import Expected, Receivers, Tally, expect, tally
@@ -141,11 +142,11 @@ class Soak:
     # -- configuration and processes ---------------------------------------------------------
 
     def configure(self, **overrides: dict[str, Any]) -> Path:
-        """Write the bridge's configuration: 1 s polls, fast retries, share events on."""
+        """Write the bridge's configuration: 1 s targets, fast retries, share events on."""
         r = self.receivers
         settings: dict[str, Any] = {
             "gitlab": {"url": self.sim_url, "token": self.token, "timeout": "5s",
-                       "retry_max_wait": "2s"},
+                       "retry_max_wait": "2s", "budget": FAST_BUDGET},
             "state": {"url": self.state},
             "hooks": {
                 "system": [{"name": n, "url": self.recorder.url_for(f"/{n}"), "timeout": "2s"}
@@ -155,7 +156,7 @@ class Soak:
                            "member_events": g.member_events, "subgroup_events": g.subgroup_events,
                            "project_events": g.project_events} for g in r.group],
             },
-            "poll": dict.fromkeys(("users", "groups", "projects", "members"), "1s"),
+            "freshness": fast_freshness(),
             "delivery": {"backoff_base": "0.5s", "backoff_cap": "2s", "circuit_probe": "1s",
                          "circuit_probe_max": "2s", "max_attempts": 1000, "lease": "5s"},
             "payloads": {"share_events": r.share_events},

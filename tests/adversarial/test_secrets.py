@@ -183,9 +183,9 @@ def _config(
 ) -> Path:
     path = folder / name
     settings = {
-        "gitlab": {"retry_attempts": 1, "retry_max_wait": 0.01, **gitlab},
+        "gitlab": {"retry_attempts": 1, "retry_max_wait": 0.01, "budget": 60000, **gitlab},
         "state": {"url": state},
-        "poll": {"users": "1s", "groups": "1h", "projects": "1h", "members": "1h"},
+        "freshness": {"new_users": "1s"},
         "delivery": {"max_attempts": 1, "backoff_base": "1s"},
         "server": {"listen": "127.0.0.1:0", "token": p["server.token"]},
         "daemon": {"shutdown_timeout": "10s"},

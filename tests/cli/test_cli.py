@@ -139,7 +139,7 @@ def test_db_upgrade_migrates_and_refuses_a_newer_schema(
 def _online_config(tmp_path: Path, url: str, token: str, group: str) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
-        f"gitlab: {{url: '{url}', token: {token}}}\n"
+        f"gitlab: {{url: '{url}', token: {token}, budget: 60000}}\n"
         f"hooks:\n  group:\n    - {{name: prov, group: '{group}', url: 'http://127.0.0.1:9/h'}}\n"
     )
     return path
@@ -169,7 +169,8 @@ def test_check_config_online(
 def _sync_config(tmp_path: Path, url: str, token: str) -> Path:
     path = tmp_path / "sync.yaml"
     path.write_text(
-        f"gitlab: {{url: '{url}', token: {token}, retry_attempts: 1, retry_max_wait: 0.01}}\n"
+        f"gitlab: {{url: '{url}', token: {token}, retry_attempts: 1, retry_max_wait: 0.01,"
+        " budget: 60000}\n"
         f"state: {{url: 'sqlite:///{tmp_path / 'state' / 'bridge.db'}'}}\n"
         "hooks:\n  system:\n    - {name: audit, url: 'http://127.0.0.1:9/hook'}\n"
     )

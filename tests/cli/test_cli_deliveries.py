@@ -27,7 +27,8 @@ def write_config(tmp_path: Path, sim: Simulator, receiver: Receiver, *, group: s
         else ""
     )
     path.write_text(
-        f"gitlab: {{url: '{sim.url}', token: {sim.tokens['admin']}, retry_attempts: 1}}\n"
+        f"gitlab: {{url: '{sim.url}', token: {sim.tokens['admin']}, retry_attempts: 1,"
+        " budget: 60000}\n"
         f"state: {{url: 'sqlite:///{tmp_path / 'bridge.db'}'}}\n"
         "delivery: {max_attempts: 2}\n"
         "hooks:\n"

@@ -25,7 +25,7 @@ def synced(make_sim: Callable[..., Simulator], tmp_path: Path) -> tuple[Simulato
     w.share("project", project.id, dev.id, 30)
     config = tmp_path / "bridge.yaml"
     config.write_text(
-        f"gitlab: {{url: '{sim.url}', token: {sim.tokens['admin']}}}\n"
+        f"gitlab: {{url: '{sim.url}', token: {sim.tokens['admin']}, budget: 60000}}\n"
         f"state: {{url: 'sqlite:///{tmp_path / 'bridge.db'}'}}\n"
     )
     assert main(["sync", "--config", str(config)]) == 0

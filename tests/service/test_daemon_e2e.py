@@ -21,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from bridge.testing.configs import FAST_BUDGET, fast_freshness
 from bridge.testing.receiver import Receiver
 from bridge.testing.sim.faults import Latency
 from bridge.testing.sim.simulator import Simulator
@@ -32,9 +33,9 @@ TIMEOUT = 60.0
 def write_config(
     path: Path, sim: Simulator, receiver: Receiver, group: int, **extra: object
 ) -> Path:
-    """One system and one group receiver, one-second polls, an ephemeral server port."""
+    """One system and one group receiver, one-second targets, an ephemeral server port."""
     settings = {
-        "gitlab": {"url": sim.url, "token": sim.tokens["admin"]},
+        "gitlab": {"url": sim.url, "token": sim.tokens["admin"], "budget": FAST_BUDGET},
         "state": {"url": f"sqlite:///{path.parent / 'bridge.db'}"},
         "hooks": {
             "system": [{"name": "audit", "url": receiver.url_for("/audit")}],
@@ -47,7 +48,7 @@ def write_config(
                 }
             ],
         },
-        "poll": {"users": "1s", "groups": "1s", "projects": "1s", "members": "1s"},
+        "freshness": fast_freshness(),
         "delivery": {"backoff_base": "1s", "backoff_cap": "2s"},
         "server": {"listen": "127.0.0.1:0", "token": "metrics-secret"},
         "daemon": {"shutdown_timeout": "10s", "status_interval": "1s"},

@@ -21,7 +21,7 @@ from bridge.service.logs import JsonFormatter
 from bridge.service.metrics import Metrics
 from bridge.service.sdnotify import Notifier
 from bridge.service.status import Status, build
-from bridge.sync import SyncReport
+from bridge.sync.reconciler import ClassFreshness, Freshness, TickReport
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -133,23 +133,30 @@ def empty_status() -> Status:
 
 
 def test_metrics_render_counters_and_store_gauges() -> None:
-    """Counters from the jobs, gauges from the status at scrape time, Prometheus text format."""
-    metrics = Metrics(empty_status)
-    report = SyncReport(
-        resources=1, requests=3, seconds=0.1, changes=2, events_queued=4, baselines=()
+    """Counters from the ticks, gauges from the status and the planner, Prometheus format."""
+    freshness = Freshness(
+        classes=(
+            ClassFreshness(klass="new_users", target=60.0, predicted=30.0, staleness=12.0),
+            ClassFreshness(klass="shares", target=7200.0, predicted=7200.0, staleness=None),
+        ),
+        budget=600,
+        effective=480.0,
+        used_last_minute=321,
     )
-    metrics.poll("users", report, 3)
-    metrics.poll("groups", None, 1)
+    metrics = Metrics(empty_status, lambda: freshness)
+    report = TickReport(reads=5, requests=7, changes=2, events_queued=4,
+                        by_class={"group_members": 6, "new_users": 1})  # fmt: skip
+    metrics.tick(report)
     metrics.delivery(
         DeliveryReport(receivers={"audit": ReceiverReport(delivered=2, retrying=1)}, waiting={})
     )
     text = metrics.render().decode()
     for line in (
-        'gitlab_bridge_polls_total{outcome="ok",resource="users"} 1.0',
-        'gitlab_bridge_polls_total{outcome="error",resource="groups"} 1.0',
-        'gitlab_bridge_gitlab_requests_total{resource="users"} 3.0',
-        'gitlab_bridge_changes_total{resource="users"} 2.0',
-        'gitlab_bridge_events_queued_total{resource="users"} 4.0',
+        "gitlab_bridge_reconcile_reads_total 5.0",
+        'gitlab_bridge_gitlab_requests_total{class="group_members"} 6.0',
+        'gitlab_bridge_gitlab_requests_total{class="new_users"} 1.0',
+        'gitlab_bridge_changes_total{resource="reconcile"} 2.0',
+        'gitlab_bridge_events_queued_total{resource="reconcile"} 4.0',
         'gitlab_bridge_deliveries_total{outcome="delivered",receiver="audit"} 2.0',
         'gitlab_bridge_deliveries_total{outcome="retry",receiver="audit"} 1.0',
         'gitlab_bridge_queue_depth{receiver="audit"} 4.0',
@@ -157,9 +164,23 @@ def test_metrics_render_counters_and_store_gauges() -> None:
         'gitlab_bridge_circuit_open{receiver="audit"} 0.0',
         "gitlab_bridge_oldest_pending_age_seconds 90.0",
         'gitlab_bridge_staleness_seconds{resource="users"} 30.0',
+        'gitlab_bridge_freshness_target_seconds{class="new_users"} 60.0',
+        'gitlab_bridge_freshness_predicted_seconds{class="new_users"} 30.0',
+        'gitlab_bridge_freshness_staleness_seconds{class="new_users"} 12.0',
+        'gitlab_bridge_budget_requests_per_minute{kind="configured"} 600.0',
+        'gitlab_bridge_budget_requests_per_minute{kind="effective"} 480.0',
+        'gitlab_bridge_budget_requests_per_minute{kind="used"} 321.0',
     ):
         assert line in text.splitlines(), line
     assert 'gitlab_bridge_staleness_seconds{resource="groups"}' not in text  # never polled
+    assert 'gitlab_bridge_freshness_staleness_seconds{class="shares"}' not in text  # never read
+
+
+def test_a_follower_exports_no_freshness_gauges() -> None:
+    """Without a plan (a follower, or before the first tick) the planner's gauges are absent."""
+    text = Metrics(empty_status).render().decode()
+    assert "gitlab_bridge_freshness_target_seconds" not in text
+    assert "gitlab_bridge_budget_requests_per_minute" not in text
 
 
 def test_operator_endpoints_need_the_token_or_loopback() -> None:

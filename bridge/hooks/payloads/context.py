@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from bridge.config.settings import PayloadSettings
 from bridge.model.records import Group, Member, User
@@ -96,6 +96,21 @@ def is_enterprise(edition: str, detected: bool) -> bool:
 
 
 # --- context and shared helpers ---------------------------------------------------------------
+
+
+@runtime_checkable
+class BySource(Protocol):
+    """Member rows that can answer for a few sources without a scan (the store's view)."""
+
+    def of_sources(self, source_ids: Collection[int]) -> list[Member]:
+        """Every row of these sources."""
+
+
+def members_of(rows: Mapping[tuple[int, int], Member], source_ids: Collection[int]) -> list[Member]:
+    """The rows of these sources: from the view when it indexes them, else by a scan."""
+    if isinstance(rows, BySource):
+        return rows.of_sources(source_ids)
+    return [m for (source, _), m in rows.items() if source in source_ids]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from bridge.hooks.payloads.build import Build1, Build2, builder1, builder2
-from bridge.hooks.payloads.context import OWNER, Payload, PayloadContext, Phase, Stamp, stamps
+from bridge.hooks.payloads.context import (
+    OWNER,
+    Payload,
+    PayloadContext,
+    Phase,
+    Stamp,
+    members_of,
+    stamps,
+)
 from bridge.model.records import Project, ancestry
 
 
 def owner_ids(ctx: PayloadContext, project: Project) -> list[int]:
     """User ids of the project's ``owners`` (docs/payloads.md#projects), unique and ascending."""
     if project.namespace.kind == "group":
-        chain = set(ancestry(project.namespace.id, ctx.groups))
-        rows = ctx.group_members.items()
+        rows = members_of(ctx.group_members, set(ancestry(project.namespace.id, ctx.groups)))
     else:
-        chain = {project.id}
-        rows = ctx.project_members.items()
-    ids = {uid for (source, uid), m in rows if source in chain and m.access_level == OWNER}
+        rows = members_of(ctx.project_members, {project.id})
+    ids = {m.user_id for m in rows if m.access_level == OWNER}
     if project.namespace.kind == "user" and project.owner_id is not None:
         ids.add(project.owner_id)
     return sorted(ids)

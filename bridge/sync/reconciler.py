@@ -1,0 +1,376 @@
+"""The daemon's reads: signals, targeted re-reads and the continuous reconcile, on a budget.
+
+``Reconciler`` is the imperative shell around the pure planner (``bridge.sync.planner``): it
+builds the tasks from the snapshot (every listing, member list and group's shares, plus the
+signals the instance has), asks the ``Schedule`` what to read now, reads it (``workers`` at a
+time; the source's ``Budget`` paces every request), applies the answers one by one
+(``bridge.sync.targeted``) and feeds back what they cost and what they hint. The one-shot
+``sync`` keeps its full pass (``bridge.sync.engine``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bridge.clock import Clock
+from bridge.config.settings import Settings
+from bridge.errors import SourceError
+from bridge.model.ledger import ResourceState
+from bridge.model.records import Group, User
+from bridge.model.signals import Capabilities
+from bridge.ports import SnapshotStore, Source
+from bridge.sync import planner
+from bridge.sync.planner import (
+    SIGNALS,
+    Allocation,
+    Klass,
+    Schedule,
+    Targets,
+    allocate,
+    kind_of,
+    load_of,
+)
+from bridge.sync.state import Pass
+from bridge.sync.targeted import LISTINGS, SIGNAL_KINDS, Applier, Outcome, fetch, source_tasks
+
+if TYPE_CHECKING:
+    from bridge.source import GitLabSource
+
+log = logging.getLogger(__name__)
+REALLOCATE = 300.0  # seconds between two allocations (sizes and costs drift slowly)
+TICK = 10.0  # seconds one tick may keep reading before it yields to the scheduler
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TickReport:
+    """What one tick read, cost and found."""
+
+    reads: int
+    requests: int
+    changes: int
+    events_queued: int
+    failures: tuple[str, ...] = ()
+    seconds: float = 0.0
+    by_class: Mapping[Klass, int] = field(default_factory=dict)  # requests per class
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassFreshness:
+    """One class: its target, the plan's worst case, and how stale it is now."""
+
+    klass: Klass
+    target: float
+    predicted: float
+    staleness: float | None  # the least recently read source's age; None: one never read
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Freshness:
+    """What the budget buys right now (``/metrics``, ``status``)."""
+
+    classes: tuple[ClassFreshness, ...]
+    budget: int  # configured, requests per minute
+    effective: float  # after GitLab's limits
+    used_last_minute: int | None
+
+
+def signals(caps: Capabilities) -> list[str]:
+    """The signal tasks this instance has."""
+    out = ["signal:new_users", "signal:new_groups", "signal:new_projects"]
+    if caps.updated_after or caps.last_activity_after:
+        out.append("signal:changed_projects")
+    if caps.audit_events:
+        out.append("signal:audit")
+    return out
+
+
+def task_keys(store: SnapshotStore, caps: Capabilities, groups: Iterable[int]) -> list[str]:
+    """Every listing, signal, member list and group's shares the snapshot knows."""
+    keys: list[str] = ["users", "groups", "projects", *signals(caps)]
+    for group in groups:
+        keys += source_tasks("group", group)
+    keys += [f"members:project:{p}" for p in store.ids("project")]
+    return keys
+
+
+def task_cost(state: ResourceState | None, key: str, rows: Mapping[str, int]) -> float:
+    """What a task costs: a listing its pages, a signal 1, a source what its last read took."""
+    if key in rows:  # the full pass's "groups" also read every group's shares: not a guide
+        return float(max(1, -(-rows[key] // 100)))
+    if state is None or state.last_requests is None or kind_of(key) in SIGNALS:
+        return 1.0
+    return float(max(1, state.last_requests))
+
+
+def targets(settings: Settings) -> Targets:
+    """The planner's targets from ``freshness:``."""
+    f = settings.freshness
+    return Targets(
+        new_users=f.new_users,
+        new_user_memberships=f.new_user_memberships,
+        group_members=f.group_members,
+        project_members=f.project_members,
+        groups_and_projects=f.groups_and_projects,
+        shares=f.shares,
+        reconcile=f.reconcile,
+    )
+
+
+class Reconciler:
+    """Spends the request budget on the reads the planner picks."""
+
+    def __init__(
+        self,
+        source: Source,
+        store: SnapshotStore,
+        settings: Settings,
+        *,
+        now: Clock,
+        caps: Capabilities,
+        per_minute: float,
+    ) -> None:
+        """``caps``: the signals this instance has (probed at start); ``per_minute``: the
+        budget the plan is made for (the source's ``Budget`` enforces it)."""
+        self.source, self.store, self.settings, self._now = source, store, settings, now
+        self.caps, self.per_minute = caps, per_minute
+        self.targets = targets(settings)
+        self.schedule = Schedule()
+        self.states: dict[str, ResourceState] = {}
+        self.users: dict[int, User] = {}
+        self.groups: dict[int, Group] = {}
+        self.allocation: Allocation | None = None
+        self._allocated_at = float("-inf")
+        self._spent: dict[Klass, int] = {}
+        self._rows: dict[str, int] = {}  # listing sizes, for their cost in pages
+        self._pool = ThreadPoolExecutor(settings.gitlab.concurrency, thread_name_prefix="read")
+        self.ready = False
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    @classmethod
+    def planned(
+        cls, source: GitLabSource, store: SnapshotStore, settings: Settings, *, now: Clock
+    ) -> Reconciler:
+        """Probe the signals the instance has and its own throttle, then plan from the snapshot."""
+        caps = source.capabilities
+        if caps.audit_events and not source.probe_audit_events():
+            caps = dataclasses.replace(caps, audit_events=False)  # CE-like tier or no licence
+        source.instance_limits()  # GitLab's throttle, when on, lowers the budget
+        reconciler = cls(source, store, settings, now=now, caps=caps,
+                         per_minute=settings.gitlab.budget)  # fmt: skip
+        reconciler.start()
+        log.info("signals: %s", ", ".join(k for k, v in dataclasses.asdict(caps).items() if v))
+        return reconciler
+
+    def start(self) -> None:
+        """Build every task from the snapshot and the bookkeeping of earlier runs."""
+        self.states = {s.name: s for s in self.store.resource_states()}
+        self.users, self.groups = self.store.users(), self.store.groups()
+        self._rows = {"users": len(self.users), "groups": len(self.groups),
+                      "projects": len(self.store.ids("project"))}  # fmt: skip
+        keys = task_keys(self.store, self.caps, sorted(self.groups))
+        now = self._now()
+        keys += [f"memberships:{u.id}" for u in self._new_users(self.users.values(), now)]
+        self._allocate(now.timestamp(), keys)
+        for key in keys:
+            self._add(key)
+        log.info("planner: %d tasks, %s", len(self.schedule), self.describe())
+
+    def _new_users(self, users: Iterable[User], now: dt.datetime) -> list[User]:
+        """Users whose memberships are watched: created within the window (no audit events)."""
+        if not self.caps.memberships or self.caps.audit_events:
+            return []
+        window = dt.timedelta(seconds=self.settings.freshness.new_user_window)
+        return [u for u in users if u.created_at is not None and now - u.created_at <= window]
+
+    def _add(self, key: str, *, fresh: bool = False) -> None:
+        """Schedule a task with the last read its bookkeeping records."""
+        state = self.states.get(key)
+        if state is None and key.startswith("shares:group:"):
+            state = self.states.get("groups")  # the groups pass read every group's shares
+        last = None
+        if not fresh and state is not None and state.last_complete_at is not None:
+            last = state.last_complete_at.timestamp()
+        cost = self._cost(key)
+        self.schedule.add(key, self._period(key), cost=cost, last=last)
+
+    def _cost(self, key: str) -> float:
+        """Requests a task took last time (its bookkeeping), 1 when unknown."""
+        return task_cost(self.states.get(key), key, self._rows)
+
+    def _period(self, key: str) -> float:
+        assert self.allocation is not None
+        kind = kind_of(key)
+        if kind in self.allocation.periods:
+            return self.allocation.periods[kind]
+        return planner.signal_period(kind, self.targets, self.caps)
+
+    def _allocate(self, now: float, keys: Iterable[str] | None = None) -> None:
+        if keys is None:
+            keys = list(self.schedule)
+        pairs = [(k, self.schedule.cost(k) if k in self.schedule else self._cost(k)) for k in keys]
+        load = load_of(pairs)
+        for kind in ("memberships",):
+            load.setdefault(kind, planner.Load(tasks=0, requests=0.0))
+        self.allocation = allocate(load, self.targets, self.caps, self._budget())
+        self._allocated_at = now
+        for key in list(self.schedule):
+            self.schedule.add(key, self._period(key))
+
+    def _budget(self) -> float:
+        budget = getattr(self.source, "budget", None)
+        effective = getattr(budget, "effective", None)
+        return float(effective) if effective else self.per_minute
+
+    def describe(self) -> str:
+        """One line: the periods the budget buys."""
+        a = self.allocation
+        if a is None:
+            return "not planned yet"
+        worst = ", ".join(f"{k} {v:.0f}s" for k, v in a.worst.items())
+        return f"{a.per_minute:.0f} req/min, stretch {a.stretch:.2f}, worst case: {worst}"
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def tick(self, stop: threading.Event) -> TickReport:
+        """Read what is due, then what the leftover budget allows, for up to ``TICK`` seconds."""
+        started, before = time.monotonic(), self.source.requests_made
+        reads = changes = queued = 0
+        failures: list[str] = []
+        self._spent = {}
+        while not stop.is_set() and time.monotonic() - started < TICK:
+            now = self._now()
+            if now.timestamp() - self._allocated_at >= REALLOCATE:
+                self._allocate(now.timestamp())
+            keys = self.schedule.next(now.timestamp(), self._available())
+            if not keys:
+                break
+            run = Pass(self.source, self.store, self.settings, self._now, stop,
+                       states=self.states, lazy_members=True)  # fmt: skip
+            self._batch(run, keys, now)
+            reads += len(keys)
+            changes, queued = changes + run.changes, queued + run.queued
+            failures += run.failures
+        if not self.ready and self.schedule.staleness(self._now().timestamp()) is not None:
+            self.ready = True
+            log.info("every source read once; %s", self.describe())
+        return TickReport(
+            reads=reads,
+            requests=self.source.requests_made - before,
+            changes=changes,
+            events_queued=queued,
+            failures=tuple(failures),
+            seconds=time.monotonic() - started,
+            by_class=dict(self._spent),
+        )
+
+    def _available(self) -> float:
+        """Requests the budget allows now, never fewer than one read per worker."""
+        budget = getattr(self.source, "budget", None)
+        tokens = float(budget.available()) if budget is not None else float("inf")
+        return max(tokens, float(self.settings.gitlab.concurrency))
+
+    def _batch(self, run: Pass, keys: list[str], now: dt.datetime) -> None:
+        """Fetch concurrently, apply in order; listings alone, after the rest."""
+        applier = Applier(run, self.users, self.groups,
+                          window=self.settings.freshness.new_user_window, now=now)  # fmt: skip
+        at = now.timestamp()
+        fetched: dict[str, Future[tuple[Any, int]]] = {
+            k: self._pool.submit(self._fetch, k) for k in keys if k not in LISTINGS
+        }
+        touched = False
+        spent = self._spent
+        for key in sorted(keys, key=lambda k: k in LISTINGS):  # stable: listings last
+            try:
+                if key in LISTINGS:
+                    before = self.source.requests_made
+                    outcome = applier.listing(key)
+                    requests = self.source.requests_made - before
+                    touched = True
+                else:
+                    answer, requests = fetched[key].result()
+                    outcome = applier.apply(key, answer, requests)
+                    if key in SIGNAL_KINDS:
+                        applier.record(key, requests, outcome.watermark)
+                    touched = touched or bool(outcome.added or outcome.new_users)
+            except SourceError as exc:
+                run.failed(key, exc)
+                self.schedule.failed(key, at)
+                continue
+            self.schedule.done(key, at, cost=requests)
+            klass = planner.klass_of(kind_of(key), self.caps)
+            spent[klass] = spent.get(klass, 0) + requests
+            self._follow(outcome, at, now)
+        if touched:  # the contexts of later reads see new users and groups
+            self.users, self.groups = self.store.users(), self.store.groups()
+
+    def _fetch(self, key: str) -> tuple[Any, int]:
+        before = self.source.requests_by_this_thread
+        state = self.states.get(key)
+        answer = fetch(self.source, self.store.max_id, key, state.watermark if state else None)
+        return answer, self.source.requests_by_this_thread - before
+
+    def _follow(self, outcome: Outcome, at: float, now: dt.datetime) -> None:
+        """New tasks, dropped tasks and hints from one read."""
+        for key in outcome.removed:
+            self.schedule.remove(key)
+        for key in outcome.added:
+            if key not in self.schedule:
+                self._add(key, fresh=True)
+            self.schedule.hint(key, at)
+        for user in self._new_users(outcome.new_users, now):
+            key = f"memberships:{user.id}"
+            self._add(key, fresh=True)
+            self.schedule.hint(key, at)
+        for key in outcome.hints:
+            if key not in self.schedule and kind_of(key) in ("members:group", "members:project"):
+                continue  # a source the snapshot lacks: its signal or listing adds it
+            self.schedule.hint(key, at)
+
+    # -- what it achieves -----------------------------------------------------------------------
+
+    def staleness(self) -> dict[Klass, float | None]:
+        """Per class, how long ago its least recently read source was read (None: never)."""
+        now = self._now().timestamp()
+        worst: dict[Klass, float | None] = {}
+        for key in self.schedule:
+            klass = planner.klass_of(kind_of(key), self.caps)
+            last = self.schedule.last(key)
+            if last is None:
+                worst[klass] = None
+            elif klass not in worst or (worst[klass] is not None and now - last > worst[klass]):  # type: ignore[operator]
+                worst[klass] = now - last
+        return worst
+
+    def freshness(self) -> Freshness:
+        """Per class target, predicted worst case and staleness; the budget and its use."""
+        stale = self.staleness()
+        worst = self.allocation.worst if self.allocation else {}
+        budget = getattr(self.source, "budget", None)
+        used = budget.used_last_minute() if budget is not None else None
+        return Freshness(
+            classes=tuple(
+                ClassFreshness(
+                    klass=k,
+                    target=self.targets.of(k),
+                    predicted=worst.get(k, 0.0),
+                    staleness=stale.get(k),
+                )
+                for k in planner.CLASSES
+            ),
+            budget=self.settings.gitlab.budget,
+            effective=self._budget(),
+            used_last_minute=used,
+        )
+
+    def close(self) -> None:
+        """Stop the read workers."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
