@@ -59,6 +59,14 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _span(seconds: float) -> str:
+    """300 -> 5m, 90 -> 90s."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def _print_human(current: Any, sqlite: bool) -> None:
     from bridge.service.status import short_age
 
@@ -71,6 +79,14 @@ def _print_human(current: Any, sqlite: bool) -> None:
         name = f"{r.name} ({r.lists} lists)" if r.name == "members" else r.name
         rows.append([name, when, short_age(r.staleness), str(r.requests), str(len(r.errors))])
     print_table(rows)
+    if current.classes:
+        print()
+        rows = [["CLASS", "TARGET", "STALEST SOURCE READ", "SOURCES", ""]]
+        for c in current.classes:
+            late = "LATE" if c.late else ""
+            rows.append([c.name, _span(c.target), short_age(c.staleness), str(c.sources), late])
+        print_table(rows)
+        print(f"budget: {current.budget} requests/min (what it buys: gitlab-bridge plan)")
     for r in current.resources:
         for error in r.errors[:5]:
             print(f"  error: {error}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 from bridge.cli.common import command, connect, load_settings, open_store, print_table
@@ -27,6 +28,7 @@ def add_commands(commands: Any) -> None:
         "budget cannot hold gets a warning that says what would hold it. Exit 0 when every "
         "target holds, 1 when one does not.",
     )
+    parser.add_argument("--json", action="store_true", help="the plan as JSON")
     parser.add_argument(
         "--version",
         dest="gitlab_version",
@@ -58,6 +60,9 @@ def _plan(args: argparse.Namespace) -> int:
     tasks = [(k, task_cost(states.get(k), k, rows)) for k in keys]
     wanted = targets(settings)
     allocation = allocate(load_of(tasks), wanted, caps, budget)
+    if args.json:
+        print(json.dumps(_as_json(allocation, wanted, rows, tasks, caps, where), indent=2))
+        return 1 if any(w > wanted.of(k) for k, w in allocation.worst.items()) else 0
     print(f"{settings.gitlab.url} ({where}): {rows['users']:,} users, {rows['groups']:,} groups, "
           f"{rows['projects']:,} projects; a full reconcile reads "
           f"{sum(c for _, c in tasks):,.0f} requests")  # fmt: skip
@@ -70,6 +75,30 @@ def _plan(args: argparse.Namespace) -> int:
     for line in _advice(allocation, late, caps, budget, settings.gitlab.budget):
         print(f"warning: {line}")
     return 1 if late else 0
+
+
+def _as_json(
+    allocation: Allocation,
+    wanted: Any,
+    rows: dict[str, int],
+    tasks: list[tuple[str, float]],
+    caps: Capabilities,
+    where: str,
+) -> dict[str, object]:
+    return {
+        "instance": where,
+        "sizes": rows,
+        "full_reconcile_requests": sum(c for _, c in tasks),
+        "signals": dataclasses.asdict(caps),
+        "budget_per_minute": allocation.per_minute,
+        "needed_per_minute": allocation.needed_per_minute,
+        "idle_per_minute": allocation.idle_per_minute,
+        "stretch": allocation.stretch,
+        "reconcile_period": allocation.reconcile_period,
+        "classes": {
+            k: {"target": wanted.of(k), "predicted_worst": w} for k, w in allocation.worst.items()
+        },
+    }
 
 
 def _table(allocation: Allocation, wanted: Any) -> list[str]:

@@ -16,6 +16,7 @@ from bridge.project_groups.http import Reply
 from bridge.service import status
 from bridge.service.metrics import CONTENT_TYPE, Metrics
 from bridge.store import Store
+from bridge.sync.reconciler import targets
 
 
 @dataclass
@@ -81,4 +82,6 @@ def read_status(
         configured=[r.name for r in settings.hooks.receivers()],
         oldest_waiting=deliveries.oldest_waiting(),
         daemon_pid=pid,
+        targets=targets(settings).as_dict(),
+        budget=settings.gitlab.budget,
     )

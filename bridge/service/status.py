@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge.model.ledger import MEMBER_LIST_PREFIX, RESOURCES, WAITING, ReceiverState, ResourceState
+from bridge.model.signals import Capabilities
+from bridge.sync.planner import kind_of, klass_of
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,6 +26,22 @@ class ResourceStatus:
     requests: int  # requests the last complete poll used (members: summed over lists)
     lists: int  # member lists known (members only)
     errors: tuple[str, ...]  # "members:group:7: reason" of lists whose last poll failed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassStatus:
+    """One freshness class: its target, and how long ago its least recently read source was
+    read (the worst staleness it has now; None: a source never read, or none recorded)."""
+
+    name: str
+    target: float
+    staleness: float | None
+    sources: int
+
+    @property
+    def late(self) -> bool:
+        """Staler than its target."""
+        return self.staleness is not None and self.staleness > self.target
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +67,8 @@ class Status:
     receivers: tuple[ReceiverStatus, ...]
     oldest_waiting_age: float | None  # seconds the oldest undelivered event has waited
     daemon_pid: int | None  # the daemon holding the state's lock (SQLite), if any
+    classes: tuple[ClassStatus, ...] = ()
+    budget: int | None = None  # gitlab.budget, requests per minute
 
     @property
     def queue_depth(self) -> int:
@@ -70,8 +90,10 @@ def build(
     configured: Sequence[str],
     oldest_waiting: dt.datetime | None,
     daemon_pid: int | None = None,
+    targets: Mapping[str, float] | None = None,
+    budget: int | None = None,
 ) -> Status:
-    """Assemble the status from the store's rows."""
+    """Assemble the status from the store's rows; ``targets`` per class (``freshness:``)."""
     by_name = {s.name: s for s in states}
     members = [s for name, s in by_name.items() if name.startswith(MEMBER_LIST_PREFIX)]
     resources = [_single(name, by_name.get(name), now) for name in RESOURCES[:3]]
@@ -100,7 +122,31 @@ def build(
         receivers=tuple(receivers),
         oldest_waiting_age=None if oldest_waiting is None else _age(oldest_waiting, now),
         daemon_pid=daemon_pid,
+        classes=_classes(by_name.values(), targets or {}, now),
+        budget=budget,
     )
+
+
+def _classes(
+    states: Iterable[ResourceState], targets: Mapping[str, float], now: dt.datetime
+) -> tuple[ClassStatus, ...]:
+    """Each class's worst staleness over the sources its reads have recorded."""
+    states = list(states)
+    audit = any(s.name == "signal:audit" for s in states)
+    caps = Capabilities(updated_after=False, last_activity_after=False, memberships=False,
+                        audit_events=audit)  # fmt: skip
+    ages: dict[str, list[float | None]] = {name: [] for name in targets}
+    for state in states:
+        klass = klass_of(kind_of(state.name), caps)
+        if klass in ages:
+            last = state.last_complete_at
+            ages[klass].append(None if last is None else _age(last, now))
+    out = []
+    for name, target in targets.items():
+        found = ages[name]
+        worst = None if not found or None in found else max(a for a in found if a is not None)
+        out.append(ClassStatus(name=name, target=target, staleness=worst, sources=len(found)))
+    return tuple(out)
 
 
 def summary(status: Status) -> str:
@@ -138,6 +184,17 @@ def to_json(status: Status) -> dict[str, object]:
             }
             for r in status.receivers
         ],
+        "freshness": [
+            {
+                "class": c.name,
+                "target_seconds": c.target,
+                "staleness_seconds": _round(c.staleness),
+                "sources": c.sources,
+                "late": c.late,
+            }
+            for c in status.classes
+        ],
+        "budget_per_minute": status.budget,
         "queue_depth": status.queue_depth,
         "dead_letters": status.dead_letters,
         "oldest_waiting_seconds": _round(status.oldest_waiting_age),

@@ -86,6 +86,10 @@ class Targets:
         """The target of one class."""
         return float(getattr(self, klass))
 
+    def as_dict(self) -> dict[str, float]:
+        """Every class's target, in ``CLASSES`` order."""
+        return {klass: self.of(klass) for klass in CLASSES}
+
 
 def klass_of(kind: Kind, caps: Capabilities) -> Klass:
     """The class whose target a task kind serves; audit events make member lists reconcile."""
