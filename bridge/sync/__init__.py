@@ -7,7 +7,7 @@ resource. The daemon reads on a budget instead: ``planner`` (pure) decides what 
 ``reconciler`` drives them.
 
 Pure: planner, rehearsal
-Use cases: confirm, engine, members, phases, reconciler, state, targeted
+Use cases: confirm, engine, members, phases, readpool, reconciler, state, targeted
 """
 
 from bridge.sync.engine import SyncReport, sync

@@ -14,15 +14,16 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from bridge.hooks import diff
 from bridge.model.changes import Sides, subjects
-from bridge.model.records import Project, Share
+from bridge.model.records import Group, Project, Share, User
 from bridge.ports import SnapshotWriter
 from bridge.sync.confirm import confirm
 from bridge.sync.state import Pass
 
 
-def users(run: Pass) -> None:
-    """Users: upsert what is listed now; confirmed removals wait for the destroys."""
-    new = {u.id: u for u in run.source.users()}
+def users(run: Pass, listed: Sequence[User] | None = None) -> None:
+    """Users: upsert what is listed now (``listed``: already read); confirmed removals wait
+    for the destroys."""
+    new = {u.id: u for u in (run.source.users() if listed is None else listed)}
     run.users_polled = True
     old = run.store.users()
     changes, kept = confirm(diff.diff_users(old, new), run.exists.user)
@@ -47,18 +48,22 @@ def users(run: Pass) -> None:
     )
 
 
-def groups(run: Pass, *, with_shares: bool = True) -> None:
+def groups(
+    run: Pass,
+    *,
+    with_shares: bool = True,
+    listed: tuple[Sequence[Group], Sequence[Share]] | None = None,
+) -> None:
     """Groups and their shares; a vanished group's shares cascade with it.
 
     Without ``with_shares`` only the listing is read (one request per page rather than one
     per group): the shares stay as stored, and the reconciler reads them group by group.
     """
-    if with_shares:
-        listed, listed_shares = run.source.groups_and_shares()
-    else:
-        listed, listed_shares = run.source.groups(), ()
+    if listed is None:
+        listed = run.source.groups_and_shares() if with_shares else (run.source.groups(), ())
+    listed_groups, listed_shares = listed
     run.groups_polled = True
-    new = {g.id: g for g in listed}
+    new = {g.id: g for g in listed_groups}
     old = run.old_groups = run.store.groups()
     group_changes, kept = confirm(diff.diff_groups(old, new), run.exists.group)
     new |= kept
@@ -98,9 +103,9 @@ def groups(run: Pass, *, with_shares: bool = True) -> None:
     )
 
 
-def projects(run: Pass) -> None:
-    """Projects and their shares (stored with the project)."""
-    new = {p.id: p for p in run.source.projects()}
+def projects(run: Pass, listed: Sequence[Project] | None = None) -> None:
+    """Projects and their shares (stored with the project); ``listed``: already read."""
+    new = {p.id: p for p in (run.source.projects() if listed is None else listed)}
     old = run.store.projects()
     project_changes, kept = confirm(diff.diff_projects(old, new), run.exists.project)
     new |= kept

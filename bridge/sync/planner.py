@@ -127,7 +127,7 @@ class Load:
 
     tasks: int
     requests: float
-    largest: float = 1.0  # the costliest single task: nothing else is read while it runs
+    largest: float = 1.0  # the costliest single task (a listing of many pages)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,24 +183,18 @@ def allocate(
         per_minute=per_minute,
         periods=periods,
         stretch=stretch,
-        worst=_worst(periods, targets, caps, blocked=_blocking(load, per_minute)),
+        worst=_worst(periods, targets, caps),
         needed_per_minute=60.0 * (signal_rate + walk_rate),
         idle_per_minute=60.0 * min(budget, idle),
         reconcile_period=max(walks, default=0.0),
     )
 
 
-def _blocking(load: Mapping[str, Load], per_minute: float) -> float:
-    """Seconds the costliest single read holds the budget (a listing of many pages)."""
-    largest = max((cost.largest for cost in load.values()), default=1.0)
-    return largest * 60.0 / per_minute
-
-
 def _worst(
-    periods: Mapping[str, float], targets: Targets, caps: Capabilities, *, blocked: float
+    periods: Mapping[str, float], targets: Targets, caps: Capabilities
 ) -> dict[Klass, float]:
-    """The longest a change of each class can wait to be read, under these periods: its
-    period, plus the costliest read running just when it falls due."""
+    """The longest a change of each class can wait to be read, under these periods (a long
+    listing holds one worker, never the others: the daemon pipelines its reads)."""
     get = periods.get
     members_walk = get("members:group", targets.group_members)
     reconcile = max((p for k, p in periods.items() if k not in SIGNALS), default=0.0)
@@ -219,7 +213,7 @@ def _worst(
         "shares": get("shares:group", reconcile),
         "reconcile": reconcile,
     }
-    return {klass: seconds + blocked for klass, seconds in worst.items()}
+    return worst
 
 
 # --- the schedule -----------------------------------------------------------------------------
@@ -304,8 +298,9 @@ class Schedule:
         due = self._signals if kind_of(key) in SIGNALS else self._due
         heapq.heappush(due, (at + RETRY, next(self._seq), entry.version, key))
 
-    def next(self, now: float, available: float) -> list[str]:
-        """Tasks to read now, whose expected requests fit ``available`` (the first always)."""
+    def next(self, now: float, available: float, most: int | None = None) -> list[str]:
+        """Tasks to read now, whose expected requests fit ``available`` (the first always),
+        ``most`` of them at most."""
         out: list[str] = []
         spent = 0.0
         for heap, ready in (
@@ -315,6 +310,8 @@ class Schedule:
             (self._stale, lambda t: t <= now - self.floor),
         ):
             while heap and ready(heap[0][0]) and (not out or spent < available):
+                if most is not None and len(out) >= most:
+                    return out
                 _, _, version, key = heapq.heappop(heap)
                 entry = self._tasks.get(key)
                 if entry is None or entry.busy or entry.version != version:

@@ -16,8 +16,9 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bridge.clock import Clock
@@ -38,6 +39,7 @@ from bridge.sync.planner import (
     kind_of,
     load_of,
 )
+from bridge.sync.readpool import ReadPool
 from bridge.sync.state import Pass
 from bridge.sync.targeted import LISTINGS, SIGNAL_KINDS, Applier, Outcome, fetch, source_tasks
 
@@ -149,8 +151,9 @@ class Reconciler:
         self.allocation: Allocation | None = None
         self._allocated_at = float("-inf")
         self._spent: dict[Klass, int] = {}
+        self._inflight: dict[str, tuple[Future[tuple[Any, int]], dt.datetime]] = {}
         self._rows: dict[str, int] = {}  # listing sizes, for their cost in pages
-        self._pool = ThreadPoolExecutor(settings.gitlab.concurrency, thread_name_prefix="read")
+        self._pool = ReadPool(settings.gitlab.concurrency)
         self.ready = False
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -241,22 +244,30 @@ class Reconciler:
     # -- the loop -----------------------------------------------------------------------------
 
     def tick(self, stop: threading.Event) -> TickReport:
-        """Read what is due, then what the leftover budget allows, for up to ``TICK`` seconds."""
+        """Keep ``gitlab.concurrency`` reads going for up to ``TICK`` seconds: hand out what the
+        schedule picks as workers free up, apply each answer as it arrives. A long read (a
+        listing of many pages) holds one worker, never the others; reads still running when
+        the tick ends are applied by the next one."""
         started, before = time.monotonic(), self.source.requests_made
         reads = changes = queued = 0
         failures: list[str] = []
         self._spent = {}
-        while not stop.is_set() and time.monotonic() - started < TICK:
-            now = self._now()
-            if now.timestamp() - self._allocated_at >= REALLOCATE:
-                self._allocate(now.timestamp())
-            keys = self.schedule.next(now.timestamp(), self._available())
-            if not keys:
+        while not stop.is_set():
+            open_ = time.monotonic() - started < TICK
+            if open_:
+                self._hand_out()
+            if not self._inflight:
+                break
+            done, _ = wait([f for f, _ in self._inflight.values()], timeout=0.5,
+                           return_when=FIRST_COMPLETED)  # fmt: skip
+            if not done:
+                if open_:
+                    continue
                 break
             run = Pass(self.source, self.store, self.settings, self._now, stop,
                        states=self.states, lazy_members=True)  # fmt: skip
-            self._batch(run, keys, now)
-            reads += len(keys)
+            self._harvest(run, done)
+            reads += len(done)
             changes, queued = changes + run.changes, queued + run.queued
             failures += run.failures
         if not self.ready and self.schedule.staleness(self._now().timestamp()) is not None:
@@ -272,31 +283,36 @@ class Reconciler:
             by_class=dict(self._spent),
         )
 
-    def _available(self) -> float:
-        """Requests the budget allows now, never fewer than one read per worker."""
-        budget = getattr(self.source, "budget", None)
-        tokens = float(budget.available()) if budget is not None else float("inf")
-        return max(tokens, float(self.settings.gitlab.concurrency))
+    def _hand_out(self) -> None:
+        """Start the reads the schedule picks, as many as there are idle workers."""
+        free = self.settings.gitlab.concurrency - len(self._inflight)
+        if free <= 0:
+            return
+        now = self._now()
+        if now.timestamp() - self._allocated_at >= REALLOCATE:
+            self._allocate(now.timestamp())
+        for key in self.schedule.next(now.timestamp(), self._available(), most=free):
+            self._inflight[key] = (self._pool.submit(partial(self._fetch, key)), now)
 
-    def _batch(self, run: Pass, keys: list[str], now: dt.datetime) -> None:
-        """Fetch concurrently, apply in order; listings alone, after the rest."""
-        applier = Applier(run, self.users, self.groups,
-                          window=self.settings.freshness.new_user_window, now=now)  # fmt: skip
-        at = now.timestamp()
-        fetched: dict[str, Future[tuple[Any, int]]] = {
-            k: self._pool.submit(self._fetch, k) for k in keys if k not in LISTINGS
-        }
+    def _available(self) -> float:
+        """Requests the budget allows now (a read always goes: the budget paces it)."""
+        budget = getattr(self.source, "budget", None)
+        return float(budget.available()) if budget is not None else float("inf")
+
+    def _harvest(self, run: Pass, done: set[Future[tuple[Any, int]]]) -> None:
+        """Apply the finished reads, in the order they were handed out."""
         touched = False
-        spent = self._spent
-        for key in sorted(keys, key=lambda k: k in LISTINGS):  # stable: listings last
+        for key in [k for k, (f, _) in self._inflight.items() if f in done]:
+            future, started = self._inflight.pop(key)
+            at = started.timestamp()
+            window = self.settings.freshness.new_user_window
+            applier = Applier(run, self.users, self.groups, window=window, now=started)
             try:
+                answer, requests = future.result()
                 if key in LISTINGS:
-                    before = self.source.requests_made
-                    outcome = applier.listing(key)
-                    requests = self.source.requests_made - before
+                    outcome = applier.listing(key, answer)
                     touched = True
                 else:
-                    answer, requests = fetched[key].result()
                     outcome = applier.apply(key, answer, requests)
                     if key in SIGNAL_KINDS:
                         applier.record(key, requests, outcome.watermark)
@@ -307,15 +323,19 @@ class Reconciler:
                 continue
             self.schedule.done(key, at, cost=requests)
             klass = planner.klass_of(kind_of(key), self.caps)
-            spent[klass] = spent.get(klass, 0) + requests
-            self._follow(outcome, at, now)
-        if touched:  # the contexts of later reads see new users and groups
-            self.users, self.groups = self.store.users(), self.store.groups()
+            self._spent[klass] = self._spent.get(klass, 0) + requests
+            self._follow(outcome, at, started)
+            if touched:  # later reads see new users and groups in their payloads
+                self.users, self.groups = self.store.users(), self.store.groups()
+                touched = False
 
     def _fetch(self, key: str) -> tuple[Any, int]:
         before = self.source.requests_by_this_thread
         state = self.states.get(key)
-        answer = fetch(self.source, self.store.max_id, key, state.watermark if state else None)
+        groups = self.states.get("groups")
+        first = groups is None or groups.baseline_at is None
+        answer = fetch(self.source, self.store.max_id, key, state.watermark if state else None,
+                       first=first)  # fmt: skip
         return answer, self.source.requests_by_this_thread - before
 
     def _follow(self, outcome: Outcome, at: float, now: dt.datetime) -> None:
@@ -372,5 +392,9 @@ class Reconciler:
         )
 
     def close(self) -> None:
-        """Stop the read workers."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the read workers; a read still waiting on GitLab is abandoned (it wrote
+        nothing: the next start reads it again)."""
+        if self._inflight:
+            log.info("abandoning %d reads in flight; nothing of them was written",
+                     len(self._inflight))  # fmt: skip
+        self._pool.shutdown()

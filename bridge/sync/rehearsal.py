@@ -16,6 +16,7 @@ import random
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.model.signals import Capabilities
 from bridge.sync.planner import (
@@ -121,6 +122,7 @@ def rehearse(
     hours: float = 24.0,
     rates: Mapping[str, float] = WORKLOAD,
     window: float = 600.0,
+    workers: int = 4,
     rng: random.Random,
 ) -> Rehearsal:
     """Run the planner for ``hours`` of virtual time under a workload; measure every wait."""
@@ -137,33 +139,41 @@ def rehearse(
     horizon = hours * HOUR
     changes = _arrivals(rates, horizon, rng)
     spacing = 60.0 / per_minute
-    t, slot = 0.0, 0.0
+    # ``workers`` reads at a time, as the daemon runs them; each budget slot serves the next
+    # busy worker in turn, so a long listing takes its pages among the others' reads.
+    busy: list[list[Any] | None] = [None] * workers  # [key, pages left, start]
+    t, turn, index, requests, max_window = 0.0, 0, 0, 0, 0
     sent: deque[float] = deque()
-    max_window = requests = 0
-    index = 0
     while t < horizon:
         while index < len(changes) and changes[index][0] <= t:
             world.change(*changes[index])
             index += 1
-        keys = schedule.next(t, 1)
-        if not keys:
+        for w in range(workers):
+            if busy[w] is None:
+                keys = schedule.next(t, 1, most=1)
+                if not keys:
+                    break
+                busy[w] = [keys[0], int(schedule.cost(keys[0])), t]
+                world.read(keys[0], t)
+        running = [w for w in range(workers) if busy[w] is not None]
+        if not running:
             due = schedule.next_due()
-            t = min(horizon, max(t + 1.0, due if due is not None else t + 1.0))
+            t = min(horizon, max(t + spacing, due if due is not None else t + 1.0))
             continue
-        for key in keys:
-            start = max(t, slot)
-            cost = int(schedule.cost(key))
-            for n in range(cost):
-                when = start + n * spacing
-                sent.append(when)
-                while sent and sent[0] <= when - 60.0 + 1e-6:  # float spacing
-                    sent.popleft()
-                max_window = max(max_window, len(sent))
-            requests += cost
-            slot = start + cost * spacing
-            world.read(key, start)
-            schedule.done(key, start, cost=cost)
-            t = slot
+        w = min(running, key=lambda n: (n - turn) % workers)
+        turn = (w + 1) % workers
+        task = busy[w]
+        assert task is not None
+        task[1] -= 1
+        sent.append(t)
+        while sent and sent[0] <= t - 60.0 + 1e-6:  # float spacing
+            sent.popleft()
+        max_window = max(max_window, len(sent))
+        requests += 1
+        if task[1] <= 0:
+            schedule.done(task[0], task[2], cost=schedule.cost(task[0]))
+            busy[w] = None
+        t += spacing
     return Rehearsal(
         seconds=horizon,
         requests=requests,

@@ -56,11 +56,25 @@ def source_tasks(kind: SourceKind, ident: int) -> tuple[str, ...]:
 # --- fetch (worker threads: GitLab only) -------------------------------------------------------
 
 
-def fetch(source: Source, store_max: Callable[[IdKind], int], key: str, since: str | None) -> Any:
-    """What GitLab answers for one non-listing task (None: the source is gone)."""
+def fetch(
+    source: Source,
+    store_max: Callable[[IdKind], int],
+    key: str,
+    since: str | None,
+    *,
+    first: bool = False,
+) -> Any:
+    """What GitLab answers for one task (None: the source is gone). ``first``: the groups
+    listing is the baseline, so it reads every group's shares too."""
     kind = kind_of(key)
     ident = key.rsplit(":", 1)[-1]
     match kind:
+        case "users":
+            return source.users()
+        case "groups":
+            return source.groups_and_shares() if first else (source.groups(), ())
+        case "projects":
+            return source.projects()
         case "members:group" | "members:project":
             return source.members(kind.split(":")[1], int(ident))  # type: ignore[arg-type]
         case "shares:group":
@@ -80,7 +94,7 @@ def fetch(source: Source, store_max: Callable[[IdKind], int], key: str, since: s
         case "signal:audit":
             after, _, at = (since or "0|").partition("|")
             return source.audit_entries(_since(at or None), after_id=int(after or 0))
-    raise ValueError(f"{key}: not a fetched task")
+    raise ValueError(f"{key}: not a task")
 
 
 def _since(watermark: str | None) -> dt.datetime:
@@ -109,21 +123,21 @@ class Applier:
         self.run, self.users, self.groups, self.window = run, users, groups, window
         self.store, self.now = run.store, now
 
-    def listing(self, key: str) -> Outcome:
-        """Read and settle the users, groups or projects listing (destroys last)."""
+    def listing(self, key: str, listed: Any) -> Outcome:
+        """Settle the users, groups or projects listing ``fetch`` read (destroys last)."""
         run = self.run
         before_groups, before_projects = set(self.groups), set(self.store.ids("project"))
         run.phase_start = run.source.requests_made
         if key == "users":
-            phases.users(run)
+            phases.users(run, listed)
         elif key == "groups":
             # The first listing is the baseline of every group's shares too; later, each
             # group's shares are a task of their own.
-            phases.groups(run, with_shares=not _has_baseline(run, "groups"))
+            phases.groups(run, with_shares=not _has_baseline(run, "groups"), listed=listed)
             if run.doomed["group"]:  # GitLab destroys a group's projects first
                 phases.projects(run)
         else:
-            phases.projects(run)
+            phases.projects(run, listed)
         run.destroys()
         groups, projects = set(self.store.groups()), set(self.store.ids("project"))
         return _sources_moved(before_groups, groups, before_projects, projects)

@@ -34,11 +34,13 @@ def day(size: str, caps: Capabilities, per_minute: float, hours: float) -> Rehea
 
 
 def assert_truthful(r: Rehearsal) -> None:
-    """Never over budget; no class waited longer than the plan predicted."""
+    """Never over budget; no class waited longer than the plan predicted, give or take the
+    seconds a read waits for a free worker (1 %, at least 5 s)."""
     assert r.max_per_minute <= r.per_minute
     for klass in CLASSES:
         result = r.classes[klass]
-        assert result.worst <= result.predicted + 1.0, (klass, result.worst, result.predicted)
+        slack = max(5.0, 0.01 * result.predicted)
+        assert result.worst <= result.predicted + slack, (klass, result.worst, result.predicted)
 
 
 def test_six_hours_of_medium_at_600_a_minute_hold_every_target() -> None:
@@ -53,13 +55,13 @@ def test_six_hours_of_medium_at_600_a_minute_hold_every_target() -> None:
 
 
 def test_a_day_of_large_at_600_a_minute_says_how_far_it_falls_short() -> None:
-    """large, 600/min: the walks stretch about 4.7x, the plan predicts it, the waits agree."""
+    """large, 600/min: the walks stretch about 5x, the plan predicts it, the waits agree."""
     r = day("large", CE, 600, hours=24)
     assert_truthful(r)
     assert 4 < r.stretch < 6
     group = r.classes["group_members"]
     assert group.quantile(0.95) > group.target  # cannot hold 5 minutes...
-    assert group.worst <= group.predicted + 1.0  # ...and said so
+    assert group.worst <= group.predicted * 1.01  # ...and said so
     assert r.classes["new_users"].quantile(0.95) <= 60  # signals are never stretched
 
 
