@@ -8,12 +8,59 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 BRIDGE = [sys.executable, "-m", "bridge"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bridge_at(tree: Path) -> list[str]:
+    """``gitlab-bridge`` as another checkout at ``tree`` has it (this interpreter, its package
+    first on the path); fails unless that checkout's ``bridge`` is the one imported."""
+    load = f"import sys; sys.path.insert(0, {str(tree)!r}); "
+    where = subprocess.run(
+        [sys.executable, "-c", load + "import bridge; print(bridge.__file__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert Path(where).resolve().is_relative_to(tree.resolve()), f"{where} is not under {tree}"
+    run = "from bridge.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    return [sys.executable, "-c", load + run]
+
+
+def revision(ref: str = "HEAD") -> str:
+    """The full commit ``ref`` names in this repository (``git rev-parse``)."""
+    git = shutil.which("git") or "git"
+    return subprocess.run(
+        [git, "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+@contextlib.contextmanager
+def worktree(ref: str) -> Iterator[tuple[Path, str]]:
+    """A detached ``git worktree`` of this repository at ``ref`` in a temporary folder:
+    (its path, the full commit); removed on exit."""
+    git = shutil.which("git") or "git"
+    commit = revision(ref)
+    with tempfile.TemporaryDirectory(prefix="bench-worktree-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(
+            [git, "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        try:
+            yield tree, commit
+        finally:
+            subprocess.run(
+                [git, "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
 
 
 def arguments(doc: str, *, dataset: str) -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import requests
@@ -62,12 +62,15 @@ def terminate(daemon: subprocess.Popen[str]) -> None:
 
 
 @contextlib.contextmanager
-def running(config: Path) -> Iterator[tuple[subprocess.Popen[str], float]]:
+def running(
+    config: Path, command: Sequence[str] = BRIDGE
+) -> Iterator[tuple[subprocess.Popen[str], float]]:
     """``gitlab-bridge run --config CONFIG`` once it is ready: (the process, seconds from start
-    to ready); SIGTERM on exit."""
+    to ready); SIGTERM on exit. ``command`` is how ``gitlab-bridge`` is started (another
+    checkout's: ``_support.bridge_at``)."""
     started = time.monotonic()
     daemon = subprocess.Popen(
-        [*BRIDGE, "run", "--config", str(config), "--log-level", "warning"],
+        [*command, "run", "--config", str(config), "--log-level", "warning"],
         stdout=subprocess.PIPE,
         text=True,
     )
