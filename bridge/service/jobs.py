@@ -8,6 +8,7 @@ reads is the planner's choice (``bridge.sync.planner``), not the scheduler's.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -18,6 +19,20 @@ from bridge.config.settings import Settings
 
 HOUSEKEEPING_DELAY = dt.timedelta(seconds=60)  # the first housekeeping, after start-up's polls
 TICK_SECONDS = 1.0  # how often the planner is asked what to read
+
+
+class _OverrunFilter(logging.Filter):
+    """A tick that runs past the next second (a big listing to apply) is by design: the
+    scheduler's "maximum number of running instances reached" for it is not a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ('"reconcile' in message and "maximum number of running instances" in message)
+
+
+_SCHEDULER_LOG = logging.getLogger("apscheduler.scheduler")
+if not any(isinstance(f, _OverrunFilter) for f in _SCHEDULER_LOG.filters):
+    _SCHEDULER_LOG.addFilter(_OverrunFilter())
 
 
 def build(

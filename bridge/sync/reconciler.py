@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REALLOCATE = 300.0  # seconds between two allocations (sizes and costs drift slowly)
-TICK = 10.0  # seconds one tick may keep reading before it yields to the scheduler
+TICK = 0.9  # seconds a tick hands out reads; reads still running carry over to the next
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,23 +253,23 @@ class Reconciler:
         failures: list[str] = []
         self._spent = {}
         while not stop.is_set():
-            open_ = time.monotonic() - started < TICK
-            if open_:
+            left = TICK - (time.monotonic() - started)
+            if left > 0:
                 self._hand_out()
             if not self._inflight:
                 break
-            done, _ = wait([f for f, _ in self._inflight.values()], timeout=0.5,
+            # Past the tick's time: take what has finished, and leave the rest to the next.
+            done, _ = wait([f for f, _ in self._inflight.values()], timeout=max(0.0, left),
                            return_when=FIRST_COMPLETED)  # fmt: skip
-            if not done:
-                if open_:
-                    continue
+            if done:
+                run = Pass(self.source, self.store, self.settings, self._now, stop,
+                           states=self.states, lazy_members=True)  # fmt: skip
+                self._harvest(run, done)
+                reads += len(done)
+                changes, queued = changes + run.changes, queued + run.queued
+                failures += run.failures
+            if left <= 0:
                 break
-            run = Pass(self.source, self.store, self.settings, self._now, stop,
-                       states=self.states, lazy_members=True)  # fmt: skip
-            self._harvest(run, done)
-            reads += len(done)
-            changes, queued = changes + run.changes, queued + run.queued
-            failures += run.failures
         if not self.ready and self.schedule.staleness(self._now().timestamp()) is not None:
             self.ready = True
             log.info("every source read once; %s", self.describe())
