@@ -1,12 +1,12 @@
-"""The daemon's idle cost and the time from a change in GitLab to its hook, default intervals.
+"""The daemon's idle cost and the time from a change in GitLab to its hook, default budget.
 
-    python bench/daemon.py [--dataset small] [--idle 60] [--samples 3]
+    python bench/daemon.py [--dataset small] [--idle 60] [--samples 3] [--new-users 60]
 
 A simulated GitLab runs in its own process, ``gitlab-bridge run`` in another with the default
-poll intervals (users 5m, groups 15m, projects 15m, members 30m) and one system receiver here.
-After the first polls (the baseline), the daemon is left alone for ``--idle`` seconds: its CPU
+budget and targets (``freshness.new_users`` from ``--new-users``) and one system receiver here.
+After the first reads (the baseline), the daemon is left alone for ``--idle`` seconds: its CPU
 time (``/proc/PID/stat``) and RSS are read before and after. Then, ``--samples`` times, a user
-is created at a random moment within one users interval and the time until its
+is created at a random moment within one new-users target and the time until its
 ``user_create`` reaches the receiver is measured. Prints one JSON line.
 """
 
@@ -89,7 +89,9 @@ def main() -> int:
     parser = arguments(__doc__ or "", dataset="small")
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--samples", type=int, default=3)
-    parser.add_argument("--users-interval", type=float, default=300.0, help="poll.users (s)")
+    parser.add_argument(
+        "--new-users", type=float, default=60.0, help="freshness.new_users (seconds)"
+    )
     args = parser.parse_args()
     rng = random.Random(1)
     with (
@@ -105,7 +107,7 @@ def main() -> int:
                     "gitlab": {"url": url, "token": token},
                     "state": {"url": f"sqlite:///{Path(tmp) / 'bridge.db'}"},
                     "hooks": {"system": [{"name": "audit", "url": receiver.url_for("/audit")}]},
-                    "poll": {"users": args.users_interval},
+                    "freshness": {"new_users": args.new_users},
                     "server": {"listen": "127.0.0.1:0"},
                 }
             )
@@ -119,13 +121,13 @@ def main() -> int:
             idle_rss = memory_mb(daemon.pid)
             latencies = []
             for n in range(args.samples):
-                time.sleep(rng.uniform(0, args.users_interval))
+                time.sleep(rng.uniform(0, args.new_users))
                 seen = len(receiver.deliveries())
                 changed = time.monotonic()
                 requests.post(
                     f"{url}/-/sim/users", json={"username": f"bench-{n}"}, timeout=10
                 ).raise_for_status()
-                receiver.wait_for(seen + 1, timeout=args.users_interval * 2 + 60)
+                receiver.wait_for(seen + 1, timeout=args.new_users * 2 + 60)
                 arrived = receiver.deliveries()[seen]
                 assert json.loads(arrived.body)["username"] == f"bench-{n}"
                 latencies.append(round(time.monotonic() - changed, 1))
@@ -140,7 +142,7 @@ def main() -> int:
                 "idle_cpu_percent": round(idle_cpu * 100, 2),
                 "idle_rss_mb": idle_rss[0],
                 "peak_rss_mb": idle_rss[1],
-                "users_interval": args.users_interval,
+                "new_users_target": args.new_users,
                 "change_to_hook_seconds": latencies,
                 "change_to_hook_mean": mean,
                 "exit_code": daemon.returncode,
