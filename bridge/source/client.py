@@ -185,10 +185,9 @@ class GitLabSource:
         inst = self.instance
         if inst.major_minor >= (16, 5) and inst.token_is_admin:
             params["pagination"] = "keyset"
-        rows = sorted(
-            scan(self._http, "/users", params, "users", self.per_page), key=lambda d: int(d["id"])
-        )
-        return tuple(parse_record("users", to_user, d) for d in rows)
+        users: list[User] = scan(self._http, "/users", params, "users", self.per_page,
+                     lambda d: parse_record("users", to_user, d))  # fmt: skip
+        return tuple(sorted(users, key=lambda u: u.id))
 
     def groups(self) -> tuple[Group, ...]:
         """Every group the token can see, by id (without shares: see ``group_shares``)."""
@@ -225,8 +224,8 @@ class GitLabSource:
     def projects(self) -> tuple[Project, ...]:
         """Every project the token can see, non-simple, with direct shares, by id."""
         params: Params = {"pagination": "keyset", "order_by": "id", "sort": "asc"}
-        rows = scan(self._http, "/projects", params, "projects", self.per_page)
-        return tuple(parse_record("projects", to_project, d) for d in rows)
+        return tuple(scan(self._http, "/projects", params, "projects", self.per_page,
+                          lambda d: parse_record("projects", to_project, d)))  # fmt: skip
 
     def members(self, kind: SourceKind, source_id: int) -> tuple[Member, ...] | None:
         """Direct members of a group or project; None when the source is gone."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -21,15 +22,25 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def scan(transport: Transport, path: str, params: Params, what: str, per_page: int) -> list[Json]:
-    """Keyset when the first answer is keyset (no X-Next-Page), else an offset scan.
+def scan(
+    transport: Transport,
+    path: str,
+    params: Params,
+    what: str,
+    per_page: int,
+    build: Callable[[Json], T],
+) -> list[T]:
+    """Keyset when the first answer is keyset (no X-Next-Page), else an offset scan; each row
+    is built into a record as its page arrives, so a keyset walk of 20,000 projects never holds
+    their raw JSON all at once.
 
     Both callers (``/users``, ``/projects``) list by id, which the offset fallback relies on.
     """
     first = required(transport.get(path, {**params, "per_page": per_page}, f"{what}: page 1"), what)
     if "X-Next-Page" in first.headers:
-        return _checked_offset_pass(transport, path, params, what, per_page, first, by_id=True)
-    rows = {int(d["id"]): d for d in _rows(first, f"{what}: page 1")}
+        found = _checked_offset_pass(transport, path, params, what, per_page, first, by_id=True)
+        return [build(d) for d in found]
+    rows = {int(d["id"]): build(d) for d in _rows(first, f"{what}: page 1")}
     seen: set[str] = set()
     page, number = first, 1
     while (url := next_link(page.headers)) is not None:
@@ -45,7 +56,8 @@ def scan(transport: Transport, path: str, params: Params, what: str, per_page: i
         seen.add(url)
         page = required(transport.get(url, {}, label), label)
         for item in _rows(page, label):
-            rows.setdefault(int(item["id"]), item)
+            if int(item["id"]) not in rows:
+                rows[int(item["id"])] = build(item)
     return list(rows.values())
 
 
