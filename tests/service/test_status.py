@@ -116,3 +116,37 @@ def test_json_has_iso_times_and_numbers() -> None:
     }
     assert resources[3]["lists"] == 2
     assert (data["queue_depth"], data["dead_letters"], data["daemon_pid"]) == (3, 5, 1234)
+
+
+def test_each_class_reports_its_stalest_source_against_its_target() -> None:
+    """Per class: the oldest last read among its sources; LATE past the target; a source
+    never completed makes the class "never"."""
+    now = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+
+    def read(name: str, seconds_ago: float | None) -> ResourceState:
+        last = None if seconds_ago is None else now - dt.timedelta(seconds=seconds_ago)
+        return ResourceState(name=name, last_complete_at=last)
+
+    states = [
+        read("members:group:1", 100),
+        read("members:group:2", 400),  # past the 300 s target
+        read("members:project:7", 3600),
+        read("users", 60),
+        read("shares:group:1", None),  # never completed
+        read("signal:new_users", 20),
+    ]
+    targets = {"new_users": 60.0, "group_members": 300.0, "shares": 7200.0, "reconcile": 10800.0,
+               "project_members": 300.0}  # fmt: skip
+    result = status.build(now=now, states=states, counts={}, circuits=[], configured=[],
+                          oldest_waiting=None, targets=targets, budget=600)  # fmt: skip
+    by_name = {c.name: c for c in result.classes}
+    assert (by_name["group_members"].staleness, by_name["group_members"].late) == (400.0, True)
+    assert by_name["group_members"].sources == 2
+    assert (by_name["reconcile"].staleness, by_name["reconcile"].late) == (3600.0, False)
+    assert by_name["new_users"].staleness == 20.0
+    assert by_name["shares"].staleness is None
+    assert by_name["project_members"].sources == 0  # no signal read recorded yet
+    data = status.to_json(result)
+    assert data["budget_per_minute"] == 600
+    assert {"class": "group_members", "target_seconds": 300.0, "staleness_seconds": 400.0,
+            "sources": 2, "late": True} in data["freshness"]  # fmt: skip
