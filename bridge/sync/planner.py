@@ -312,14 +312,14 @@ class Schedule:
             while heap and ready(heap[0][0]) and (not out or spent < available):
                 if most is not None and len(out) >= most:
                     return out
-                _, _, version, key = heapq.heappop(heap)
+                when, _, version, key = heapq.heappop(heap)
                 entry = self._tasks.get(key)
                 if entry is None or entry.busy or entry.version != version:
                     continue
                 if heap is self._stale and entry.period < self.floor:
                     continue  # signals run on their own period only
                 if spent and spent + entry.cost > available:
-                    heapq.heappush(heap, (_, next(self._seq), version, key))
+                    heapq.heappush(heap, (when, next(self._seq), version, key))  # next time
                     return out
                 entry.busy = True
                 entry.version += 1
