@@ -13,19 +13,24 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
 from bridge.hooks import diff
-from bridge.model.changes import Sides, subjects
+from bridge.model.changes import R, Sides, subjects
+from bridge.model.ledger import RowMeta
 from bridge.model.records import Group, Project, Share, User
 from bridge.ports import SnapshotWriter
 from bridge.sync.confirm import confirm
 from bridge.sync.state import Pass
 
 
-def users(run: Pass, listed: Sequence[User] | None = None) -> None:
-    """Users: upsert what is listed now (``listed``: already read); confirmed removals wait
-    for the destroys."""
+def users(
+    run: Pass, listed: Sequence[User] | None = None, read_at: dt.datetime | None = None
+) -> None:
+    """Users: upsert what is listed now (``listed``: read from ``read_at``); confirmed removals
+    wait for the destroys."""
     new = {u.id: u for u in (run.source.users() if listed is None else listed)}
     run.users_polled = True
     old = run.store.users()
+    if read_at is not None:
+        new = newer_kept(new, old, run.store.users_meta(), read_at)
     changes, kept = confirm(diff.diff_users(old, new), run.exists.user)
     new |= kept
     destroyed = [c.key[0] for c in changes if c.kind == "removed"]
@@ -53,6 +58,7 @@ def groups(
     *,
     with_shares: bool = True,
     listed: tuple[Sequence[Group], Sequence[Share]] | None = None,
+    read_at: dt.datetime | None = None,
 ) -> None:
     """Groups and their shares; a vanished group's shares cascade with it.
 
@@ -65,6 +71,8 @@ def groups(
     run.groups_polled = True
     new = {g.id: g for g in listed_groups}
     old = run.old_groups = run.store.groups()
+    if read_at is not None:
+        new = newer_kept(new, old, run.store.groups_meta(), read_at)
     group_changes, kept = confirm(diff.diff_groups(old, new), run.exists.group)
     new |= kept
     stored = run.store.shares("group")
@@ -103,10 +111,14 @@ def groups(
     )
 
 
-def projects(run: Pass, listed: Sequence[Project] | None = None) -> None:
-    """Projects and their shares (stored with the project); ``listed``: already read."""
+def projects(
+    run: Pass, listed: Sequence[Project] | None = None, read_at: dt.datetime | None = None
+) -> None:
+    """Projects and their shares (stored with the project); ``listed``: read from ``read_at``."""
     new = {p.id: p for p in (run.source.projects() if listed is None else listed)}
     old = run.store.projects()
+    if read_at is not None:
+        new = newer_kept(new, old, run.store.projects_meta(), read_at)
     project_changes, kept = confirm(diff.diff_projects(old, new), run.exists.project)
     new |= kept
     share_changes, kept_shares = confirm(
@@ -175,3 +187,14 @@ def _with_shares(projects: Mapping[int, Project], extra: Sequence[Share]) -> dic
             links = sorted((*project.shares, share), key=lambda s: s.group_id)
             out[share.source_id] = dataclasses.replace(project, shares=tuple(links))
     return out
+
+
+def newer_kept(
+    new: dict[int, R], old: Mapping[int, R], metas: Mapping[int, RowMeta], read_at: dt.datetime
+) -> dict[int, R]:
+    """A listing takes seconds to read: a row a targeted read changed after the listing began
+    is newer than the listing's copy, which must not turn it back (and fire the change again)."""
+    for ident, meta in metas.items():
+        if ident in new and ident in old and meta.updated_at >= read_at.replace(microsecond=0):
+            new[ident] = old[ident]
+    return new

@@ -124,20 +124,22 @@ class Applier:
         self.store, self.now = run.store, now
 
     def listing(self, key: str, listed: Any) -> Outcome:
-        """Settle the users, groups or projects listing ``fetch`` read (destroys last)."""
+        """Settle the users, groups or projects listing ``fetch`` read from ``self.now`` on
+        (destroys last); rows changed since by targeted reads keep their newer state."""
         run = self.run
         before_groups, before_projects = set(self.groups), set(self.store.ids("project"))
         run.phase_start = run.source.requests_made
         if key == "users":
-            phases.users(run, listed)
+            phases.users(run, listed, self.now)
         elif key == "groups":
             # The first listing is the baseline of every group's shares too; later, each
             # group's shares are a task of their own.
-            phases.groups(run, with_shares=not _has_baseline(run, "groups"), listed=listed)
+            first = not _has_baseline(run, "groups")
+            phases.groups(run, with_shares=first, listed=listed, read_at=self.now)
             if run.doomed["group"]:  # GitLab destroys a group's projects first
                 phases.projects(run)
         else:
-            phases.projects(run, listed)
+            phases.projects(run, listed, self.now)
         run.destroys()
         groups, projects = set(self.store.groups()), set(self.store.ids("project"))
         return _sources_moved(before_groups, groups, before_projects, projects)

@@ -19,6 +19,8 @@ from bridge.source import GitLabSource
 from bridge.store import Store
 from bridge.sync import sync
 from bridge.sync.reconciler import Reconciler, TickReport
+from bridge.sync.state import Pass
+from bridge.sync.targeted import Applier
 from bridge.testing.sim.simulator import Simulator
 from tests.conftest import SimFactory
 
@@ -206,3 +208,23 @@ def test_the_budget_paces_the_reads(make_sim: SimFactory, tmp_path: Path) -> Non
         assert h.source.budget.used_last_minute() <= 120
     finally:
         h.close()
+
+
+def test_a_listing_read_before_a_targeted_change_does_not_turn_it_back(
+    harness: Harness,
+) -> None:
+    """A rename seen by the changed-projects signal while an older projects listing was being
+    read: applying that listing afterwards sends nothing (no rename back, no second rename)."""
+    started = harness.now()
+    stale = harness.source.projects()  # read before the rename
+    project = min(harness.world.snapshot().projects.values(), key=lambda p: p.id)
+    harness.world.update_project(project.id, path="renamed-meanwhile", name="Renamed")
+    harness.tick(151)  # the changed-projects signal
+    assert "project_rename" in harness.events()
+    run = Pass(harness.source, harness.store, harness.settings, harness.now, harness.stop,
+               states=harness.reconciler.states, lazy_members=True)  # fmt: skip
+    applier = Applier(run, harness.reconciler.users, harness.reconciler.groups, window=600,
+                      now=started)  # fmt: skip
+    applier.listing("projects", stale)
+    assert harness.events() == []
+    assert harness.store.project(project.id).path == "renamed-meanwhile"  # type: ignore[union-attr]
