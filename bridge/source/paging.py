@@ -40,7 +40,7 @@ def scan(
     if "X-Next-Page" in first.headers:
         found = _checked_offset_pass(transport, path, params, what, per_page, first, by_id=True)
         return [build(d) for d in found]
-    rows = {int(d["id"]): build(d) for d in _rows(first, f"{what}: page 1")}
+    rows = {int(d["id"]): build(d) for d in page_rows(first, f"{what}: page 1")}
     seen: set[str] = set()
     page, number = first, 1
     while (url := next_link(page.headers)) is not None:
@@ -55,7 +55,7 @@ def scan(
             raise FatalSourceError(f"{label}: the next link repeats a page (pagination loop)")
         seen.add(url)
         page = required(transport.get(url, {}, label), label)
-        for item in _rows(page, label):
+        for item in page_rows(page, label):
             if int(item["id"]) not in rows:
                 rows[int(item["id"])] = build(item)
     return list(rows.values())
@@ -135,7 +135,7 @@ def _newest(transport: Transport, path: str, params: Params, what: str) -> tuple
     label = f"{what}: newest id"
     query = {**params, "order_by": "id", "sort": "desc", "page": 1, "per_page": 1}
     page = required(transport.get(path, query, label), label)
-    rows = _rows(page, label)
+    rows = page_rows(page, label)
     return (int(rows[0]["id"]) if rows else 0), page.headers.get("X-Total")
 
 
@@ -151,7 +151,7 @@ def _offset_pass(
             page = required(transport.get(path, query, label), label)
         if number == 1:
             total = page.headers.get("X-Total")
-        for item in _rows(page, label):
+        for item in page_rows(page, label):
             rows.setdefault(int(item["id"]), item)
         nxt = page.headers.get("X-Next-Page")
         if nxt is None:
@@ -163,7 +163,8 @@ def _offset_pass(
         number, page = number + 1, None
 
 
-def _rows(page: Page, label: str) -> list[Json]:
+def page_rows(page: Page, label: str) -> list[Json]:
+    """A page's JSON list of objects, or a FatalSourceError naming the page."""
     if not isinstance(page.data, list) or not all(isinstance(d, dict) for d in page.data):
         raise FatalSourceError(f"{label}: expected a JSON list of objects")
     return cast(list[Json], page.data)

@@ -25,13 +25,13 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 from urllib.parse import urlsplit
 
 from bridge.errors import FatalSourceError, RetriableSourceError, TokenRefused
 from bridge.model.records import Group, Project, SourceKind, User
 from bridge.model.signals import AuditEntry, ChangedBy, Membership
-from bridge.source.paging import required
+from bridge.source.paging import page_rows, required
 from bridge.source.parsing import (
     Json,
     next_link,
@@ -259,7 +259,7 @@ def _keyset_walk(http: Transport, page: Page, what: str, stop: Stop) -> dict[Has
     seen: set[str] = set()
     number = 1
     while True:
-        items = _items(page, f"{what}: page {number}")
+        items = page_rows(page, f"{what}: page {number}")
         rows.update((parse_record(f"{what}: page {number}", _id, d), d) for d in items)
         url = next_link(page.headers)
         if url is None or not items or stop(items):
@@ -348,7 +348,7 @@ def _offset_walk(
                 return None
         if number == 1:
             total = page.headers.get("X-Total")
-        items = _items(page, label)
+        items = page_rows(page, label)
         for item in items:
             ident = parse_record(label, key, item)
             repeats += ident in rows
@@ -361,9 +361,3 @@ def _offset_walk(
         if nxt.strip() != str(number + 1):
             raise FatalSourceError(f"{label}: X-Next-Page is {nxt!r}, not {number + 1}")
         number, page = number + 1, None
-
-
-def _items(page: Page, label: str) -> list[Json]:
-    if not isinstance(page.data, list) or not all(isinstance(d, dict) for d in page.data):
-        raise FatalSourceError(f"{label}: expected a JSON list of objects")
-    return cast(list[Json], page.data)
