@@ -192,8 +192,10 @@ class Applier:
         new = {(s.source_id, s.group_id): s for s in listed}
         changes, kept = confirm(diff.diff_shares("group", old, new), run.exists.group_share)
         new |= kept
-        # A link into a group destroyed meanwhile goes silently with it (docs/events.md#cascades).
-        gone = {c.key[1] for c in changes if c.kind == "removed" and c.key[1] not in self.groups}
+        # A link into a group destroyed meanwhile goes silently with it (docs/events.md#cascades);
+        # the groups listing may not have seen that destroy yet, so GitLab is asked.
+        invited = {c.key[1] for c in changes if c.kind == "removed"}
+        gone = {g for g in invited if g not in self.groups or run.source.get_group(g) is None}
         run.doomed["group"].update(gone)
 
         def write(tx: SnapshotWriter, at: dt.datetime) -> None:
