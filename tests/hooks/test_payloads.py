@@ -579,26 +579,36 @@ def test_project_payload_forms(
     assert list(payload) == [*PROJECT_KEYS, *(OWNER_KEYS if system_hook else []), *extra]
 
 
-def test_group_namespace_owners_are_level_50_members_of_the_group_and_ancestors() -> None:
-    """Owners: level-50 direct members up the chain, unique, by ascending id; others excluded."""
+def test_group_namespace_owners_are_the_own_groups_owner_rows_in_member_order() -> None:
+    """GitLab's owners_data: Owner rows of the project's own group only (never an ancestor's),
+    in member id order, which the rows' creation time stands in for; others excluded."""
     carol = user(1, "carol", "Carol", public_email="carol@example.com")
     dave = user(2, "dave", "Dave")
+    erin = user(4, "erin", "Erin", public_email="erin@example.com")
     other = group(9, "Other", "other")
+    early, late = dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
     rows = (
-        member("group", 3, ALICE, 50),  # the namespace itself
-        member("group", 1, ALICE, 50),  # also on an ancestor: listed once
-        member("group", 1, carol, 50),  # top-level ancestor
-        member("group", 2, dave, 40),  # not an owner
+        member("group", 3, ALICE, 50, created_at=late),  # the namespace: added second
+        member("group", 3, erin, 50, created_at=early),  # the namespace: added first
+        member("group", 3, dave, 40, created_at=early),  # not an owner
+        member("group", 1, carol, 50),  # top-level ancestor: GitLab leaves it out
         member("group", 9, BOB, 50),  # owner elsewhere
         member("project", 7, BOB, 50),  # project owners do not count for group namespaces
     )
-    c = ctx(users=(ALICE, BOB, carol, dave), groups=(TOP, MID, LEAF, other), members=rows)
+    c = ctx(users=(ALICE, BOB, carol, dave, erin), groups=(TOP, MID, LEAF, other), members=rows)
     payload = pp.project_create(c, PROJ)
     assert payload["owners"] == [
-        {"name": "Carol", "email": "carol@example.com"},
+        {"name": "Erin", "email": "erin@example.com"},
         {"name": "Alice", "email": "alice@example.com"},
     ]
     assert (payload["owner_name"], payload["owner_email"]) == ("Leaf", "")
+
+
+def test_a_subgroup_project_whose_owners_sit_in_the_parent_has_no_owners() -> None:
+    """``audit/sub1/proj1`` with its Owner on ``audit`` only: GitLab sends ``[]``."""
+    rows = (member("group", 1, ALICE, 50), member("group", 2, ALICE, 50))
+    c = ctx(users=(ALICE,), groups=(TOP, MID, LEAF), members=rows)
+    assert pp.project_create(c, PROJ)["owners"] == []
 
 
 def test_personal_namespace_owners_are_the_owner_and_level_50_project_members() -> None:

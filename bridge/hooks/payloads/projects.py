@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from bridge.hooks.payloads.build import Build1, Build2, builder1, builder2
 from bridge.hooks.payloads.context import (
     OWNER,
@@ -12,19 +14,33 @@ from bridge.hooks.payloads.context import (
     members_of,
     stamps,
 )
-from bridge.model.records import Project, ancestry
+from bridge.model.records import Member, Project
 
 
 def owner_ids(ctx: PayloadContext, project: Project) -> list[int]:
-    """User ids of the project's ``owners`` (docs/payloads.md#projects), unique and ascending."""
+    """User ids of the project's ``owners`` (docs/payloads.md#owners), in GitLab's order.
+
+    A group's project: the Owner members of that group only, not of its ancestors, in member
+    id order (``all_owner_members.find_each``); REST does not show member ids, so their
+    creation time stands in, then the user id. A personal project: its Owner members and the
+    namespace owner (``project_authorizations``), by user id.
+    """
     if project.namespace.kind == "group":
-        rows = members_of(ctx.group_members, set(ancestry(project.namespace.id, ctx.groups)))
-    else:
-        rows = members_of(ctx.project_members, {project.id})
+        rows = members_of(ctx.group_members, {project.namespace.id})
+        owners = sorted((m for m in rows if m.access_level == OWNER), key=_member_order)
+        return [m.user_id for m in owners]
+    rows = members_of(ctx.project_members, {project.id})
     ids = {m.user_id for m in rows if m.access_level == OWNER}
-    if project.namespace.kind == "user" and project.owner_id is not None:
+    if project.owner_id is not None:
         ids.add(project.owner_id)
     return sorted(ids)
+
+
+def _member_order(member: Member) -> tuple[dt.datetime, int]:
+    return member.created_at or _UNDATED, member.user_id
+
+
+_UNDATED = dt.datetime.max.replace(tzinfo=dt.UTC)  # before ~13.x rows carry no created_at
 
 
 def _owner_name(ctx: PayloadContext, user_id: int, project: Project) -> str:
