@@ -101,6 +101,22 @@ def user_agent(gitlab_version: str, *, product_token: bool) -> str:
     return f"{agent} {PRODUCT}" if product_token else agent
 
 
+def base_url(instance_url: str) -> str:
+    """``X-Gitlab-Instance``: GitLab's ``Gitlab.config.gitlab.base_url``, the scheme, host and
+    a non-default port, without the relative URL root (``config/initializers/1_settings.rb``)."""
+    parts = urllib.parse.urlsplit(instance_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    netloc = host if port is None or port == default else f"{host}:{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
 def build_request(
     row: OutboxRecord,
     endpoint: Endpoint,
@@ -111,17 +127,18 @@ def build_request(
 ) -> HookRequest:
     """The request of one attempt; ``webhook_uuid`` and ``timestamp`` are new per attempt."""
     body = row.payload.encode("utf-8")
+    # GitLab's WebHookService#build_headers order (17.4+): the token before the event UUID.
     own: list[tuple[str, str]] = [
         ("Content-Type", "application/json"),
         ("User-Agent", user_agent(row.gitlab_version, product_token=product_token)),
         ("Idempotency-Key", row.idempotency_key),
         ("X-Gitlab-Event", row.hook),
         ("X-Gitlab-Webhook-UUID", webhook_uuid),
-        ("X-Gitlab-Instance", row.instance_url.rstrip("/")),
-        ("X-Gitlab-Event-UUID", row.gitlab_event_uuid or row.event_uuid),
+        ("X-Gitlab-Instance", base_url(row.instance_url)),
     ]
     if endpoint.token:
         own.append(("X-Gitlab-Token", endpoint.token.replace("\r", "").replace("\n", "")))
+    own.append(("X-Gitlab-Event-UUID", row.gitlab_event_uuid or row.event_uuid))
     if endpoint.signing_secrets:
         signature = " ".join(
             sign(secret, row.idempotency_key, timestamp, body)

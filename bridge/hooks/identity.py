@@ -24,5 +24,12 @@ def event_uuid(instance_url: str, event_name: str, subject: str, revision: int) 
 
 
 def idempotency_key(event_uuid: str, receiver: str) -> str:
-    """``Idempotency-Key``: UUIDv5 of the receiver name in the event UUID's namespace."""
-    return str(uuid.uuid5(uuid.UUID(event_uuid), receiver))
+    """``Idempotency-Key``: the UUIDv5 of the receiver name in the event UUID's namespace, laid
+    out as the version-4 UUID GitLab sends (``SecureRandom.uuid``).
+
+    Deterministic, so a re-detected event keeps its key; the version and variant bits are
+    those of a v4, so a receiver that checks the layout sees what GitLab sends. The 122 other
+    bits are SHA-1 output, as random-looking as a v4's.
+    """
+    derived = uuid.uuid5(uuid.UUID(event_uuid), receiver)
+    return str(uuid.UUID(bytes=derived.bytes, version=4))

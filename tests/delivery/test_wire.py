@@ -67,6 +67,47 @@ def test_headers_are_gitlabs_in_order_and_the_body_is_the_queued_bytes() -> None
     assert (request.url, request.auth, request.timeout) == ("https://hooks.example/sys", None, 10.0)
 
 
+def test_the_token_comes_before_the_event_uuid_as_in_gitlabs_build_headers() -> None:
+    """WebHookService#build_headers (17.4+): ..., X-Gitlab-Instance, X-Gitlab-Token,
+    X-Gitlab-Event-UUID."""
+    target = Endpoint(name="audit", url="https://hooks.example/sys", token="s3cret")
+    names = [
+        name for name, _ in build_request(row(), target, webhook_uuid="w", timestamp=1).headers
+    ]
+    assert names == [
+        "Content-Type",
+        "User-Agent",
+        "Idempotency-Key",
+        "X-Gitlab-Event",
+        "X-Gitlab-Webhook-UUID",
+        "X-Gitlab-Instance",
+        "X-Gitlab-Token",
+        "X-Gitlab-Event-UUID",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "header"),
+    [
+        ("https://gitlab.example.com/gitlab/", "https://gitlab.example.com"),
+        ("https://gitlab.example.com/gitlab", "https://gitlab.example.com"),
+        ("https://gitlab.example.com:443/", "https://gitlab.example.com"),
+        ("http://gitlab.example.com:80/x/y", "http://gitlab.example.com"),
+        ("https://gitlab.example.com:8443/gitlab", "https://gitlab.example.com:8443"),
+        ("http://[::1]:8080/", "http://[::1]:8080"),
+        ("http://127.0.0.1:38121", "http://127.0.0.1:38121"),
+    ],
+)
+def test_instance_header_is_gitlabs_base_url_without_the_relative_root(
+    url: str, header: str
+) -> None:
+    """Gitlab.config.gitlab.base_url: scheme, host and a non-default port; no relative root."""
+    request = build_request(
+        row(instance_url=url), Endpoint(name="a", url="http://r/"), webhook_uuid="w", timestamp=1
+    )
+    assert dict(request.headers)["X-Gitlab-Instance"] == header
+
+
 def test_product_token_can_be_turned_off() -> None:
     """delivery.user_agent_product_token: false leaves GitLab's own User-Agent."""
     target = Endpoint(name="audit", url="http://r/")

@@ -740,11 +740,16 @@ def test_event_uuid_is_sensitive_to_every_input(changed: tuple[str, str, str, in
 
 
 def test_idempotency_key_is_per_receiver_and_stable() -> None:
-    """Idempotency-Key: UUIDv5(event_uuid, receiver); stable, different per receiver and event."""
+    """Idempotency-Key: UUIDv5(event_uuid, receiver) laid out as a v4 (GitLab's is random v4);
+    stable, different per receiver and event."""
     eid = identity.event_uuid(*BASE)
     key = identity.idempotency_key(eid, "audit")
     assert key == identity.idempotency_key(eid, "audit")
-    assert key == str(uuid.uuid5(uuid.UUID(eid), "audit"))
+    parsed = uuid.UUID(key)
+    assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+    derived = uuid.uuid5(uuid.UUID(eid), "audit").int
+    keep = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)  # all but version and variant bits
+    assert parsed.int & keep == derived & keep
     assert key != identity.idempotency_key(eid, "chat")
     assert key != identity.idempotency_key(identity.event_uuid(*BASE[:3], 4), "audit")
 
