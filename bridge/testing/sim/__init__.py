@@ -2,8 +2,8 @@
 
 It stands alone: it imports nothing of the bridge but these modules, so it can judge the bridge.
 
-Test support: access, api, api_audit, api_events, api_groups, api_members, api_projects,
-api_settings, api_users, audit, control, builder, datasets, entities, entities_projects,
-faults, grape, http, links, memberships, pagination, profiles, ratelimit, rows, rules, server,
-simulator, sizes, snapshot, tables, world
+Test support: access, api, api_access_requests, api_audit, api_events, api_groups, api_members,
+api_projects, api_settings, api_users, audit, control, builder, datasets, entities,
+entities_projects, faults, grape, http, links, memberships, pagination, profiles, ratelimit,
+requesters, rows, rules, server, simulator, sizes, snapshot, tables, world
 """

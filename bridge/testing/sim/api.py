@@ -6,8 +6,9 @@ numeric id or URL-encoded path, like GitLab's; routes a profile lacks answer Git
 
 Routing follows Grape's ``Router`` as GitLab mounts it (docs/simulator.md#hostile-requests): the
 path is normalised first (runs of ``/`` squeezed, trailing ones dropped); HEAD is served by the
-GET route; OPTIONS on a known path is answered by the route itself (204 with ``Allow``); any
-other method falls to GitLab's ``route :any, '*path'`` catch-all, which Grape prefers to a 405.
+GET route; OPTIONS on a known path is answered by the route itself (204 with ``Allow``); a
+method the path has no route for falls to GitLab's ``route :any, '*path'`` catch-all, which
+Grape prefers to a 405.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from bridge.testing.sim.rows import Group, Project
 T = TypeVar("T")
 Handler = Callable[[Request], Response]
 API_PREFIX = "/api/v4"
-ALLOW = "OPTIONS, GET, HEAD"  # Grape's Allow for a GET route (HEAD added, OPTIONS first)
+ROUTED = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE"})  # PATCH: no route has it
 # lib/api/helpers.rb INTEGER_ID_REGEX = /^-?\d+$/: Ruby's ^ and $ are line anchors and its \d
 # is ASCII, so any line of ASCII digits makes an id ("1\nfoo" is project 1).
 _INTEGER_ID = re.compile(r"^-?[0-9]+$", re.MULTILINE)
@@ -81,31 +82,49 @@ def match(
 ) -> tuple[Route, dict[str, str]]:
     """The route for a raw API path (``/api/v4/...``) and its decoded arguments.
 
-    GET, HEAD and OPTIONS find the path's route; other methods find none, as GitLab's
-    catch-all answers them before Grape would answer 405.
+    HEAD finds the path's GET route, OPTIONS any of its routes, other methods their own; a
+    method the path lacks finds none, as GitLab's catch-all answers it before Grape's 405.
     """
-    if method not in ("GET", "HEAD", "OPTIONS"):
+    if method not in ROUTED:
         raise NO_ROUTE
     path = normalize_path(path)
     if not path.startswith(API_PREFIX + "/"):
         raise NO_ROUTE
     segments = path[len(API_PREFIX) + 1 :].split("/")
+    wanted = "GET" if method == "HEAD" else method
     for candidate in routes:
-        if candidate.method != "GET" or len(candidate.pattern) != len(segments):
+        if method != "OPTIONS" and candidate.method != wanted:
             continue
-        args: dict[str, str] = {}
-        for want, got in zip(candidate.pattern, segments, strict=True):
-            if want.startswith(":"):
-                if not got:
-                    break
-                args[want[1:]] = unquote(got)
-            elif want != got:
-                break
-        else:
-            if not candidate.enabled(profile):
-                raise NO_ROUTE
-            return candidate, args
+        args = _bind(candidate.pattern, segments)
+        if args is None:
+            continue
+        if not candidate.enabled(profile):
+            raise NO_ROUTE
+        return candidate, args
     raise NO_ROUTE
+
+
+def _bind(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+    """The decoded ``:name`` arguments if ``segments`` fit ``pattern``, else None."""
+    if len(pattern) != len(segments):
+        return None
+    args: dict[str, str] = {}
+    for want, got in zip(pattern, segments, strict=True):
+        if want.startswith(":"):
+            if not got:
+                return None
+            args[want[1:]] = unquote(got)
+        elif want != got:
+            return None
+    return args
+
+
+def allow(routes: Sequence[Route], found: Route, profile: Profile) -> str:
+    """Grape's ``Allow`` for a path: OPTIONS, its methods as declared, HEAD when GET is one."""
+    methods = [r.method for r in routes if r.pattern == found.pattern and r.enabled(profile)]
+    if "GET" in methods:
+        methods.append("HEAD")
+    return ", ".join(dict.fromkeys(["OPTIONS", *methods]))
 
 
 # -- shared helpers --------------------------------------------------------------------------

@@ -207,7 +207,12 @@ def get_user(req: Request) -> Response:
 
 
 def user_memberships(req: Request) -> Response:
-    """GET /users/:id/memberships: admins only, direct memberships, optional ``type``."""
+    """GET /users/:id/memberships: admins only, direct memberships, optional ``type``.
+
+    Without ``type`` it is ``user.members``, which has no ``requested_at: nil`` scope: pending
+    access requests are listed too (as Developer); ``type`` picks ``project_members`` or
+    ``group_members``, which leave them out.
+    """
     require_user(req)
     if not req.is_admin:
         raise forbidden(req)
@@ -218,6 +223,9 @@ def user_memberships(req: Request) -> Response:
     rows = req.snap.memberships_by_user.get(user.id, [])
     if kind:
         rows = [m for m in rows if (m.source_kind == "project") == (kind == "Project")]
+    else:
+        requests = req.snap.requests_by_user.get(user.id, [])
+        rows = sorted([*rows, *requests], key=lambda m: m.id) if requests else rows
     return paginated(req, rows, lambda m: ent.membership(m, req.snap, req.profile))
 
 

@@ -17,6 +17,9 @@ Every route maps onto the same Python API tests use (``World``, ``FaultInjector`
     DELETE /-/sim/{groups,projects}/:id/members/:user_id
     PUT    /-/sim/{groups,projects}/:id/shares/:group_id   {"group_access": 30, "expires_at": null}
     DELETE /-/sim/{groups,projects}/:id/shares/:group_id
+    POST   /-/sim/{groups,projects}/:id/access_requests/:user_id   {"requested_at": null}
+    PUT    /-/sim/{groups,projects}/:id/access_requests/:user_id/approve {"access_level": 30}
+    DELETE /-/sim/{groups,projects}/:id/access_requests/:user_id   (deny or withdraw)
     POST   /-/sim/tokens {"user_id": 1}      DELETE /-/sim/tokens/:token
     POST   /-/sim/faults {"kind": "status", "status": 502, "nth": 3, "match": "GET /users"}
     DELETE /-/sim/faults                     (also clears latency)
@@ -48,7 +51,7 @@ if TYPE_CHECKING:
     from bridge.testing.sim.simulator import Simulator
 
 _DATE_FIELDS = ("expires_at",)
-_TIME_FIELDS = ("created_at", "last_activity_at")
+_TIME_FIELDS = ("created_at", "last_activity_at", "requested_at")
 
 
 def record_json(record: Any) -> dict[str, Any]:
@@ -99,6 +102,8 @@ def _dispatch(sim: Simulator, method: str, parts: list[str], data: dict[str, Any
         return _crud(sim, method, head, parts[1:], data)
     if head in ("groups", "projects") and len(parts) == 4 and parts[2] in ("members", "shares"):
         return _links(sim, method, head[:-1], int(parts[1]), parts[2], int(parts[3]), data)
+    if head in ("groups", "projects") and len(parts) in (4, 5) and parts[2] == "access_requests":
+        return _access_requests(sim, method, head[:-1], parts[1:], data)
     if head == "tokens":
         if method == "POST":
             return {"token": world.add_token(int(data["user_id"]), data.get("token"))}
@@ -130,13 +135,15 @@ def _dispatch(sim: Simulator, method: str, parts: list[str], data: dict[str, Any
             "projects": len(snap.projects),
             "members": sum(len(rows) for rows in snap.members.values()),
             "shares": sum(len(links) for links in snap.shares.values()),
+            "access_requests": sum(len(rows) for rows in snap.requests.values()),
         }
     raise SimError(f"no control route {method} /-/sim/{'/'.join(parts)}", 404)
 
 
 def world_dump(snap: Snapshot) -> dict[str, Any]:
     """The structure of the world: users (id, state, type), groups (id, parent), projects (id,
-    namespace), member rows (kind, source, user, level) and links (kind, source, group, level)."""
+    namespace), member rows (kind, source, user, level), links (kind, source, group, level) and
+    pending access requests (kind, source, user)."""
     return {
         "users": [[u.id, u.state, u.user_type] for u in snap.users.values()],
         "groups": [[g.id, g.parent_id] for g in snap.groups.values()],
@@ -150,6 +157,11 @@ def world_dump(snap: Snapshot) -> dict[str, Any]:
             [kind, source, s.group_id, s.group_access]
             for (kind, source), links in snap.shares.items()
             for s in links.values()
+        ],
+        "access_requests": [
+            [kind, source, user_id]
+            for (kind, source), rows in snap.requests.items()
+            for user_id in rows
         ],
     }
 
@@ -215,6 +227,25 @@ def _links(
         return record_json(world.update_share(source, source_id, other, **data))
     level = data.pop("group_access")
     return record_json(world.share(source, source_id, other, level, **data))
+
+
+def _access_requests(
+    sim: Simulator, method: str, kind: str, rest: list[str], data: dict[str, Any]
+) -> Any:
+    """Request (POST), approve (PUT .../approve) or deny (DELETE) as the world's methods do."""
+    world = sim.world
+    source: SourceKind = "group" if kind == "group" else "project"
+    source_id, user_id = int(rest[0]), int(rest[2])
+    if len(rest) == 4 and rest[3] == "approve" and method == "PUT":
+        level = int(data.pop("access_level", 30))
+        return record_json(world.approve_access_request(source, source_id, user_id, level, **data))
+    if len(rest) == 3 and method == "POST":
+        return record_json(
+            world.request_access(source, source_id, user_id, data.get("requested_at"))
+        )
+    if len(rest) == 3 and method == "DELETE":
+        return world.deny_access_request(source, source_id, user_id)
+    raise SimError(f"no control route {method} /-/sim/{kind}s/{'/'.join(rest)}", 404)
 
 
 def _behaviour(sim: Simulator, method: str, head: str, data: dict[str, Any]) -> Any:

@@ -179,6 +179,13 @@ def member(row: Member, ctx: Ctx) -> Json:
     return out
 
 
+def access_requester(row: Member, ctx: Ctx) -> Json:
+    """Entities::AccessRequester: UserBasic merged in, then ``requested_at`` (8.11+)."""
+    out = user_basic(ctx.snap.users[row.user_id], ctx)
+    out["requested_at"] = iso(row.requested_at)
+    return out
+
+
 def membership(row: Member, snap: Snapshot, profile: Profile) -> Json:
     """Entities::Membership of GET /users/:id/memberships."""
     level = row.access_level

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from bridge.testing.sim.pagination import Headers, Params, ruby_integer
 from bridge.testing.sim.profiles import Profile
 from bridge.testing.sim.rows import User
 from bridge.testing.sim.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from bridge.testing.sim.world import World
 
 _TRUE = {"1", "on", "t", "true", "y", "yes"}
 _FALSE = {"0", "off", "f", "false", "n", "no"}
@@ -48,6 +51,39 @@ def parse_query(query: str) -> Params:
         else:
             params[key] = value
     return params
+
+
+def parse_body(body: bytes, content_type: str) -> Params:
+    """Parameters of a request body as Grape reads them: a JSON object or a form; else none.
+
+    JSON scalars become the strings a query would carry (Grape coerces both alike); a body
+    that is not the JSON it claims to be is Grape's 400.
+    """
+    media = content_type.split(";", 1)[0].strip().lower()
+    if not body or media not in ("application/json", "application/x-www-form-urlencoded"):
+        return {}
+    text = body.decode("utf-8", errors="replace")
+    if media != "application/json":
+        return parse_query(text)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ApiError(400, {"error": "message body does not match declared format"}) from None
+    if not isinstance(data, dict):
+        return {}
+    params: Params = {}
+    for key, value in data.items():
+        if isinstance(value, list):
+            params[key] = [_scalar(v) for v in value if not isinstance(v, dict | list)]
+        elif value is not None and not isinstance(value, dict):
+            params[key] = _scalar(value)
+    return params
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +124,7 @@ class Request:
     count_limit: int
     link_defaults: tuple[tuple[str, str], ...] = ()  # the route's declared defaults, for Link URLs
     refusal: ApiError | None = None  # why ``user``'s token may not be used, if it may not
+    world: World | None = None  # what a POST, PUT or DELETE changes (reads use ``snap``)
 
     @property
     def caller(self) -> User | None:

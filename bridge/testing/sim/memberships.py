@@ -42,6 +42,8 @@ class Memberships(Tables):
         """Add a direct member; GitLab answers 409 when the user is one already.
 
         ``author_id`` is who added them (the audit event's author; default the administrator).
+        A pending access request of the user is approved instead: the row keeps its id and
+        ``created_at`` (``Members::Creators`` finds it in ``members_and_requesters``).
         """
         with self._lock:
             check_level(access_level)  # Grape validates parameters before the model runs
@@ -51,15 +53,20 @@ class Memberships(Tables):
             rows = self._members.get(key, {})
             if user_id in rows:
                 raise SimError("Member already exists", 409)
+            pending = self._requests.get(key, {})
+            request = pending.get(user_id)
+            if request is not None:
+                self._requests[key] = {k: v for k, v in pending.items() if k != user_id}
             member = Member(
-                id=self._next("member"),
+                id=request.id if request else self._next("member"),
                 source_kind=kind,
                 source_id=source_id,
                 user_id=user_id,
                 access_level=access_level,
                 expires_at=expires_at,
                 created_by_id=created_by_id,
-                created_at=self._now(created_at),
+                created_at=request.created_at if request else self._now(created_at),
+                updated_at=self.clock.now() if request else None,
             )
             self._members[key] = {**rows, user_id: member}
             self._member_traces("create", None, member, author_id)

@@ -51,6 +51,8 @@ class Profile:
     activity_touches_updated_at: bool  # reset_project_activity uses touch_all [inf: >= 15.0]
     audit_events_keyset: bool  # /audit_events?pagination=keyset (15.11, EE)
     throttle_headers: bool  # RateLimit-* and Retry-After on a throttled 429 [inf: 13.8]
+    approval_sets_created_by: bool  # an approved access request's created_by: the approver
+    # (Member#accept_request(current_user), with request_accepted_at) [inf: 17.0]
 
     @property
     def era(self) -> int:
@@ -119,6 +121,7 @@ _BASE = Profile(
     activity_touches_updated_at=True,
     audit_events_keyset=True,
     throttle_headers=True,
+    approval_sets_created_by=True,
 )
 
 PROFILES: dict[str, Profile] = {
@@ -152,6 +155,7 @@ PROFILES: dict[str, Profile] = {
         activity_touches_updated_at=False,
         audit_events_keyset=False,
         throttle_headers=False,
+        approval_sets_created_by=False,
     ),
     "13.12": dataclasses.replace(
         _BASE,
@@ -174,9 +178,14 @@ PROFILES: dict[str, Profile] = {
         projects_updated_filters=False,
         activity_touches_updated_at=False,
         audit_events_keyset=False,
+        approval_sets_created_by=False,
     ),
     "16.11": dataclasses.replace(
-        _BASE, version="16.11.10", revision="2a8e4f1c9d3", users_offset_cap=False
+        _BASE,
+        version="16.11.10",
+        revision="2a8e4f1c9d3",
+        users_offset_cap=False,
+        approval_sets_created_by=False,
     ),
     "17.5": dataclasses.replace(
         _BASE,

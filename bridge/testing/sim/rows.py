@@ -95,7 +95,8 @@ class Project:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Member:
-    """A direct membership row of a group or project."""
+    """A direct membership row of a group or project; with ``requested_at`` set it is a
+    pending access request instead (GitLab keeps both in ``members``)."""
 
     id: int
     source_kind: SourceKind
@@ -106,6 +107,7 @@ class Member:
     updated_at: dt.datetime | None = None  # None when built: the same as created_at
     expires_at: dt.date | None = None
     created_by_id: int | None = None
+    requested_at: dt.datetime | None = None  # set while the row is an access request
 
     def __post_init__(self) -> None:
         _default_updated_at(self)

@@ -77,7 +77,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         control = path.startswith("/-/sim/") or path == "/-/sim"
         try:
-            body = self._body(keep=control)
+            body = self._body(keep=control or self.command in _BODY_METHODS)
         except _Refused as exc:
             self.close_connection = True
             self._write(nginx_error(exc.status))
@@ -87,7 +87,7 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             self._write(sim.control(self.command, path, query, body))
             return
         response, fault = sim.handle_api(
-            self.command, path, query, self._token_headers(), self.client_address[0]
+            self.command, path, query, self._headers(), self.client_address[0], body=body
         )
         if fault is None:
             self._write(response)
@@ -121,8 +121,8 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             if not piece:
                 raise _Refused(400)  # the client stopped sending: nginx's premature close
             length -= len(piece)
-            if keep:
-                kept += piece
+            if keep and len(kept) < _KEPT:
+                kept += piece[: _KEPT - len(kept)]
         return bytes(kept)
 
     def _chunked(self, *, keep: bool) -> bytes:
@@ -136,17 +136,20 @@ class SimRequestHandler(BaseHTTPRequestHandler):
             length = int(size, 16)
             if length == 0:
                 break
-            kept += self._read(length, keep=keep)
+            piece = self._read(length, keep=keep)
+            kept += piece[: max(0, _KEPT - len(kept))]
             if self.rfile.readline(_PIECE).strip():
                 raise _Refused(400)  # a chunk longer than its size said
         while self.rfile.readline(_PIECE).strip():
             pass  # trailer fields, ignored
         return bytes(kept)
 
-    def _token_headers(self) -> dict[str, str]:
+    def _headers(self) -> dict[str, str]:
+        """The request headers the API reads: the token's and the body's type."""
         return {
             "private-token": self.headers.get("PRIVATE-TOKEN", ""),
             "authorization": self.headers.get("Authorization", ""),
+            "content-type": self.headers.get("Content-Type", ""),
         }
 
     def _encode(self, response: Response, body: bytes, length: int | None = None) -> bytes:
@@ -209,6 +212,8 @@ def nginx_error(status: int) -> Response:
 
 
 _PIECE = 65536  # body bytes read at a time, and the longest chunk-size line
+_KEPT = 1 << 20  # body bytes kept for a handler; the rest is read and dropped
+_BODY_METHODS = frozenset({"POST", "PUT", "DELETE"})  # API methods whose body has parameters
 
 
 class _Refused(Exception):

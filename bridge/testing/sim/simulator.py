@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bridge.testing.sim import (
+    api_access_requests,
     api_audit,
     api_events,
     api_groups,
@@ -25,11 +26,19 @@ from bridge.testing.sim import (
     api_settings,
     api_users,
 )
-from bridge.testing.sim.api import ALLOW, API_PREFIX, Route, match, normalize_path
+from bridge.testing.sim.api import API_PREFIX, Route, allow, match, normalize_path
 from bridge.testing.sim.control import handle_control
 from bridge.testing.sim.datasets import generate
 from bridge.testing.sim.faults import FaultInjector, FaultRule
-from bridge.testing.sim.http import NO_ROUTE, UNAUTHORIZED, ApiError, Request, Response, parse_query
+from bridge.testing.sim.http import (
+    NO_ROUTE,
+    UNAUTHORIZED,
+    ApiError,
+    Request,
+    Response,
+    parse_body,
+    parse_query,
+)
 from bridge.testing.sim.profiles import Profile, get_profile
 from bridge.testing.sim.ratelimit import (
     APP_LIMIT_BODY,
@@ -47,6 +56,7 @@ ROUTES: tuple[Route, ...] = (
     *api_users.ROUTES,
     *api_groups.ROUTES,
     *api_members.ROUTES,  # before /projects/:id so the longer templates win
+    *api_access_requests.ROUTES,
     *api_projects.ROUTES,
     *api_events.ROUTES,
     *api_audit.ROUTES,
@@ -82,6 +92,7 @@ class Simulator:
         self.world = world
         self.profile = profile
         world.activity_touches_updated_at = profile.activity_touches_updated_at
+        world.approval_sets_created_by = profile.approval_sets_created_by
         self.tokens = dict(tokens or {})
         self.count_limit = count_limit
         self.faults = FaultInjector(seed=seed)
@@ -148,7 +159,14 @@ class Simulator:
     # -- the API -------------------------------------------------------------------------
 
     def handle_api(
-        self, method: str, raw_path: str, query: str, headers: dict[str, str], client_ip: str
+        self,
+        method: str,
+        raw_path: str,
+        query: str,
+        headers: dict[str, str],
+        client_ip: str,
+        *,
+        body: bytes = b"",
     ) -> tuple[Response, FaultRule | None]:
         """Answer one API request; returns the response and the fault to apply to it.
 
@@ -182,6 +200,8 @@ class Simulator:
             if found is None:
                 response = _unrouted(method, path)
             else:
+                if found.method != "GET" and method != "OPTIONS":  # Grape merges the body in
+                    params = {**params, **parse_body(body, headers.get("content-type", ""))}
                 request = Request(
                     method=method,
                     path=path,
@@ -195,9 +215,10 @@ class Simulator:
                     external_url=self.external_url,
                     count_limit=self.count_limit,
                     link_defaults=found.defaults,
+                    world=self.world,
                 )
                 if method == "OPTIONS":
-                    response = _options(request)
+                    response = _options(request, allow(ROUTES, found, self.profile))
                 else:
                     self._check_app_limit(request, template, who)
                     delay = self.faults.delay_for(template)
@@ -292,15 +313,15 @@ def _template(method: str, found: Route | None) -> str:
     """How counters name a request: the route's template, OPTIONS under its own method."""
     if found is None:
         return "unmatched"
-    return found.template.replace("GET", "OPTIONS", 1) if method == "OPTIONS" else found.template
+    return f"OPTIONS /{'/'.join(found.pattern)}" if method == "OPTIONS" else found.template
 
 
-def _options(request: Request) -> Response:
+def _options(request: Request, allowed: str) -> Response:
     """OPTIONS on a route: the API's ``before`` filter authenticates (``authenticate_non_get!``
     sees a route without a method, so it does too), then Grape answers 204 with ``Allow``."""
     if request.caller is None:
         raise UNAUTHORIZED
-    return Response(204, raw=b"", headers=[("Allow", ALLOW)])
+    return Response(204, raw=b"", headers=[("Allow", allowed)])
 
 
 def _unrouted(method: str, path: str) -> Response:
@@ -318,7 +339,7 @@ def _source_key(snap: Snapshot, template: str, args: dict[str, str]) -> str:
         return ident
     table = (
         snap.groups_by_full_path
-        if template.startswith("GET /groups/")
+        if template.partition(" ")[2].startswith("/groups/")
         else snap.projects_by_full_path
     )
     return str(table.get(ident.lower(), ident))

@@ -53,6 +53,7 @@ class Snapshot:
         tokens: dict[str, int],
         events: tuple[Event, ...] = (),
         audit_events: tuple[AuditEvent, ...] = (),
+        requests: dict[tuple[SourceKind, int], dict[int, Member]] | None = None,
     ) -> None:
         self.version = version
         self.users = users
@@ -60,6 +61,7 @@ class Snapshot:
         self.projects = projects
         self.personal = personal
         self.members = members
+        self.requests = requests or {}  # pending access requests, apart from members
         self.shares = shares
         self.tokens = tokens
         self.events = events  # in id order
@@ -182,6 +184,21 @@ class Snapshot:
     def direct_members(self, kind: SourceKind, source_id: int) -> list[Member]:
         """Direct member rows of a source, by member id (GitLab's implicit order)."""
         return sorted(self.members.get((kind, source_id), {}).values(), key=lambda m: m.id)
+
+    def requesters(self, kind: SourceKind, source_id: int) -> list[Member]:
+        """Pending access requests of a source, by member id (``paginate``'s default order)."""
+        return sorted(self.requests.get((kind, source_id), {}).values(), key=lambda m: m.id)
+
+    @cached_property
+    def requests_by_user(self) -> dict[int, list[Member]]:
+        """Pending access requests per user, by member id."""
+        index: dict[int, list[Member]] = defaultdict(list)
+        for rows in self.requests.values():
+            for row in rows.values():
+                index[row.user_id].append(row)
+        for rows_ in index.values():
+            rows_.sort(key=lambda m: m.id)
+        return dict(index)
 
     def links(self, kind: SourceKind, shared_id: int) -> list[Share]:
         """Group links of a project or group, by link id."""

@@ -30,6 +30,9 @@ class Tables:
         self._projects: dict[int, Project] = {}
         self._personal: dict[int, int] = {}  # personal namespace id -> user id
         self._members: dict[tuple[SourceKind, int], dict[int, Member]] = {}
+        # Access requests: member rows with requested_at set, kept apart so that nothing
+        # reading members can count them (GitLab's ``non_request`` scopes).
+        self._requests: dict[tuple[SourceKind, int], dict[int, Member]] = {}
         self._shares: dict[tuple[SourceKind, int], dict[int, Share]] = {}
         self._tokens: dict[str, int] = {}
         self._events: list[Event] = []
@@ -40,6 +43,8 @@ class Tables:
         # Newer GitLab resets a project's activity with touch_all, which sets updated_at too
         # (docs/simulator.md#change-signals); the simulator sets this from its profile.
         self.activity_touches_updated_at = True
+        # 17.0+ records the approver as an approved request's created_by (set from the profile).
+        self.approval_sets_created_by = True
         self._version = 0
         self._snapshot: Snapshot | None = None
 
@@ -56,6 +61,7 @@ class Tables:
                     projects=dict(self._projects),
                     personal=dict(self._personal),
                     members=dict(self._members),
+                    requests=dict(self._requests),
                     shares=dict(self._shares),
                     tokens=dict(self._tokens),
                     events=tuple(self._events),

@@ -3,8 +3,8 @@
 Writers take the lock and replace records (they are frozen); readers take ``snapshot()``, which
 is built once per change and shared, so a page read never sees half a mutation while mutations
 still land between page requests, as in GitLab (docs/gitlab-api.md#offset-pagination). Users,
-groups, projects and tokens live here; members and group links in ``memberships``; validations
-in ``rules``.
+groups, projects and tokens live here; members and group links in ``memberships``, access
+requests in ``requesters``; validations in ``rules``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from bridge.testing.sim.memberships import Memberships
+from bridge.testing.sim.requesters import AccessRequests
 from bridge.testing.sim.rows import VISIBILITY_RANK, Group, Member, Project, Share, User, Visibility
 from bridge.testing.sim.rules import (
     SimClock,
@@ -29,7 +29,7 @@ from bridge.testing.sim.rules import (
 __all__ = ["SimClock", "SimError", "World"]
 
 
-class World(Memberships):
+class World(AccessRequests):
     """All records of one simulated instance, with GitLab's id sequences and cascades."""
 
     # -- users ---------------------------------------------------------------------------
@@ -79,16 +79,17 @@ class World(Memberships):
             return updated
 
     def remove_user(self, user_id: int) -> None:
-        """Delete a user with their memberships, personal projects and tokens."""
+        """Delete a user with their memberships, access requests, personal projects and tokens."""
         with self._lock:
             user = self._user(user_id)
             for project in [
                 p for p in self._projects.values() if p.namespace_id == user.namespace_id
             ]:
                 self._drop_project(project.id)
-            for key, rows in list(self._members.items()):
-                if user_id in rows:
-                    self._members[key] = {k: v for k, v in rows.items() if k != user_id}
+            for table in (self._members, self._requests):
+                for key, rows in list(table.items()):
+                    if user_id in rows:
+                        table[key] = {k: v for k, v in rows.items() if k != user_id}
             self._tokens = {t: u for t, u in self._tokens.items() if u != user_id}
             del self._personal[user.namespace_id]
             del self._users[user_id]
@@ -171,7 +172,7 @@ class World(Memberships):
             return self._groups[group_id]
 
     def remove_group(self, group_id: int) -> None:
-        """Delete a group with its subgroups, projects, members and links."""
+        """Delete a group with its subgroups, projects, members, requests and links."""
         with self._lock:
             self._group(group_id)
             snap = self.snapshot()
@@ -181,6 +182,7 @@ class World(Memberships):
                     self._drop_project(project_id)
             for gid in reversed(doomed):
                 self._members.pop(("group", gid), None)
+                self._requests.pop(("group", gid), None)
                 self._shares.pop(("group", gid), None)
                 del self._groups[gid]
             gone = set(doomed)
@@ -272,7 +274,7 @@ class World(Memberships):
             return updated
 
     def remove_project(self, project_id: int) -> None:
-        """Delete a project with its members and links."""
+        """Delete a project with its members, access requests and links."""
         with self._lock:
             self._project(project_id)
             self._drop_project(project_id)
@@ -280,6 +282,7 @@ class World(Memberships):
 
     def _drop_project(self, project_id: int) -> None:
         self._members.pop(("project", project_id), None)
+        self._requests.pop(("project", project_id), None)
         self._shares.pop(("project", project_id), None)
         del self._projects[project_id]
 
@@ -360,7 +363,13 @@ class World(Memberships):
             self._seq["namespace"] = max([*self._groups, *self._personal, 0])
             self._seq["project"] = max(self._projects, default=0)
             self._seq["member"] = max(
-                (m.id for rows in self._members.values() for m in rows.values()), default=0
+                (
+                    m.id
+                    for table in (self._members, self._requests)
+                    for rows in table.values()
+                    for m in rows.values()
+                ),
+                default=0,
             )
             self._seq["share"] = max(
                 (s.id for links in self._shares.values() for s in links.values()), default=0
