@@ -1,10 +1,11 @@
-"""``gitlab-bridge hooks test NAME``: one sample event to a receiver now, like GitLab's Test."""
+"""``gitlab-bridge hooks test NAME [--event EVENT]``: one event to a receiver now, like GitLab's
+Test button. What is sent is bridge.hooks.samples'; this module parses, reads the state and posts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -14,17 +15,9 @@ from bridge.errors import EX_TEMPFAIL, UsageError
 
 if TYPE_CHECKING:
     from bridge.config.settings import Settings
+    from bridge.hooks.routing import Receiver
+    from bridge.hooks.samples import Sample, Snapshot
     from bridge.store import Store
-
-# GitLab's own "Test" sample for system hooks (Admin > System Hooks > Test, POST /hooks/:id).
-SYSTEM_SAMPLE = {
-    "event_name": "project_create",
-    "name": "Ruby",
-    "path": "ruby",
-    "project_id": 1,
-    "owner_name": "Someone",
-    "owner_email": "example@gitlabhq.com",
-}
 
 
 def _hooks_test(args: argparse.Namespace) -> int:
@@ -32,27 +25,26 @@ def _hooks_test(args: argparse.Namespace) -> int:
     from bridge.delivery.deliverer import endpoint_of
     from bridge.delivery.sender import HttpSender
     from bridge.delivery.wire import build_request
+    from bridge.hooks.payloads.context import body
     from bridge.model.ledger import OutboxRecord
 
     settings = load_settings(args)
-    store = open_store(settings)
     receivers = {r.name: r for r in settings.hooks.receivers()}
     if args.name not in receivers:
         known = ", ".join(receivers) or "none configured"
         raise UsageError(f"hooks test: unknown receiver {args.name!r} (known: {known})")
-    with store:
-        hook, payload = _sample(settings, store, args.name)
+    sample = _sample(settings, args.name, args.event)
     now = dt.datetime.now(dt.UTC)
     event = str(uuid.uuid4())
     row = OutboxRecord(
         id=0,
         event_uuid=event,
         receiver=args.name,
-        hook=hook,
-        event_name=str(payload["event_name"]),
+        hook=sample.hook,
+        event_name=str(sample.payload["event_name"]),
         subject="test",
-        payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-        idempotency_key=str(uuid.uuid4()),
+        payload=body(sample.payload).decode("utf-8"),
+        idempotency_key=str(uuid.uuid4()),  # GitLab: a new SecureRandom.uuid per test
         next_attempt_at=now,
         created_at=now,
         updated_at=now,
@@ -66,6 +58,8 @@ def _hooks_test(args: argparse.Namespace) -> int:
         timestamp=int(now.timestamp()),
         product_token=settings.delivery.user_agent_product_token,
     )
+    if sample.note:
+        print(f"note: {sample.note}")
     # GitLab's Test button obeys the same local-network rule as real deliveries.
     sender = HttpSender(allow_local_network=settings.delivery.allow_local_network)
     try:
@@ -73,7 +67,7 @@ def _hooks_test(args: argparse.Namespace) -> int:
     finally:
         sender.close()
     status = "no answer" if answer.status is None else f"HTTP {answer.status}"
-    print(f"{args.name}: {row.event_name} ({hook}) -> {status} in {answer.duration_ms} ms")
+    print(f"{args.name}: {row.event_name} ({sample.hook}) -> {status} in {answer.duration_ms} ms")
     if answer.body:
         print(f"response: {answer.body[:500]}")
     if answer.status is not None and 200 <= answer.status < 300:
@@ -82,36 +76,55 @@ def _hooks_test(args: argparse.Namespace) -> int:
     return EX_TEMPFAIL
 
 
-def _sample(settings: Settings, store: Store, name: str) -> tuple[str, dict[str, object]]:
-    """GitLab's test payload for a system receiver; a Member Hook from the snapshot otherwise."""
-    from bridge.hooks.payloads.context import PayloadContext, is_enterprise
-    from bridge.hooks.payloads.members import user_add_to_group
+def _sample(settings: Settings, name: str, wanted: str | None) -> Sample:
+    """The sample of ``wanted`` (or the default) for receiver ``name``; UsageError if none."""
+    from bridge.hooks import samples
+    from bridge.hooks.routing import Receiver
+
+    system = any(r.name == name for r in settings.hooks.system)
+    try:
+        if system:
+            receiver = Receiver(name=name)
+            event = samples.choose(receiver, wanted)
+            if not samples.needs_snapshot(receiver, event):
+                return samples.sample(receiver, event, None)  # GitLab's fixed sample: no state
+        with open_store(settings) as store:
+            if not system:
+                receiver = _group_receiver(settings, store, name)
+                event = samples.choose(receiver, wanted)
+            return samples.sample(receiver, event, _snapshot(settings, store, receiver))
+    except samples.NoSample as exc:
+        raise UsageError(f"hooks test {name}: {exc}") from exc
+
+
+def _group_receiver(settings: Settings, store: Store, name: str) -> Receiver:
+    """The group receiver ``name`` with its group resolved in the snapshot."""
     from bridge.hooks.routing import resolve_receivers
 
-    if any(r.name == name for r in settings.hooks.system):
-        return "System Hook", dict(SYSTEM_SAMPLE)
-    groups = store.groups()
-    receivers, _problems = resolve_receivers(settings.hooks, groups)
+    receivers, _problems = resolve_receivers(settings.hooks, store.groups())
     receiver = next((r for r in receivers if r.name == name), None)
-    if receiver is None or receiver.group_id is None:
-        raise UsageError(f"hooks test {name}: its group is not in the snapshot; run `sync` first")
-    members = store.members("group", receiver.group_id)
-    if not members:
+    if receiver is None:
         raise UsageError(
-            f"hooks test {name}: group {receiver.group_id} has no direct member in the snapshot "
-            "to build a Member Hook sample from"
+            f"hooks test {name}: its group is not in the snapshot; run `gitlab-bridge sync` first"
         )
-    member = members[min(members)]
+    return receiver
+
+
+def _snapshot(settings: Settings, store: Store, receiver: Receiver) -> Snapshot:
+    """The snapshot as the sync engine's payload context sees it; member rows read on demand."""
+    from bridge.hooks.payloads.context import PayloadContext, is_enterprise
+    from bridge.hooks.samples import Snapshot
+
     ctx = PayloadContext(
         settings=settings.payloads,
         enterprise=is_enterprise(settings.payloads.edition, False),
         users=store.users(),
-        groups=groups,
-        group_members={},
-        project_members={},
+        groups=store.groups(),
+        group_members=store.member_view("group"),
+        project_members=store.member_view("project"),
         observed_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
     )
-    return "Member Hook", user_add_to_group(ctx, groups[receiver.group_id], member)
+    return Snapshot(ctx=ctx, projects=store.projects(), group_id=receiver.group_id)
 
 
 def add_commands(commands: Any) -> None:
@@ -128,8 +141,15 @@ def add_commands(commands: Any) -> None:
         "test",
         _hooks_test,
         help="send a sample event to a receiver now",
-        description="Like GitLab's Test button: a system receiver gets GitLab's own sample "
-        "project_create; a group receiver a Member Hook built from its group's first direct "
-        f"member in the snapshot. Not queued; exit 0 on 2xx, {EX_TEMPFAIL} otherwise.",
+        description="Like GitLab's Test button. A system receiver gets GitLab's own fixed "
+        "sample for push (the default), tag_push or repository_update; any other event, and "
+        "every event of a group receiver (default user_add_to_group), is built from the "
+        "snapshot's lowest-id records as a real one would be. Not queued; exit 0 on 2xx, "
+        f"{EX_TEMPFAIL} otherwise.",
     )
     test.add_argument("name", help="receiver name")
+    test.add_argument(
+        "--event",
+        metavar="EVENT",
+        help="the event to send (an unknown one lists those the receiver can get)",
+    )

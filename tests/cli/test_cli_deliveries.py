@@ -153,43 +153,6 @@ def test_bad_input_is_one_line_with_a_distinct_code(
     assert message in err
 
 
-def test_hooks_test_sends_gitlabs_sample(
-    make_sim: Callable[..., Simulator], tmp_path: Path, receiver: Receiver, capsys: Capture
-) -> None:
-    """A system receiver gets GitLab's own Test payload; a failing one makes exit 75."""
-    config = write_config(tmp_path, make_sim(), receiver)
-    assert main(["hooks", "test", "audit", "--config", str(config)]) == 0
-    (got,) = receiver.deliveries("/audit")
-    assert got.header("X-Gitlab-Event") == "System Hook"
-    assert got.json() == {
-        "event_name": "project_create",
-        "name": "Ruby",
-        "path": "ruby",
-        "project_id": 1,
-        "owner_name": "Someone",
-        "owner_email": "example@gitlabhq.com",
-    }
-    assert "audit: project_create (System Hook) -> HTTP 200" in capsys.readouterr().out
-    receiver.script("/audit", Reply(status=500))
-    assert main(["hooks", "test", "audit", "--config", str(config)]) == 75
-
-
-def test_hooks_test_for_a_group_receiver_sends_a_member_hook(
-    make_sim: Callable[..., Simulator], tmp_path: Path, receiver: Receiver
-) -> None:
-    """A group receiver gets a Member Hook built from its group's first member in the snapshot."""
-    sim = make_sim()
-    snap = sim.world.snapshot()
-    group_id = min(g for g in snap.groups if snap.direct_members("group", g))
-    config = write_config(tmp_path, sim, receiver, group=str(group_id))
-    assert main(["hooks", "test", "team", "--config", str(config)]) == 64  # no snapshot yet
-    assert main(["sync", "--config", str(config)]) == 0
-    assert main(["hooks", "test", "team", "--config", str(config)]) == 0
-    (got,) = receiver.deliveries("/team")
-    assert got.header("X-Gitlab-Event") == "Member Hook"
-    assert (got.json()["event_name"], got.json()["group_id"]) == ("user_add_to_group", group_id)
-
-
 def test_hooks_test_obeys_allow_local_network(
     make_sim: Callable[..., Simulator], tmp_path: Path, receiver: Receiver, capsys: Capture
 ) -> None:
