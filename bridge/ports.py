@@ -56,6 +56,9 @@ class Source(Protocol):
     def members(self, kind: SourceKind, source_id: int) -> tuple[Member, ...] | None:
         """Direct members of a group or project; None when it is gone."""
 
+    def access_requests(self, kind: SourceKind, source_id: int) -> tuple[Member, ...] | None:
+        """Pending access requests of a group or project; None when it is gone."""
+
     def get_user(self, user_id: int) -> User | None:
         """One user, or None when GitLab answers 404."""
 
@@ -125,6 +128,11 @@ class SnapshotWriter(Protocol):
     ) -> int:
         """Make one member list exactly ``records``."""
 
+    def replace_access_requests(
+        self, kind: SourceKind, source_id: int, records: Iterable[Member], observed_at: dt.datetime
+    ) -> int:
+        """Make one source's pending access requests exactly ``records``."""
+
     def replace_shares(
         self, kind: SourceKind, source_id: int, records: Iterable[Share], observed_at: dt.datetime
     ) -> int:
@@ -187,6 +195,14 @@ class SnapshotStore(Protocol):
 
     def memberships_of(self, user_id: int) -> dict[tuple[SourceKind, int], Member]:
         """Every direct membership of one user, by (source kind, source id)."""
+
+    def access_requests_of(self, kind: SourceKind, source_id: int) -> dict[tuple[int, int], Member]:
+        """One source's pending access requests, by (source id, user id)."""
+
+    def access_requests_meta_of(
+        self, kind: SourceKind, source_id: int
+    ) -> dict[tuple[int, int], RowMeta]:
+        """Row bookkeeping of one source's access requests."""
 
     def member_view(self, kind: SourceKind) -> Mapping[tuple[int, int], Member]:
         """Member rows read on demand, by (source id, user id)."""

@@ -217,6 +217,10 @@ _POLL_INTERVALS = ("users", "groups", "projects", "members")
 class PollSettings(_Model):
     """What is polled beyond the defaults. The intervals it held became ``freshness`` targets."""
 
+    # Each group's and project's pending access requests, read with its member list: one more
+    # request per source and pass (docs/events.md#access-requests).
+    access_requests: bool = False
+
     @model_validator(mode="before")
     @classmethod
     def _intervals_gone(cls, data: object) -> object:
@@ -326,6 +330,7 @@ class PayloadSettings(_Model):
     share_events: bool = False
     time_zone: str = "UTC"
     emit_baseline: bool = False
+    shape: Literal["latest", "instance"] = "latest"
 
     @field_validator("time_zone")
     @classmethod

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar, cast
 
 from bridge.model.changes import (
+    ACCESS_REQUEST_RECORD,
     MEMBER_RECORD,
     SHARE_RECORD,
     Change,
@@ -53,6 +54,15 @@ def diff_members(
 ) -> tuple[Change[Member], ...]:
     """Direct member rows of groups or projects, keyed (source_id, user_id), ascending."""
     return _diff(MEMBER_RECORD[kind], old, new, operator.eq)
+
+
+def diff_access_requests(
+    kind: SourceKind,
+    old: Mapping[tuple[int, int], Member],
+    new: Mapping[tuple[int, int], Member],
+) -> tuple[Change[Member], ...]:
+    """Pending access requests of groups or projects, keyed (source_id, user_id), ascending."""
+    return _diff(ACCESS_REQUEST_RECORD[kind], old, new, operator.eq)
 
 
 def diff_shares(
@@ -98,19 +108,33 @@ def order(
     old_groups: Mapping[int, Group],
     new_groups: Mapping[int, Group],
 ) -> tuple[Change[Any], ...]:
-    """Sort one poll's changes in GitLab's order; ties by record kind, then key."""
+    """Sort one poll's changes in GitLab's order; ties by record kind, then key.
 
-    def rank(change: Change[Any]) -> tuple[int, int, int, str, tuple[int, ...]]:
+    The members and requesters of a destroyed group go just before its ``group_destroy``, as
+    GitLab's ``dependent: :destroy`` callbacks send them (docs/events.md#cascades).
+    """
+    changes = list(changes)
+    destroyed = {c.key[0] for c in changes if c.record == "group" and c.kind == "removed"}
+
+    def rank(change: Change[Any]) -> tuple[int, int, int, int, str, tuple[int, ...]]:
         phase, sub = _PHASES[change.kind, change.record]
         depth = 0  # only added or removed groups need one: member lists must stay cheap
         group_id = change.key[0]
+        last = 1
         if change.record == "group" and change.kind == "added" and group_id in new_groups:
             depth = _depth(group_id, new_groups)  # parents first
         elif change.record == "group" and change.kind == "removed" and group_id in old_groups:
             depth = -_depth(group_id, old_groups)  # children first
-        return phase, sub, depth, change.record, change.key
+        elif change.record in _GROUP_ROWS and change.kind == "removed" and group_id in destroyed:
+            phase, sub = _PHASES["removed", "group"]
+            depth = -_depth(group_id, old_groups) if group_id in old_groups else 0
+            last = 0  # before the group itself
+        return phase, sub, depth, last, change.record, change.key
 
     return tuple(sorted(changes, key=rank))
+
+
+_GROUP_ROWS: Final = frozenset(("group_member", "group_access_request"))
 
 
 # (kind, record) -> (phase, position within the phase): docs/events.md#order-within-a-poll.
@@ -130,8 +154,14 @@ _PHASES: Final[Mapping[tuple[str, str], tuple[int, int]]] = {
         for kind in ("added", "changed", "removed")
         for res in SHARE_RECORD.values()
     },
+    ("added", "group_access_request"): (2, 2),
+    ("changed", "group_access_request"): (2, 2),
+    ("added", "project_access_request"): (2, 3),
+    ("changed", "project_access_request"): (2, 3),
     ("removed", "group_member"): (4, 0),
     ("removed", "project_member"): (4, 1),
+    ("removed", "group_access_request"): (4, 2),
+    ("removed", "project_access_request"): (4, 3),
     ("removed", "project"): (5, 0),
     ("removed", "group"): (5, 1),
     ("removed", "user"): (5, 2),

@@ -10,12 +10,15 @@ timestamps (docs/payloads.md#record-timestamps). No I/O, no clock, no logging.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from bridge.hooks.events import events_for, removed_ids
+from bridge.hooks.events import Event, approvals, events_for, removed_ids
 from bridge.hooks.identity import event_uuid, idempotency_key
+from bridge.hooks.payloads import shapes
 from bridge.hooks.payloads.context import PayloadContext, body
 from bridge.hooks.routing import Receiver, route
 from bridge.model.changes import Change, Sides
@@ -49,18 +52,27 @@ def outbox_rows(
         record: removed_ids(changes, record) | frozenset(doomed.get(record, ()))
         for record in ("user", "group", "project")
     }
+    approved = approvals(changes)
+    shaper = _Shaper.of(contexts, gitlab_version)
     rows: list[OutboxRow] = []
     for change in changes:
         groups = contexts.of(change.kind).groups
-        events = events_for(
-            [change],
-            contexts=contexts,
-            projects=projects,
-            destroyed_users=destroyed["user"],
-            destroyed_groups=destroyed["group"],
-            destroyed_projects=destroyed["project"],
-            snapshot=snapshot,
-        )
+
+        def build(sides: Sides[PayloadContext], change: Change[Any] = change) -> tuple[Event, ...]:
+            return events_for(
+                [change],
+                contexts=sides,
+                projects=projects,
+                destroyed_users=destroyed["user"],
+                destroyed_groups=destroyed["group"],
+                destroyed_projects=destroyed["project"],
+                snapshot=snapshot,
+                approved=approved,
+            )
+
+        events = build(shaper.contexts if shaper else contexts)
+        if shaper:
+            events = shaper.shaped(events, build)
         for event in events:
             meta = snapshot.get(event.subject)
             revision = removed.get(event.subject, 0) if meta is None else meta.revision
@@ -81,3 +93,70 @@ def outbox_rows(
                 for name in route(event.target, receivers, groups)
             )
     return tuple(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _Shaper:
+    """``payloads.shape: instance``: each event as the polled version sends it
+    (docs/payloads.md#payload-shapes-per-gitlab-version).
+
+    Emails are values, not keys: an event whose shape's era picks the other address than the
+    instance's is built again with it before its keys are reshaped.
+    """
+
+    version: shapes.Version
+    enterprise: bool
+    contexts: Sides[PayloadContext]  # with the instance's email rule
+    other: Sides[PayloadContext]  # with the other one
+
+    @classmethod
+    def of(cls, contexts: Sides[PayloadContext], gitlab_version: str) -> _Shaper | None:
+        if contexts.new.settings.shape != "instance":
+            return None
+        version = _version(gitlab_version)
+        primary = shapes.primary_emails(version)
+        return cls(
+            version=version,
+            enterprise=contexts.new.enterprise,
+            contexts=_emails(contexts, primary),
+            other=_emails(contexts, not primary),
+        )
+
+    def shaped(
+        self, events: tuple[Event, ...], build: Callable[[Sides[PayloadContext]], tuple[Event, ...]]
+    ) -> tuple[Event, ...]:
+        primary = shapes.primary_emails(self.version)
+        rebuilt: tuple[Event, ...] | None = None
+        out: list[Event] = []
+        for index, built in enumerate(events):
+            event = built
+            if built.event_name not in shapes.SHARE_EVENTS:
+                era = shapes.shape_version(
+                    self.version, hook=built.hook, event_name=built.event_name
+                )
+                if shapes.primary_emails(era) != primary:
+                    rebuilt = rebuilt or build(self.other)
+                    event = rebuilt[index]
+            payload = shapes.reshape(event.payload, hook=event.hook, event_name=event.event_name,
+                                     version=self.version, enterprise=self.enterprise)  # fmt: skip
+            out.append(dataclasses.replace(event, payload=payload))
+        return tuple(out)
+
+
+def _emails(contexts: Sides[PayloadContext], primary: bool) -> Sides[PayloadContext]:
+    def one(ctx: PayloadContext) -> PayloadContext:
+        mode = "primary" if primary else "public"
+        return dataclasses.replace(
+            ctx, settings=ctx.settings.model_copy(update={"member_email": mode})
+        )
+
+    return Sides(old=one(contexts.old), new=one(contexts.new))
+
+
+def _version(gitlab_version: str) -> shapes.Version:
+    """``16.11.3-ee`` -> (16, 11, 3); what is unreadable counts as the newest version."""
+    parts = gitlab_version.split("-", 1)[0].split(".")
+    try:
+        return tuple(int(p) for p in parts[:3]) if parts and parts[0] else (99, 0)
+    except ValueError:
+        return (99, 0)

@@ -2,8 +2,9 @@
 
 A ``Change`` carries the record before (``old``) and after (``new``): ``added`` has only ``new``,
 ``removed`` only ``old``, ``changed`` both. ``key`` identifies the subject by GitLab ids, never
-paths: ``(id,)`` for users, groups and projects; ``(source_id, user_id)`` for members;
-``(source_id, group_id)`` for shares. The store keys the same rows by ``id`` or by the pair.
+paths: ``(id,)`` for users, groups and projects; ``(source_id, user_id)`` for members and
+access requests; ``(source_id, group_id)`` for shares. The store keys the same rows by ``id`` or
+by the pair.
 
 ``subject`` turns (record kind, key) into the string every event id, Idempotency-Key and
 per-subject delivery order derives from (docs/events.md#event-identity). Every caller, the differ
@@ -20,7 +21,15 @@ from bridge.model.ledger import RowMeta
 from bridge.model.records import Group, Member, Project, Share, SourceKind, User
 
 RecordKind = Literal[
-    "user", "group", "project", "group_member", "project_member", "group_share", "project_share"
+    "user",
+    "group",
+    "project",
+    "group_member",
+    "project_member",
+    "group_share",
+    "project_share",
+    "group_access_request",
+    "project_access_request",
 ]
 ChangeKind = Literal["added", "changed", "removed"]
 Key = tuple[int, ...]  # a change's key: (id,) or (source_id, other_id)
@@ -37,10 +46,15 @@ SHARE_RECORD: Final[Mapping[SourceKind, RecordKind]] = {
     "group": "group_share",
     "project": "project_share",
 }
+# Pending access requests: Member records of the requested level (``poll.access_requests``).
+ACCESS_REQUEST_RECORD: Final[Mapping[SourceKind, RecordKind]] = {
+    "group": "group_access_request",
+    "project": "project_access_request",
+}
 # Records whose key can come back after a removal (GitLab never reuses a user, group or
 # project id): their revisions outlive the row (the store's tombstones).
 LINK_RECORDS: Final[frozenset[RecordKind]] = frozenset(
-    (*MEMBER_RECORD.values(), *SHARE_RECORD.values())
+    (*MEMBER_RECORD.values(), *SHARE_RECORD.values(), *ACCESS_REQUEST_RECORD.values())
 )
 
 

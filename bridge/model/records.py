@@ -14,6 +14,9 @@ from typing import Literal
 SourceKind = Literal["group", "project"]
 NamespaceKind = Literal["group", "user"]
 Visibility = Literal["private", "internal", "public"]
+# What an access request asks for: GitLab creates every request at Developer
+# (``Member#request_access``); the AccessRequester entity does not show it.
+REQUESTED_LEVEL = 30
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

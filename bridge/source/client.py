@@ -36,6 +36,7 @@ from bridge.source.paging import offset_scan, required, scan
 from bridge.source.parsing import (
     Json,
     parse_record,
+    to_access_request,
     to_group,
     to_member,
     to_project,
@@ -236,6 +237,17 @@ class GitLabSource:
         if rows is None:
             return None
         return tuple(parse_record(what, lambda d: to_member(kind, source_id, d), d) for d in rows)
+
+    def access_requests(self, kind: SourceKind, source_id: int) -> tuple[Member, ...] | None:
+        """Pending access requests of a group or project; None when the source is gone."""
+        what = f"{kind} {source_id}: access requests"
+        path = f"/{kind}s/{source_id}/access_requests"
+        rows = offset_scan(self._http, path, {}, what, self.per_page, missing="resource")
+        if rows is None:
+            return None
+        return tuple(
+            parse_record(what, lambda d: to_access_request(kind, source_id, d), d) for d in rows
+        )
 
     # -- point lookups ------------------------------------------------------------------------
 

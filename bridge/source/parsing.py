@@ -14,7 +14,16 @@ from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from bridge.errors import FatalSourceError
-from bridge.model.records import Group, Member, Namespace, Project, Share, SourceKind, User
+from bridge.model.records import (
+    REQUESTED_LEVEL,
+    Group,
+    Member,
+    Namespace,
+    Project,
+    Share,
+    SourceKind,
+    User,
+)
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -166,6 +175,22 @@ def to_member(kind: SourceKind, source_id: int, d: Json) -> Member:
         expires_at=parse_date(d.get("expires_at")),
         created_at=parse_time(d.get("created_at")),
         member_role=str(role.get("name")) if isinstance(role, dict) else role,
+    )
+
+
+def to_access_request(kind: SourceKind, source_id: int, d: Json) -> Member:
+    """A pending access request (``AccessRequester``) as the member row GitLab keeps for it."""
+    return Member(
+        source_kind=kind,
+        source_id=source_id,
+        user_id=int(d["id"]),
+        username=str(d["username"]),
+        name=str(d["name"]),
+        state=str(d["state"]),
+        access_level=REQUESTED_LEVEL,
+        expires_at=None,
+        created_at=parse_time(d.get("requested_at")),
+        member_role=None,
     )
 
 

@@ -121,6 +121,26 @@ members = Table(
     Index("ix_members_user", "user_id"),
 )
 
+# Pending access requests (``poll.access_requests``): GitLab keeps them as member rows with
+# ``requested_at`` set, so the columns are the members table's; ``created_at`` is the request's
+# time and ``access_level`` the requested one (docs/events.md#access-requests).
+access_requests = Table(
+    "access_requests",
+    metadata,
+    Column("source_kind", String(16), primary_key=True),
+    Column("source_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("user_id", BigInteger(), primary_key=True, autoincrement=False),
+    Column("username", Text(), nullable=False),
+    Column("name", Text(), nullable=False),
+    Column("state", Text(), nullable=False),
+    Column("access_level", Integer(), nullable=False),
+    Column("expires_at", Date()),
+    Column("created_at", UtcDateTime()),
+    Column("member_role", Text()),
+    *_bookkeeping(),
+    Index("ix_access_requests_user", "user_id"),
+)
+
 shares = Table(
     "shares",
     metadata,

@@ -154,6 +154,25 @@ class Store:
         rows = self._rows(select(table).where(table.c.user_id == user_id))
         return {(row["source_kind"], row["source_id"]): to_member(row) for row in rows}
 
+    def access_requests_of(self, kind: SourceKind, source_id: int) -> dict[tuple[int, int], Member]:
+        """The pending access requests of one group or project, by (source id, user id)."""
+        table = schema.access_requests
+        rows = self._rows(_links(table, kind).where(table.c.source_id == source_id))
+        return {(row["source_id"], row["user_id"]): to_member(row) for row in rows}
+
+    def access_requests_meta_of(
+        self, kind: SourceKind, source_id: int
+    ) -> dict[tuple[int, int], RowMeta]:
+        """Row bookkeeping of one source's access requests, by (source id, user id)."""
+        table = schema.access_requests
+        rows = self._rows(_links(table, kind).where(table.c.source_id == source_id))
+        return {(row["source_id"], row["user_id"]): to_meta(row) for row in rows}
+
+    def all_access_requests(self, kind: SourceKind) -> dict[tuple[int, int], Member]:
+        """Every pending access request of groups or of projects, by (source id, user id)."""
+        rows = self._rows(_links(schema.access_requests, kind))
+        return {(row["source_id"], row["user_id"]): to_member(row) for row in rows}
+
     def member_view(self, kind: SourceKind) -> MemberView:
         """Member rows read on demand, by (source id, user id) (bridge.store.views)."""
         return MemberView(self, kind)

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from bridge.errors import StoreError
-from bridge.model.changes import MEMBER_RECORD, SHARE_RECORD, subject
+from bridge.model.changes import ACCESS_REQUEST_RECORD, MEMBER_RECORD, SHARE_RECORD, subject
 from bridge.model.ledger import OutboxRow, ResourceState
 from bridge.model.records import Group, Member, Project, Share, SourceKind, User
 from bridge.store import schema
@@ -66,7 +66,10 @@ class Transaction:
 
     def delete_users(self, ids: Iterable[int]) -> int:
         """Delete users and their member rows; return how many users were deleted."""
-        cascade: list[Cascade] = [(schema.members, "user_id", None)]
+        cascade: list[Cascade] = [
+            (schema.members, "user_id", None),
+            (schema.access_requests, "user_id", None),
+        ]
         return self._delete_by_id(schema.users, ids, cascade)
 
     def upsert_groups(self, records: Iterable[Group], observed_at: dt.datetime) -> int:
@@ -77,6 +80,7 @@ class Transaction:
         """Delete groups with their member rows, their shares and the links that invite them."""
         cascade: list[Cascade] = [
             (schema.members, "source_id", "group"),
+            (schema.access_requests, "source_id", "group"),
             (schema.shares, "source_id", "group"),
             (schema.shares, "group_id", None),
         ]
@@ -99,6 +103,7 @@ class Transaction:
         """Delete projects with their member rows and shares."""
         cascade: list[Cascade] = [
             (schema.members, "source_id", "project"),
+            (schema.access_requests, "source_id", "project"),
             (schema.shares, "source_id", "project"),
         ]
         return self._delete_by_id(schema.projects, ids, cascade)
@@ -115,6 +120,17 @@ class Transaction:
         """Make ``records`` the direct members of one group or project; others are untouched."""
         values = [_checked(flat_values(r), kind, source_id) for r in records]
         return self._replace_links(schema.members, kind, {source_id: values}, observed_at)
+
+    def replace_access_requests(
+        self,
+        kind: SourceKind,
+        source_id: int,
+        records: Iterable[Member],
+        observed_at: dt.datetime,
+    ) -> int:
+        """Make ``records`` the pending access requests of one group or project."""
+        values = [_checked(flat_values(r), kind, source_id) for r in records]
+        return self._replace_links(schema.access_requests, kind, {source_id: values}, observed_at)
 
     def replace_shares(
         self,
@@ -307,6 +323,9 @@ def link_subject(table: Table, row: Mapping[str, Any] | RowMapping) -> str:
     """The subject of a member or share row (``group_member:7:64``), as ``model.changes``."""
     if table is schema.members:
         return subject(MEMBER_RECORD[row["source_kind"]], (row["source_id"], row["user_id"]))
+    if table is schema.access_requests:
+        record = ACCESS_REQUEST_RECORD[row["source_kind"]]
+        return subject(record, (row["source_id"], row["user_id"]))
     return subject(SHARE_RECORD[row["source_kind"]], (row["source_id"], row["group_id"]))
 
 

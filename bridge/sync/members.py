@@ -2,8 +2,8 @@
 
 Lists are read ``workers`` at a time (the source enforces the request budget); every write
 happens on the calling thread, one transaction per list. A failed list keeps its snapshot and
-is recorded; the others go on. Members of users being destroyed get no remove event
-(docs/events.md#cascades).
+is recorded; the others go on. Members of users being destroyed get their remove event, as
+GitLab's ``destroy_memberships`` sends one (docs/events.md#cascades).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
@@ -21,12 +21,36 @@ from bridge.hooks.payloads.context import PayloadContext
 from bridge.model.changes import MEMBER_RECORD, Sides, subjects
 from bridge.model.ledger import RowMeta, member_list
 from bridge.model.records import Member, Project, SourceKind
-from bridge.ports import SnapshotWriter
+from bridge.ports import SnapshotWriter, Source
+from bridge.sync import access_requests
 from bridge.sync.confirm import confirm
 from bridge.sync.state import Pass
 
 T = TypeVar("T")
-Listed = tuple[tuple[Member, ...] | None, int]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberList:
+    """One source's direct members and, with ``poll.access_requests``, its pending requests.
+
+    ``members`` is None when the source is gone; ``requests`` is None when they are not polled.
+    """
+
+    members: tuple[Member, ...] | None
+    requests: tuple[Member, ...] | None = None
+
+
+Listed = tuple[MemberList, int]
+
+
+def read_list(source: Source, kind: SourceKind, ident: int, with_requests: bool) -> MemberList:
+    """A member list, and its access requests first: an approval between the two reads then
+    shows as a member with a stale request, never as a request gone without a member."""
+    requests = source.access_requests(kind, ident) if with_requests else None
+    members = source.members(kind, ident)
+    if members is None:
+        return MemberList(None)
+    return MemberList(members, requests)
 
 
 def members(run: Pass, workers: int) -> None:
@@ -52,7 +76,7 @@ def members(run: Pass, workers: int) -> None:
             kind, ident = futures[future]
             try:
                 listed, requests = future.result()
-                if listed is None:
+                if listed.members is None:
                     continue  # the source is gone: the next groups/projects phase confirms it
                 settle_list(
                     run,
@@ -74,7 +98,7 @@ def settle_list(
     run: Pass,
     kind: SourceKind,
     source_id: int,
-    listed: Sequence[Member],
+    listed: MemberList,
     *,
     old: Mapping[tuple[int, int], Member],
     metas: Mapping[tuple[int, int], RowMeta],
@@ -82,40 +106,32 @@ def settle_list(
     projects: Mapping[int, Project],
     requests: int,
 ) -> None:
-    new = {(m.source_id, m.user_id): m for m in listed}
+    assert listed.members is not None
+    new = {(m.source_id, m.user_id): m for m in listed.members}
     before = run.source.requests_by_this_thread
     changes, kept = confirm(diff.diff_members(kind, old, new), run.exists.member)
     requests += run.source.requests_by_this_thread - before
     new |= kept
-    dirty = bool(changes)  # silenced removals still change the snapshot
-    changes = tuple(c for c in changes if not (c.kind == "removed" and _user_doomed(run, c.key[1])))
+    dirty = bool(changes)
+    asked = access_requests.settle(run, kind, source_id, listed.requests, new, changes)
+    changes += asked.changes
+    snapshot = {**subjects(MEMBER_RECORD[kind], metas), **asked.snapshot}
 
     def write(tx: SnapshotWriter, at: dt.datetime) -> None:
         tx.replace_members(kind, source_id, new.values(), at)
+        asked.write(tx, at)
 
     run.commit(
         member_list(kind, source_id),
         diff.order(changes, old_groups=contexts.old.groups, new_groups=contexts.new.groups),
         write,
-        subjects(MEMBER_RECORD[kind], metas),
+        snapshot,
         contexts,
         projects=Sides(old=projects, new=projects),
         member_list=(kind, source_id),
         requests=requests,
-        dirty=dirty,
+        dirty=dirty or asked.dirty,
     )
-
-
-def _user_doomed(run: Pass, user_id: int) -> bool:
-    """Is this user being destroyed? Asked of GitLab when this pass did not list users."""
-    if run.users_polled or user_id in run.doomed["user"]:
-        return user_id in run.doomed["user"]
-    if user_id not in run.alive:
-        if run.source.get_user(user_id) is None:
-            run.doomed["user"].add(user_id)
-        else:
-            run.alive.add(user_id)
-    return user_id in run.doomed["user"]
 
 
 def _created_after_baseline(run: Pass) -> set[tuple[SourceKind, int]]:
@@ -141,7 +157,7 @@ def _created_after_baseline(run: Pass) -> set[tuple[SourceKind, int]]:
 def _fetch(run: Pass, kind: SourceKind, ident: int) -> Listed:
     """One member list and the requests it took (counted on the worker's own thread)."""
     before = run.source.requests_by_this_thread
-    listed = run.source.members(kind, ident)
+    listed = read_list(run.source, kind, ident, run.settings.poll.access_requests)
     return listed, run.source.requests_by_this_thread - before
 
 

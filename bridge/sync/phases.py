@@ -27,7 +27,6 @@ def users(
     """Users: upsert what is listed now (``listed``: read from ``read_at``); confirmed removals
     wait for the destroys."""
     new = {u.id: u for u in (run.source.users() if listed is None else listed)}
-    run.users_polled = True
     old = run.store.users()
     if read_at is not None:
         new = newer_kept(new, old, run.store.users_meta(), read_at)

@@ -335,7 +335,7 @@ class Reconciler:
         groups = self.states.get("groups")
         first = groups is None or groups.baseline_at is None
         answer = fetch(self.source, self.store.max_id, key, state.watermark if state else None,
-                       first=first)  # fmt: skip
+                       first=first, with_requests=self.settings.poll.access_requests)  # fmt: skip
         return answer, self.source.requests_by_this_thread - before
 
     def _follow(self, outcome: Outcome, at: float, now: dt.datetime) -> None:

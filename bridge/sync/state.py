@@ -16,6 +16,7 @@ from typing import Any
 
 from bridge.clock import Clock
 from bridge.config.settings import Settings
+from bridge.hooks.diff import order
 from bridge.hooks.events import NO_PROJECTS
 from bridge.hooks.outbox import outbox_rows
 from bridge.hooks.payloads.context import PayloadContext, is_enterprise
@@ -24,6 +25,7 @@ from bridge.model.changes import LINK_RECORDS, Change, Sides
 from bridge.model.ledger import ResourceState, RowMeta
 from bridge.model.records import Group, Member, Project, SourceKind, User
 from bridge.ports import SnapshotStore, SnapshotWriter, Source
+from bridge.sync.cascades import cascaded
 from bridge.sync.confirm import Lookups
 
 log = logging.getLogger(__name__)
@@ -68,9 +70,7 @@ class Pass:
         self.old_groups: Mapping[int, Group] = {}  # the hierarchy before this pass
         self.deferred: dict[str, Callable[[], None]] = {}  # destroys, committed last
         self.doomed: dict[str, set[int]] = {"user": set(), "group": set(), "project": set()}
-        self.users_polled = False
         self.groups_polled = False
-        self.alive: set[int] = set()  # users looked up and found during this pass
 
     @property
     def requests_this_phase(self) -> int:
@@ -97,8 +97,19 @@ class Pass:
         self.commit(name, now, write, snapshot, contexts, projects=projects, fresh=fresh,
                     requests=used, baseline_from=baseline_from)  # fmt: skip
         if later:
-            self.deferred[name] = lambda: self.commit(name, later, delete, snapshot, contexts,
-                projects=projects, requests=used, baseline_from=baseline_from)  # fmt: skip
+
+            def destroy() -> None:
+                # Read now: the members phase may have changed these rows since.
+                rows, metas, owned = cascaded(self.store, later)
+                sides = projects
+                if owned:
+                    sides = Sides(old={**owned, **projects.old}, new={**owned, **projects.new})
+                self.commit(name, order([*rows, *later], old_groups=contexts.old.groups,
+                            new_groups=contexts.new.groups), delete, {**snapshot, **metas},
+                            contexts, projects=sides, requests=used,
+                            baseline_from=baseline_from)  # fmt: skip
+
+            self.deferred[name] = destroy
 
     def destroys(self) -> None:
         """Queue destroys last, in GitLab's order: projects, groups (children first), users."""

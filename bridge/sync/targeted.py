@@ -26,6 +26,7 @@ from bridge.ports import SnapshotWriter, Source
 from bridge.sync import members as member_lists
 from bridge.sync import phases
 from bridge.sync.confirm import confirm
+from bridge.sync.members import MemberList
 from bridge.sync.planner import kind_of
 from bridge.sync.state import Pass
 
@@ -63,9 +64,11 @@ def fetch(
     since: str | None,
     *,
     first: bool = False,
+    with_requests: bool = False,
 ) -> Any:
-    """What GitLab answers for one task (None: the source is gone). ``first``: the groups
-    listing is the baseline, so it reads every group's shares too."""
+    """What GitLab answers for one task (None: the source is gone). ``first``: the groups listing
+    is the baseline, so it reads every group's shares too; ``with_requests``: member lists come
+    with their access requests."""
     kind = kind_of(key)
     ident = key.rsplit(":", 1)[-1]
     match kind:
@@ -76,7 +79,7 @@ def fetch(
         case "projects":
             return source.projects()
         case "members:group" | "members:project":
-            return source.members(kind.split(":")[1], int(ident))  # type: ignore[arg-type]
+            return member_lists.read_list(source, kind[8:], int(ident), with_requests)  # type: ignore[arg-type]
         case "shares:group":
             return source.group_shares(int(ident))
         case "memberships":
@@ -158,8 +161,8 @@ class Applier:
 
     # -- sources -------------------------------------------------------------------------------
 
-    def _members(self, kind: SourceKind, ident: int, listed: Any, requests: int) -> Outcome:
-        if listed is None:  # gone: the listing confirms it and sends the destroy
+    def _members(self, kind: SourceKind, ident: int, listed: MemberList, requests: int) -> Outcome:
+        if listed.members is None:  # gone: the listing confirms it and sends the destroy
             return Outcome(hints=(f"{kind}s",))
         run = self.run
         resource = run.states.get(f"{kind}s")

@@ -2,7 +2,8 @@
 
 Pure. ``expect`` gives, for one ``Mutation`` applied to a ``Model``, every (receiver, hook kind,
 event, ids) GitLab sends for it as docs/events.md describes (fan-out to the group receivers of
-the group and its ancestors, cascades of a group's destroy, the bridge-only share events when
+the group and its ancestors, cascades of a group's or user's destroy, the bridge-only share
+events when
 they are on). It matches on identity, never on full payloads: a payload's body is checked by the
 payload tests, the soak checks that each event arrives once, in order. ``identify`` reads the
 same identity back from a delivered body, and ``tally`` counts lost, spurious, duplicate and
@@ -131,8 +132,15 @@ def expect(model: Model, m: Mutation, receivers: Receivers) -> tuple[Hook, ...]:
             for h in _entity(model, "project_destroy", p, model.projects[p], receivers)
         ]
         for group in sorted(groups, key=lambda g: -len(model.ancestors(g))):  # children first
+            # Its members go with callbacks, just before it; its own hooks are gone already.
+            for link in sorted(k for k in model.members if k[:2] == ("group", group)):
+                hooks += _removal(model, link, receivers, above=model.ancestors(group)[1:])
             hooks += _entity(model, "group_destroy", group, model.groups[group], receivers)
         return tuple(hooks)
+    if m.op == "user_destroy":  # destroy_memberships first, each with its hook
+        links = sorted(k for k in model.members if k[2] == m.target)
+        removals = [h for link in links for h in _removal(model, link, receivers)]
+        return (*removals, *_entity(model, m.op, m.target, None, receivers))
     where = m.parent if m.op.endswith("_create") else None
     if m.op == "project_destroy":
         where = model.projects[m.target]
@@ -176,6 +184,25 @@ def _link_hooks(model: Model, m: Mutation, receivers: Receivers) -> tuple[Hook, 
             Hook(receiver=r.name, kind="Member Hook", event=event, ids=(source, other))
             for r in receivers.group
             if r.member_events and r.group in above
+        ]
+    return tuple(hooks)
+
+
+def _removal(
+    model: Model, link: tuple[Any, int, int], receivers: Receivers, *,
+    above: tuple[int, ...] | None = None,
+) -> tuple[Hook, ...]:  # fmt: skip
+    """A member row's removal as a cascade sends it; ``above``: groups whose hooks still fire."""
+    kind, source, user = link
+    event = f"user_remove_from_{'group' if kind == 'group' else 'team'}"
+    hooks = [Hook(receiver=r, kind=SYSTEM, event=event, ids=(source, user))
+             for r in receivers.system]  # fmt: skip
+    if kind == "group":
+        owners = model.ancestors(source) if above is None else above
+        hooks += [
+            Hook(receiver=r.name, kind="Member Hook", event=event, ids=(source, user))
+            for r in receivers.group
+            if r.member_events and r.group in owners
         ]
     return tuple(hooks)
 

@@ -124,8 +124,16 @@ def test_all_four_poll_intervals_are_still_one_line(
 
 
 def test_an_empty_poll_section_and_an_unknown_poll_key(tmp_path: Path) -> None:
-    """`poll:` itself stays (empty: its defaults); a key it never had is just unknown."""
-    assert config.load(_write(tmp_path, MINIMAL + "poll:\n"), {}).poll.model_dump() == {}
+    """`poll:` itself stays (empty: its defaults); a key it never had is just unknown; its one
+    key, access_requests, is a boolean."""
+    assert config.load(_write(tmp_path, MINIMAL + "poll:\n"), {}).poll.model_dump() == {
+        "access_requests": False
+    }
+    on = config.load(_write(tmp_path, MINIMAL + "poll: {access_requests: true}\n"), {})
+    assert on.poll.access_requests is True
+    with pytest.raises(ConfigProblems) as bad:
+        config.load(_write(tmp_path, MINIMAL + "poll: {access_requests: maybe}\n"), {})
+    assert bad.value.problems[0].startswith("poll.access_requests:")
     with pytest.raises(ConfigProblems) as err:
         config.load(_write(tmp_path, MINIMAL + "poll: {user: 5m}\n"), {})
     assert err.value.problems == ("poll.user: unknown key",)

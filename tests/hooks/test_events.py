@@ -416,25 +416,47 @@ def test_project_member_of_unknown_project_raises() -> None:
         run(added("project_member", (50, 10), PM), new_projects={})
 
 
+def test_project_members_of_a_destroyed_project_go_silently() -> None:
+    """Project members go with ``dependent: :delete_all``: no callback, no hook."""
+    assert run(removed("project_member", (50, 10), PM), destroyed_projects=frozenset({50})) == ()
+
+
+def test_members_of_a_destroyed_group_are_removed_to_its_ancestors_hooks() -> None:
+    """``dependent: :destroy`` runs each member's callbacks: a System Hook, and a Member Hook
+    to the ancestors' hooks (the group's own went with it)."""
+    events = run(removed("group_member", (2, 10), GM), destroyed_groups=frozenset({2}))
+    assert summary(events) == [
+        ("user_remove_from_group", SYS, None),
+        ("user_remove_from_group", "Member Hook", 1),
+    ]
+
+
 @pytest.mark.parametrize(
-    ("change", "kw"),
+    ("change", "expected"),
     [
-        (removed("group_member", (2, 10), GM), {"destroyed_groups": frozenset({2})}),
-        (removed("group_member", (2, 10), GM), {"destroyed_users": frozenset({10})}),
-        (removed("project_member", (50, 10), PM), {"destroyed_projects": frozenset({50})}),
-        (removed("project_member", (50, 10), PM), {"destroyed_users": frozenset({10})}),
+        (
+            removed("group_member", (2, 10), GM),
+            [("user_remove_from_group", SYS, None), ("user_remove_from_group", "Member Hook", 2)],
+        ),
+        (removed("project_member", (50, 10), PM), [("user_remove_from_team", SYS, None)]),
     ],
-    ids=["destroyed-group", "group-member-destroyed-user", "destroyed-project", "destroyed-user"],
+    ids=["group-member", "project-member"],
 )
-def test_cascaded_member_removals_are_silent(change: Change[Any], kw: dict[str, Any]) -> None:
-    """Member rows of destroyed sources or users get no remove event."""
-    assert run(change, **kw) == ()
+def test_memberships_of_a_destroyed_user_are_removed_with_hooks(
+    change: Change[Any], expected: list[tuple[str, str, int | None]]
+) -> None:
+    """``Users::DestroyService#destroy_memberships`` destroys each row with its callbacks."""
+    assert summary(run(change, destroyed_users=frozenset({10}))) == expected
 
 
-def test_cascade_also_follows_removals_in_the_same_batch() -> None:
-    """A user removed in the same batch silences its member rows' removals."""
+def test_a_user_destroy_in_the_same_batch_comes_after_its_removals() -> None:
+    """Memberships first, then ``user_destroy`` (in poll order)."""
     events = run(removed("group_member", (2, 10), GM), removed("user", (10,), ALICE))
-    assert [e.event_name for e in events] == ["user_destroy"]
+    assert [e.event_name for e in events] == [
+        "user_remove_from_group",
+        "user_remove_from_group",
+        "user_destroy",
+    ]
 
 
 # --- shares (docs/events.md#share-events-bridge-only) --------------------------------------

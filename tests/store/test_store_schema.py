@@ -26,14 +26,14 @@ def test_migrations_create_every_table(store_url: str) -> None:
     assert current_revision(store_url) is None
     with Store.open(store_url):
         pass
-    assert current_revision(store_url) == head_revision() == "0004"
+    assert current_revision(store_url) == head_revision() == "0005"
     engine = create_engine(store_url)
     try:
         tables = set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
     expected = {"users", "groups", "projects", "members", "shares", "resource_state", "outbox"}
-    expected |= {"delivery_attempts", "receivers", "tombstones"}
+    expected |= {"delivery_attempts", "receivers", "tombstones", "access_requests"}
     assert tables == expected | {"alembic_version"}
 
 
@@ -43,7 +43,7 @@ def test_reopen_is_idempotent_and_keeps_data(open_store: StoreFactory, store_url
     with first.transaction() as tx:
         tx.upsert_users([user(1)], T1)
     first.close()
-    assert upgrade(store_url) == "0004"
+    assert upgrade(store_url) == "0005"
     assert open_store().users() == {1: user(1)}
 
 
@@ -70,7 +70,7 @@ def test_newer_schema_is_refused(store: Store, store_url: str) -> None:
     with pytest.raises(SchemaError) as info:
         Store.open(store_url)
     message = str(info.value)
-    assert "schema revision 0042_future, newer than this bridge's 0004" in message
+    assert "schema revision 0042_future, newer than this bridge's 0005" in message
     assert "upgrade the bridge or point state.url elsewhere" in message
     assert current_revision(store_url) == "0042_future"
 

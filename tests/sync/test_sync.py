@@ -322,10 +322,11 @@ def test_two_runs_after_one_change_queue_one_row_per_receiver(
     ]
 
 
-def test_removed_subtree_gives_destroys_children_first_and_no_member_removals(
+def test_removed_subtree_gives_destroys_children_first_each_after_its_member_removals(
     sim: Simulator, store: Store, top: int
 ) -> None:
-    """A deleted subtree: destroys only, projects first, then groups child before parent."""
+    """A deleted subtree: projects first, then each group child before parent, its members'
+    removals (``dependent: :destroy`` callbacks) just before its own destroy."""
     user = sim.world.add_user("member1")
     parent = sim.world.add_group("doomed", parent_id=top)
     child = sim.world.add_group("doomed-child", parent_id=parent.id)
@@ -337,12 +338,16 @@ def test_removed_subtree_gives_destroys_children_first_and_no_member_removals(
     assert queued(store) == [
         ("project_destroy", SYSTEM, "System Hook"),
         ("project_destroy", GROUP, "Project Hook"),
+        ("user_remove_from_group", SYSTEM, "System Hook"),
+        ("user_remove_from_group", GROUP, "Member Hook"),
         ("group_destroy", SYSTEM, "System Hook"),
         ("subgroup_destroy", GROUP, "Subgroup Hook"),
         ("group_destroy", SYSTEM, "System Hook"),
         ("subgroup_destroy", GROUP, "Subgroup Hook"),
     ]
-    assert [payload(r)["group_id"] for r in store.outbox()[2::2]] == [child.id, parent.id]
+    groups = [payload(r)["group_id"] for r in store.outbox()[2::2]]
+    assert groups == [child.id, child.id, parent.id]
+    assert payload(store.outbox()[2])["user_id"] == user.id
     assert (child.id, user.id) not in store.all_members("group")
 
 
@@ -359,10 +364,11 @@ def test_destroys_are_queued_projects_before_groups(sim: Simulator, store: Store
     assert tail == ["project_destroy", "group_destroy"], (project.id, names)
 
 
-def test_destroyed_user_with_memberships_gives_only_user_destroy(
+def test_destroyed_user_with_memberships_gives_their_removals_then_user_destroy(
     sim: Simulator, store: Store, top: int
 ) -> None:
-    """A deleted member gives only user_destroy: no user_remove_* for its membership rows."""
+    """A deleted member: ``destroy_memberships`` removes each row with its hook, then the user
+    goes (``user_destroy``)."""
     user = sim.world.add_user("member-leaver")
     project_id = min(sim.world.snapshot().projects)
     sim.world.add_member("group", top, user.id, 30)
@@ -370,6 +376,11 @@ def test_destroyed_user_with_memberships_gives_only_user_destroy(
     run(sim, store, top)
     sim.world.remove_user(user.id)
     run(sim, store, top)
-    assert queued(store) == [("user_destroy", SYSTEM, "System Hook")]  # baseline was silent
+    assert queued(store) == [  # the baseline was silent
+        ("user_remove_from_group", SYSTEM, "System Hook"),
+        ("user_remove_from_group", GROUP, "Member Hook"),
+        ("user_remove_from_team", SYSTEM, "System Hook"),
+        ("user_destroy", SYSTEM, "System Hook"),
+    ]
     assert (top, user.id) not in store.all_members("group")
     assert (project_id, user.id) not in store.all_members("project")

@@ -684,7 +684,7 @@ def test_expiring_membership_is_removed(sim: Simulator, store: Store, tree: Tree
 
 
 def test_user_renamed_then_deleted(sim: Simulator, store: Store, tree: Tree) -> None:
-    """user_rename, then user_destroy alone: the deleted user's memberships send no removals."""
+    """user_rename, then the deleted user's memberships removed with hooks, then user_destroy."""
     run(sim, store, tree)
     sim.world.update_user(tree.alice, username="alicia-e2e")
     renamed = run(sim, store, tree)
@@ -695,7 +695,14 @@ def test_user_renamed_then_deleted(sim: Simulator, store: Store, tree: Tree) -> 
     }
     sim.world.remove_user(tree.alice)
     destroyed = run(sim, store, tree)
-    assert rows_of(destroyed) == expect(("user_destroy", SYSTEM, SYS_HOOK))
+    assert rows_of(destroyed) == expect(
+        ("user_remove_from_group", SYSTEM, SYS_HOOK),
+        ("user_remove_from_group", TOP, MEMBER_HOOK),
+        ("user_remove_from_group", TEAM, MEMBER_HOOK),
+        ("user_remove_from_team", SYSTEM, SYS_HOOK),
+        ("user_destroy", SYSTEM, SYS_HOOK),
+    )
+    assert destroyed[-1].event_name == "user_destroy"  # after every removal
     assert pick(body(destroyed, "user_destroy"), "user_id", "username") == {
         "user_id": tree.alice,
         "username": "alicia-e2e",

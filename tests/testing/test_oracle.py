@@ -94,10 +94,26 @@ def hook(receiver: str, event: str, *ids: int, kind: str = SYSTEM) -> Hook:
             Mutation(op="group_destroy", target=11),
             {hook("audit", "project_destroy", 30),
              hook("team", "project_destroy", 30, kind="Project Hook"),
+             hook("audit", "user_remove_from_group", 12, 1),
+             hook("team", "user_remove_from_group", 12, 1, kind="Member Hook"),
+             hook("sub", "user_remove_from_group", 12, 1, kind="Member Hook"),
              hook("audit", "group_destroy", 12), hook("audit", "group_destroy", 11),
              hook("team", "subgroup_destroy", 12, kind="Subgroup Hook"),
              hook("team", "subgroup_destroy", 11, kind="Subgroup Hook")},
-            id="group destroy: its projects, then its groups, along the old hierarchy",
+            id="group destroy: its projects, then its groups with their members, old hierarchy",
+        ),
+        pytest.param(
+            Mutation(op="user_destroy", target=1),
+            {hook("audit", "user_remove_from_group", 12, 1),
+             hook("team", "user_remove_from_group", 12, 1, kind="Member Hook"),
+             hook("sub", "user_remove_from_group", 12, 1, kind="Member Hook"),
+             hook("audit", "user_destroy", 1)},
+            id="user destroy: each membership removed with its hooks, then the user",
+        ),
+        pytest.param(
+            Mutation(op="user_destroy", target=2),
+            {hook("audit", "user_remove_from_team", 30, 2), hook("audit", "user_destroy", 2)},
+            id="user destroy: project memberships too",
         ),
         pytest.param(
             Mutation(op="share_add", source="project", target=30, other=20, level=30),
@@ -126,11 +142,12 @@ def test_share_events_off_expects_nothing_for_links() -> None:
 
 
 def test_group_destroy_sends_children_before_parents() -> None:
-    """A cascade lists project destroys first, then groups from the deepest up."""
+    """A cascade lists project destroys first, then groups from the deepest up, each after
+    its members' removals."""
     events = [(h.event, h.ids) for h in expect(MODEL, Mutation(op="group_destroy", target=11),
                                                Receivers(system=("audit",)))]  # fmt: skip
-    assert events == [("project_destroy", (30,)), ("group_destroy", (12,)),
-                      ("group_destroy", (11,))]  # fmt: skip
+    assert events == [("project_destroy", (30,)), ("user_remove_from_group", (12, 1)),
+                      ("group_destroy", (12,)), ("group_destroy", (11,))]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
 """Pure payload builders: records -> GitLab hook bodies in GitLab's key order (docs/payloads.md).
 
-Pure: build, context, groups, members, projects, shares, users
+Pure: build, context, groups, members, projects, shapes, shares, users
 """

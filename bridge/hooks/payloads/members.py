@@ -83,3 +83,18 @@ user_update_for_group: Build2[Group, Member] = builder2(
 user_remove_from_group: Build2[Group, Member] = builder2(
     _group_member, "user_remove_from_group", "destroy"
 )
+
+# Access requests (``poll.access_requests``): the member payload of the requester's row, at the
+# requested level (GitLab's Group/ProjectMemberBuilder with :request and :revoke, 17.4).
+user_access_request_to_group: Build2[Group, Member] = builder2(
+    _group_member, "user_access_request_to_group", "create"
+)
+user_access_request_revoked_for_group: Build2[Group, Member] = builder2(
+    _group_member, "user_access_request_revoked_for_group", "destroy"
+)
+user_access_request_to_project: Build2[Project, Member] = builder2(
+    _team, "user_access_request_to_project", "create"
+)
+user_access_request_revoked_for_project: Build2[Project, Member] = builder2(
+    _team, "user_access_request_revoked_for_project", "destroy"
+)
