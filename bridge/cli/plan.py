@@ -57,7 +57,8 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"{settings.state.url}: the snapshot is empty; run `gitlab-bridge sync` first, "
               "so the plan knows the instance's size")  # fmt: skip
         return 1
-    tasks = [(k, task_cost(states.get(k), k, rows)) for k in keys]
+    also = settings.poll.access_requests
+    tasks = [(k, task_cost(states.get(k), k, rows, requests_too=also)) for k in keys]
     wanted = targets(settings)
     allocation = allocate(load_of(tasks), wanted, caps, budget)
     if args.json:

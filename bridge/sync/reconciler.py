@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.clock import Clock
 from bridge.config.settings import Settings
 from bridge.errors import SourceError
-from bridge.model.ledger import ResourceState
+from bridge.model.ledger import MEMBER_LIST_PREFIX, ResourceState
 from bridge.model.records import Group, User
 from bridge.model.signals import Capabilities
 from bridge.ports import SnapshotStore, Source
@@ -103,27 +103,23 @@ def task_keys(store: SnapshotStore, caps: Capabilities, groups: Iterable[int]) -
     return keys
 
 
-def task_cost(state: ResourceState | None, key: str, rows: Mapping[str, int]) -> float:
-    """What a task costs: a listing its pages, a signal 1, a source what its last read took."""
+def task_cost(
+    state: ResourceState | None, key: str, rows: Mapping[str, int], *, requests_too: bool = False
+) -> float:
+    """What a task costs: a listing its pages, a signal 1, a source what its last read took;
+    ``requests_too``: a member list comes with its access requests, one request more."""
     if key in rows:  # the full pass's "groups" also read every group's shares: not a guide
         return float(max(1, -(-rows[key] // 100)))
+    least = 2.0 if requests_too and key.startswith(MEMBER_LIST_PREFIX) else 1.0
     if state is None or state.last_requests is None or kind_of(key) in SIGNALS:
-        return 1.0
-    return float(max(1, state.last_requests))
+        return least
+    return float(max(least, state.last_requests))
 
 
 def targets(settings: Settings) -> Targets:
     """The planner's targets from ``freshness:``."""
     f = settings.freshness
-    return Targets(
-        new_users=f.new_users,
-        new_user_memberships=f.new_user_memberships,
-        group_members=f.group_members,
-        project_members=f.project_members,
-        groups_and_projects=f.groups_and_projects,
-        shares=f.shares,
-        reconcile=f.reconcile,
-    )
+    return Targets(**{field.name: getattr(f, field.name) for field in dataclasses.fields(Targets)})
 
 
 class Reconciler:
@@ -207,7 +203,8 @@ class Reconciler:
 
     def _cost(self, key: str) -> float:
         """Requests a task took last time (its bookkeeping), 1 when unknown."""
-        return task_cost(self.states.get(key), key, self._rows)
+        return task_cost(self.states.get(key), key, self._rows,
+                         requests_too=self.settings.poll.access_requests)  # fmt: skip
 
     def _period(self, key: str) -> float:
         assert self.allocation is not None

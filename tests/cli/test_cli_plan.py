@@ -113,3 +113,20 @@ def test_a_bad_version_is_a_usage_error(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert f"--version {version!r}" in err
+
+
+def test_access_requests_double_what_a_member_list_costs(
+    synced: tuple, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """poll.access_requests: each member-list read costs one request more, and the plan says
+    so: on a budget that stretches the walk, every member class waits longer."""
+    sim, tmp_path = synced
+    predicted = {}
+    for on in (False, True):
+        config = _config(tmp_path, sim.url, sim.tokens["admin"], 4)
+        config.write_text(config.read_text() + f"poll: {{access_requests: {str(on).lower()}}}\n")
+        main(["plan", "--config", str(config), "--json", "--version", "16.11"])
+        classes = json.loads(capsys.readouterr().out)["classes"]
+        predicted[on] = {k: classes[k]["predicted_worst"] for k in ("group_members", "reconcile")}
+    assert predicted[True]["group_members"] > predicted[False]["group_members"]
+    assert predicted[True]["reconcile"] > predicted[False]["reconcile"]

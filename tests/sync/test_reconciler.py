@@ -32,7 +32,7 @@ TARGETS = {"new_users": "60s", "new_user_memberships": "90s", "group_members": "
 class Harness:
     """A simulator, a store with a silent baseline, and a reconciler on the simulator's clock."""
 
-    def __init__(self, sim: Simulator, tmp: Path) -> None:
+    def __init__(self, sim: Simulator, tmp: Path, *, access_requests: bool = False) -> None:
         self.sim, self.world = sim, sim.world
         self.settings = Settings.model_validate({
             "gitlab": {"url": sim.url, "token": sim.tokens["admin"]},
@@ -40,6 +40,7 @@ class Harness:
             "hooks": {"system": [{"name": "audit", "url": "http://127.0.0.1:9/hook"}]},
             "payloads": {"share_events": True},
             "freshness": TARGETS,
+            "poll": {"access_requests": access_requests},
         })  # fmt: skip
         self.store = Store.open(self.settings.state.url)
         self.source = GitLabSource(sim.url, sim.tokens["admin"], budget=None)
@@ -103,6 +104,29 @@ def test_a_new_users_first_group_join_is_read_through_its_memberships(harness: H
     harness.tick(46)  # memberships read every 45 s; new groups every 5 min
     harness.tick(301)
     assert "user_add_to_group" in harness.events() + harness.events()
+
+
+def test_access_requests_are_read_with_each_member_list(
+    make_sim: SimFactory, tmp_path: Path
+) -> None:
+    """poll.access_requests: a member-list task reads the requests too (two requests), and a
+    request, then its approval (update, then add), are queued within the members target."""
+    sim = make_sim("small", version="16.11")
+    group = sim.world.add_group("open-team", visibility="public")
+    user = sim.world.add_user("asker")
+    h = Harness(sim, tmp_path, access_requests=True)
+    try:
+        h.tick()
+        sim.world.request_access("group", group.id, user.id)
+        h.tick(301)
+        assert h.events() == ["user_access_request_to_group"]
+        state = h.store.resource_state(f"members:group:{group.id}")
+        assert state is not None and state.last_requests == 2  # members and requests
+        sim.world.approve_access_request("group", group.id, user.id)
+        h.tick(301)
+        assert h.events() == ["user_update_for_group", "user_add_to_group"]
+    finally:
+        h.close()
 
 
 def test_a_group_member_change_is_found_by_the_walk_and_removals_are_confirmed(
