@@ -121,7 +121,8 @@ def test_access_requests_are_read_with_each_member_list(
         h.tick(301)
         assert h.events() == ["user_access_request_to_group"]
         state = h.store.resource_state(f"members:group:{group.id}")
-        assert state is not None and state.last_requests == 2  # members and requests
+        assert state is not None
+        assert state.last_requests == 2  # members and requests
         sim.world.approve_access_request("group", group.id, user.id)
         h.tick(301)
         assert h.events() == ["user_update_for_group", "user_add_to_group"]
