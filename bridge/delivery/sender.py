@@ -124,6 +124,9 @@ class HttpSender:
                 # Nothing implicit from the environment: ~/.netrc credentials once went to a
                 # receiver. Proxies and the CA bundle are passed explicitly on each request.
                 session.trust_env = False
+                # Every header comes from the request, in its order (wire.build_request):
+                # requests' defaults would go first and put User-Agent before GitLab's headers.
+                session.headers.clear()
                 adapter = transport.PinningAdapter(pool_connections=1, pool_maxsize=self._pool_size)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)

@@ -2,7 +2,9 @@
 
 The body is the queued payload, byte for byte. Custom headers come first and cannot override
 GitLab's own; header names compare case-insensitively. ``user:pass@`` in the receiver URL
-becomes HTTP Basic auth and leaves the URL, as in GitLab.
+becomes HTTP Basic auth and leaves the URL, as in GitLab. GitLab's client is Ruby's Net::HTTP:
+it writes every name capitalised per dash-separated part (``X-Gitlab-Event-Uuid``) and adds
+``Accept-Encoding``, ``Accept`` and ``Host`` after the hook's own headers, so the bridge does too.
 """
 
 from __future__ import annotations
@@ -56,6 +58,29 @@ class Answer:
     duration_ms: int
 
 
+# What Net::HTTPGenericRequest adds when the caller sets no Accept-Encoding.
+NET_HTTP_ENCODINGS = "gzip;q=1.0,deflate;q=0.6,identity;q=0.3"
+
+
+def net_http_name(name: str) -> str:
+    """A header name as Net::HTTP writes it (``each_capitalized``): ``X-Gitlab-Event-Uuid``."""
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _host(url: str) -> str:
+    """The ``Host`` header of ``url``: the host, and its port unless the scheme's default."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return host if port is None or port == default else f"{host}:{port}"
+
+
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """The URL without ``user:pass@``, and those credentials (percent-decoded) if present."""
     parts = urllib.parse.urlsplit(url)
@@ -104,17 +129,7 @@ def user_agent(gitlab_version: str, *, product_token: bool) -> str:
 def base_url(instance_url: str) -> str:
     """``X-Gitlab-Instance``: GitLab's ``Gitlab.config.gitlab.base_url``, the scheme, host and
     a non-default port, without the relative URL root (``config/initializers/1_settings.rb``)."""
-    parts = urllib.parse.urlsplit(instance_url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    netloc = host if port is None or port == default else f"{host}:{port}"
-    return f"{parts.scheme}://{netloc}"
+    return f"{urllib.parse.urlsplit(instance_url).scheme}://{_host(instance_url)}"
 
 
 def build_request(
@@ -156,9 +171,10 @@ def build_request(
         if name.lower() not in taken
     ]
     url, auth = split_credentials(endpoint.url)
+    client = [("Accept-Encoding", NET_HTTP_ENCODINGS), ("Accept", "*/*"), ("Host", _host(url))]
     return HookRequest(
         url=url,
-        headers=(*custom, *own),
+        headers=tuple((net_http_name(name), value) for name, value in (*custom, *own, *client)),
         body=body,
         auth=auth,
         timeout=endpoint.timeout,

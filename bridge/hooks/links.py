@@ -107,7 +107,7 @@ def _approved(
     Member Hook's update fires only if the level or expiry moved from the request's."""
     ctx, member = io.contexts.new, new_record(change)
     updated = update(ctx, source, member, updated_at=ctx.observed_at)
-    added = add(ctx, source, member)
+    added = add(ctx, source, member, updated_at=ctx.observed_at)  # the row after the update
     events = [system_event(change, updated)]
     if isinstance(source, Group):
         if (member.access_level, member.expires_at) != (REQUESTED_LEVEL, None):

@@ -59,9 +59,12 @@ def test_headers_are_gitlabs_in_order_and_the_body_is_the_queued_bytes() -> None
         ("User-Agent", f"GitLab/16.11.3-ee gitlab-hook-bridge/{__version__}"),
         ("Idempotency-Key", "0b5e6f0e-1111-5111-8111-111111111111"),
         ("X-Gitlab-Event", "System Hook"),
-        ("X-Gitlab-Webhook-UUID", "w-1"),
+        ("X-Gitlab-Webhook-Uuid", "w-1"),
         ("X-Gitlab-Instance", "https://gitlab.example.com"),
-        ("X-Gitlab-Event-UUID", "9a9a9a9a-2222-4222-8222-222222222222"),
+        ("X-Gitlab-Event-Uuid", "9a9a9a9a-2222-4222-8222-222222222222"),
+        ("Accept-Encoding", "gzip;q=1.0,deflate;q=0.6,identity;q=0.3"),
+        ("Accept", "*/*"),
+        ("Host", "hooks.example"),
     )
     assert request.body == BODY.encode("utf-8")
     assert (request.url, request.auth, request.timeout) == ("https://hooks.example/sys", None, 10.0)
@@ -79,10 +82,13 @@ def test_the_token_comes_before_the_event_uuid_as_in_gitlabs_build_headers() -> 
         "User-Agent",
         "Idempotency-Key",
         "X-Gitlab-Event",
-        "X-Gitlab-Webhook-UUID",
+        "X-Gitlab-Webhook-Uuid",
         "X-Gitlab-Instance",
         "X-Gitlab-Token",
-        "X-Gitlab-Event-UUID",
+        "X-Gitlab-Event-Uuid",
+        "Accept-Encoding",
+        "Accept",
+        "Host",
     ]
 
 
@@ -156,7 +162,7 @@ def test_signed_request_verifies_with_the_reference_library() -> None:
     now = int(time.time())
     target = Endpoint(name="audit", url="http://r/", signing_secrets=(SECRET,))
     request = build_request(row(), target, webhook_uuid="w", timestamp=now)
-    headers = dict(request.headers)
+    headers = {name.lower(): value for name, value in request.headers}  # as a server hands them
     assert headers["webhook-id"] == row().idempotency_key
     assert headers["webhook-timestamp"] == str(now)
     assert Webhook(SECRET).verify(request.body, headers) == {
@@ -173,7 +179,7 @@ def test_rotation_sends_one_signature_per_secret() -> None:
     now = int(time.time())
     target = Endpoint(name="audit", url="http://r/", signing_secrets=(SECRET, OTHER))
     request = build_request(row(), target, webhook_uuid="w", timestamp=now)
-    headers = dict(request.headers)
+    headers = {name.lower(): value for name, value in request.headers}
     assert len(headers["webhook-signature"].split(" ")) == 2
     for secret in (SECRET, OTHER):
         Webhook(secret).verify(request.body, headers)
