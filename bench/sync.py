@@ -1,12 +1,15 @@
 """Time `sync` over a simulated GitLab: a baseline run, then a run with nothing changed.
 
     python bench/sync.py [--dataset medium] [--latency-ms 20] [--concurrency 8] [--store URL]
+                         [--access-requests]
 
 The simulator runs in its own process with the injected latency; the store is a fresh SQLite
 file unless --store names another database (a PostgreSQL URL for that backend). Prints one JSON
 line per run. Exits 1 unless the baseline stored every user, group, project and member row the
 simulator has, within 5 % of the minimum number of requests
-(docs/gitlab-api.md#cost-of-a-full-pass), and the quiet run found no change.
+(docs/gitlab-api.md#cost-of-a-full-pass), and the quiet run found no change. With
+--access-requests (``poll.access_requests``) every member list is read with its access
+requests: the floor grows by one request per group and project.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--store")
+    parser.add_argument("--access-requests", action="store_true")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -45,6 +49,7 @@ def main() -> int:
                 "gitlab": {"url": sim.url, "token": sim.token, "concurrency": args.concurrency},
                 "state": {"url": url},
                 "hooks": {"system": [{"name": "audit", "url": "http://127.0.0.1:9/hook"}]},
+                "poll": {"access_requests": args.access_requests},
             }
         )
         info = requests.get(f"{sim.url}/-/sim/info", timeout=30).json()
@@ -64,6 +69,7 @@ def main() -> int:
                     "dataset": args.dataset,
                     "latency_ms": args.latency_ms,
                     "concurrency": args.concurrency,
+                    "access_requests": args.access_requests,
                     "store": url.split(":", 1)[0],
                     "requests": report.requests,
                     "seconds": round(report.seconds, 1),
@@ -72,7 +78,7 @@ def main() -> int:
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                 }
                 if label == "baseline":
-                    figures |= _completeness(store, info, report.requests)
+                    figures |= _completeness(store, info, report.requests, args.access_requests)
                     ok = ok and bool(figures["complete"])
                 else:
                     ok = ok and report.changes == 0
@@ -80,7 +86,9 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def _completeness(store: Store, info: dict[str, int], requests_made: int) -> dict[str, object]:
+def _completeness(
+    store: Store, info: dict[str, int], requests_made: int, access_requests: bool
+) -> dict[str, object]:
     """What the baseline stored against what the simulator holds, and the request floor."""
     members = {kind: store.all_members(kind) for kind in ("group", "project")}
     users, groups, projects = len(store.users()), len(store.groups()), len(store.projects())
@@ -91,6 +99,8 @@ def _completeness(store: Store, info: dict[str, int], requests_made: int) -> dic
     pages = sum(max(1, math.ceil(n / 100)) for n in per_source.values())
     pages += groups + projects - len(per_source)  # an empty list still costs a page
     minimum = sum(math.ceil(n / 100) for n in (users, groups, projects)) + groups + pages
+    if access_requests:  # one (empty) page of requests per source
+        minimum += groups + projects
     stored = {"users": users, "groups": groups, "projects": projects}
     stored["members"] = sum(len(rows) for rows in members.values())
     return {

@@ -130,7 +130,7 @@ def test_push_is_gitlabs_sample_byte_for_byte_with_real_delivery_headers(
     first, second = receiver.deliveries("/audit")
     assert first.body == second.body == GITLAB_PUSH_SAMPLE
     names = [name for name, _ in first.headers]
-    for name in ("Content-Type", "User-Agent", "X-Gitlab-Webhook-UUID", "X-Gitlab-Instance"):
+    for name in ("Content-Type", "User-Agent", "X-Gitlab-Webhook-Uuid", "X-Gitlab-Instance"):
         assert name in names
     assert first.header("X-Gitlab-Event") == "System Hook"
     assert first.header("X-Gitlab-Token") == "s3cret"

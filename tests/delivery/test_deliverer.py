@@ -256,7 +256,7 @@ def test_signed_deliveries_verify_with_the_reference_library(
     queue(store, (1, "a", "user:1"))
     run(store, hooks(receiver, "a", signing_secret=SECRET), ManualClock(T0))
     (got,) = receiver.deliveries("/a")
-    headers = dict(got.headers)
+    headers = {name.lower(): value for name, value in got.headers}  # as servers hand them over
     assert Webhook(SECRET).verify(got.body, headers)["user_id"] == 1
     assert headers["webhook-id"] == got.header("Idempotency-Key")
 
