@@ -29,6 +29,7 @@ from bridge.config.settings import Settings
 from bridge.source import GitLabSource
 from bridge.store import Store
 from bridge.sync import sync
+from bridge.testing.configs import FAST_BUDGET
 
 
 def main() -> int:
@@ -46,7 +47,13 @@ def main() -> int:
         url = args.store or f"sqlite:///{Path(tmp) / 'bridge.db'}"
         settings = Settings.model_validate(
             {
-                "gitlab": {"url": sim.url, "token": sim.token, "concurrency": args.concurrency},
+                # The budget would pace a pass at 600 requests a minute: counted, not paced here.
+                "gitlab": {
+                    "url": sim.url,
+                    "token": sim.token,
+                    "concurrency": args.concurrency,
+                    "budget": FAST_BUDGET,
+                },
                 "state": {"url": url},
                 "hooks": {"system": [{"name": "audit", "url": "http://127.0.0.1:9/hook"}]},
                 "poll": {"access_requests": args.access_requests},
