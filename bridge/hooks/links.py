@@ -69,7 +69,7 @@ _LINKS: Final[Mapping[tuple[RecordKind, ChangeKind], Build2[Any, Any]]] = {
 
 
 def _cascaded(change: Change[Any], sources: frozenset[int], others: frozenset[int]) -> bool:
-    """A removal whose source or other party was destroyed too: GitLab sends no event."""
+    """A share link's removal whose source or invited group was destroyed too: no event."""
     source_id, other_id = change.key
     return change.kind == "removed" and (source_id in sources or other_id in others)
 
