@@ -45,6 +45,23 @@ def _bookkeeping() -> list[Column[object]]:
     ]
 
 
+def _member_row() -> list[Column[object]]:
+    """A member row's columns (``Member``), with the bookkeeping: members and requesters."""
+    return [
+        Column("source_kind", String(16), primary_key=True),
+        Column("source_id", BigInteger(), primary_key=True, autoincrement=False),
+        Column("user_id", BigInteger(), primary_key=True, autoincrement=False),
+        Column("username", Text(), nullable=False),
+        Column("name", Text(), nullable=False),
+        Column("state", Text(), nullable=False),
+        Column("access_level", Integer(), nullable=False),
+        Column("expires_at", Date()),
+        Column("created_at", UtcDateTime()),
+        Column("member_role", Text()),
+        *_bookkeeping(),
+    ]
+
+
 users = Table(
     "users",
     metadata,
@@ -107,17 +124,7 @@ projects = Table(
 members = Table(
     "members",
     metadata,
-    Column("source_kind", String(16), primary_key=True),
-    Column("source_id", BigInteger(), primary_key=True, autoincrement=False),
-    Column("user_id", BigInteger(), primary_key=True, autoincrement=False),
-    Column("username", Text(), nullable=False),
-    Column("name", Text(), nullable=False),
-    Column("state", Text(), nullable=False),
-    Column("access_level", Integer(), nullable=False),
-    Column("expires_at", Date()),
-    Column("created_at", UtcDateTime()),
-    Column("member_role", Text()),
-    *_bookkeeping(),
+    *_member_row(),
     Index("ix_members_user", "user_id"),
 )
 
@@ -127,17 +134,7 @@ members = Table(
 access_requests = Table(
     "access_requests",
     metadata,
-    Column("source_kind", String(16), primary_key=True),
-    Column("source_id", BigInteger(), primary_key=True, autoincrement=False),
-    Column("user_id", BigInteger(), primary_key=True, autoincrement=False),
-    Column("username", Text(), nullable=False),
-    Column("name", Text(), nullable=False),
-    Column("state", Text(), nullable=False),
-    Column("access_level", Integer(), nullable=False),
-    Column("expires_at", Date()),
-    Column("created_at", UtcDateTime()),
-    Column("member_role", Text()),
-    *_bookkeeping(),
+    *_member_row(),
     Index("ix_access_requests_user", "user_id"),
 )
 
