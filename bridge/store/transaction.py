@@ -118,8 +118,7 @@ class Transaction:
         observed_at: dt.datetime,
     ) -> int:
         """Make ``records`` the direct members of one group or project; others are untouched."""
-        values = [_checked(flat_values(r), kind, source_id) for r in records]
-        return self._replace_links(schema.members, kind, {source_id: values}, observed_at)
+        return self._replace_source(schema.members, kind, source_id, records, observed_at)
 
     def replace_access_requests(
         self,
@@ -129,8 +128,7 @@ class Transaction:
         observed_at: dt.datetime,
     ) -> int:
         """Make ``records`` the pending access requests of one group or project."""
-        values = [_checked(flat_values(r), kind, source_id) for r in records]
-        return self._replace_links(schema.access_requests, kind, {source_id: values}, observed_at)
+        return self._replace_source(schema.access_requests, kind, source_id, records, observed_at)
 
     def replace_shares(
         self,
@@ -140,8 +138,7 @@ class Transaction:
         observed_at: dt.datetime,
     ) -> int:
         """Make ``records`` the groups invited into one group or project."""
-        values = [_checked(flat_values(r), kind, source_id) for r in records]
-        return self._replace_links(schema.shares, kind, {source_id: values}, observed_at)
+        return self._replace_source(schema.shares, kind, source_id, records, observed_at)
 
     # -- bookkeeping and outbox -----------------------------------------------------------
 
@@ -213,6 +210,17 @@ class Transaction:
             )
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _replace_source(
+        self,
+        table: Table,
+        kind: SourceKind,
+        source_id: int,
+        records: Iterable[Member | Share],
+        observed_at: dt.datetime,
+    ) -> int:
+        values = [_checked(flat_values(r), kind, source_id) for r in records]
+        return self._replace_links(table, kind, {source_id: values}, observed_at)
 
     def _upsert_by_id(self, table: Table, new: list[Values], observed_at: dt.datetime) -> int:
         existing: dict[Key, RowMapping] = {}

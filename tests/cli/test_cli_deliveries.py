@@ -17,12 +17,20 @@ from bridge.testing.sim.simulator import Simulator
 Capture = pytest.CaptureFixture[str]
 
 
-def write_config(tmp_path: Path, sim: Simulator, receiver: Receiver, *, group: str = "") -> Path:
-    """A config with a system receiver 'audit' (token s3cret) and, optionally, a group one."""
+def write_config(
+    tmp_path: Path,
+    sim: Simulator,
+    receiver: Receiver,
+    *,
+    group: str = "",
+    events: str = "member_events: true",
+) -> Path:
+    """A config with a system receiver 'audit' (token s3cret) and, optionally, a group one
+    'team' with ``events`` on."""
     path = tmp_path / "bridge.yaml"
     group_hooks = (
         f"  group:\n    - {{name: team, url: '{receiver.url_for('/team')}', group: '{group}',"
-        " member_events: true}\n"
+        f" {events}}}\n"
         if group
         else ""
     )

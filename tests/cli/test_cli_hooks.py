@@ -13,6 +13,7 @@ import pytest
 from bridge.cli.main import main
 from bridge.testing.receiver import Delivery, Receiver, Reply
 from bridge.testing.sim.simulator import Simulator
+from tests.cli.test_cli_deliveries import write_config as deliveries_config
 
 Capture = pytest.CaptureFixture[str]
 
@@ -84,23 +85,8 @@ GROUP_EVENTS = {
 def write_config(tmp_path: Path, sim: Simulator, receiver: Receiver, *, group: str = "") -> Path:
     """A system receiver 'audit' (token s3cret) and, with ``group``, a group receiver 'team'
     taking member, subgroup and project events."""
-    path = tmp_path / "bridge.yaml"
-    group_hooks = (
-        f"  group:\n    - {{name: team, url: '{receiver.url_for('/team')}', group: '{group}',"
-        " member_events: true, subgroup_events: true, project_events: true}\n"
-        if group
-        else ""
-    )
-    path.write_text(
-        f"gitlab: {{url: '{sim.url}', token: {sim.tokens['admin']}, retry_attempts: 1,"
-        " budget: 60000}\n"
-        f"state: {{url: 'sqlite:///{tmp_path / 'bridge.db'}'}}\n"
-        "delivery: {max_attempts: 2}\n"
-        "hooks:\n"
-        f"  system:\n    - {{name: audit, url: '{receiver.url_for('/audit')}', token: s3cret,"
-        " timeout: 1}\n" + group_hooks
-    )
-    return path
+    events = "member_events: true, subgroup_events: true, project_events: true"
+    return deliveries_config(tmp_path, sim, receiver, group=group, events=events)
 
 
 def rich_group(sim: Simulator) -> int:
