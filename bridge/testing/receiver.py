@@ -256,7 +256,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not self.parse_request():
             return
-        reply = self.server.receiver._record(self, self._read_body())
+        body = self._read_body()
+        if body is None:  # the client died mid-request (kill -9): nothing arrived, nothing answers
+            self.close_connection = True
+            return
+        reply = self.server.receiver._record(self, body)
         if reply.delay and self.server.stopping.wait(reply.delay):
             self.close_connection = True  # stopping: drop the request unanswered
             return
@@ -271,7 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up (timed out) and closed its end
             self.close_connection = True
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
+        """The request's body; None when the connection closed before all of it came."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks = []
             while size := int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16):
@@ -281,7 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return b"".join(chunks)
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        return body if len(body) == length else None
 
     def _encode(self, reply: Reply) -> bytes:
         try:

@@ -265,3 +265,14 @@ def test_pretty_is_one_short_line() -> None:
         seq=2, method="GET", path="/", headers=(), body=b"", received_at=0.0, reply_status=200
     )
     assert pretty(empty) == "#2 GET /  -  -"
+
+
+def test_a_body_cut_short_is_no_delivery(receiver: Receiver) -> None:
+    """A client killed mid-request (kill -9) leaves a body shorter than its Content-Length:
+    nothing arrived, so nothing is recorded or answered."""
+    host, port = receiver.url.split("//", 1)[1].rstrip("/").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b'POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{"ev')
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(1024) == b""
+    assert receiver.deliveries() == []
