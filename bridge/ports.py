@@ -24,7 +24,7 @@ from bridge.model.ledger import (
     RowMeta,
 )
 from bridge.model.records import Group, Instance, Member, Project, Share, SourceKind, User
-from bridge.model.signals import AuditEntry, Capabilities, ChangedBy, Membership
+from bridge.model.signals import AuditEntry, Capabilities, ChangedBy, Fingerprint, Membership
 
 
 class Source(Protocol):
@@ -100,6 +100,16 @@ class Source(Protocol):
 
     def probe_audit_events(self) -> bool:
         """Whether GET /audit_events answers this token."""
+
+    def member_fingerprints(
+        self, kind: SourceKind, sources: Sequence[tuple[int, str]]
+    ) -> dict[int, Fingerprint | None]:
+        """Many sources' member fingerprints over GraphQL; None: not answered."""
+
+    def member_lists(
+        self, kind: SourceKind, sources: Sequence[tuple[int, str]]
+    ) -> dict[int, tuple[Member, ...] | None]:
+        """Many sources' direct members over GraphQL; None: read that one over REST."""
 
 
 class SnapshotWriter(Protocol):

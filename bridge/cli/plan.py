@@ -38,7 +38,9 @@ def add_commands(commands: Any) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from bridge.sync.planner import allocate, load_of
+    from bridge.sync import batches
+    from bridge.sync.batched import BatchReads
+    from bridge.sync.planner import allocate, kind_of, load_of
     from bridge.sync.reconciler import targets, task_cost, task_keys
 
     settings = load_settings(args)
@@ -47,17 +49,22 @@ def _plan(args: argparse.Namespace) -> int:
         caps, where = _offline(args.gitlab_version), f"GitLab {args.gitlab_version}"
     else:
         caps, where, budget = _online(settings)
+    also = settings.poll.access_requests
     with open_store(settings) as store:
         states = {s.name: s for s in store.resource_states()}
         groups = store.ids("group")
         rows = {"users": len(store.ids("user")), "groups": len(groups),
                 "projects": len(store.ids("project"))}  # fmt: skip
-        keys = task_keys(store, caps, groups)
+        # GraphQL batches at the sizes GitLab's scores allowed last time (or the defaults);
+        # the lists they read run on their own only when hinted.
+        reads = BatchReads(store, batches.batches(caps, access_requests=also), states)
+        keys = task_keys(store, caps, groups, batch_keys=reads.task_keys())
+        replaced = batches.lists_replace(caps, access_requests=also)
+        keys = [k for k in keys if kind_of(k) not in replaced]
     if not rows["users"]:
         print(f"{settings.state.url}: the snapshot is empty; run `gitlab-bridge sync` first, "
               "so the plan knows the instance's size")  # fmt: skip
         return 1
-    also = settings.poll.access_requests
     tasks = [(k, task_cost(states.get(k), k, rows, requests_too=also)) for k in keys]
     wanted = targets(settings)
     allocation = allocate(load_of(tasks), wanted, caps, budget)
@@ -133,7 +140,9 @@ def _advice(
     if not caps.audit_events:
         out.append("instance audit events (GitLab Premium) would make member changes visible "
                    "within about a minute, whatever the instance's size")  # fmt: skip
-    out.append("reading member lists through GraphQL, many per request, is planned (issue 16)")
+    if not caps.graphql_lists:
+        out.append("GitLab 13.9 or later reads member lists through GraphQL, many per request "
+                   "(gitlab.graphql)")  # fmt: skip
     return out
 
 
@@ -158,6 +167,8 @@ def _online(settings: Any) -> tuple[Capabilities, str, float]:
     caps = source.capabilities
     if caps.audit_events and not source.probe_audit_events():
         caps = dataclasses.replace(caps, audit_events=False)
+    if caps.graphql_lists and not source.probe_graphql():
+        caps = source.capabilities  # GraphQL is off there: REST only
     source.instance_limits()
     inst = source.instance
     budget = source.budget.effective if source.budget is not None else settings.gitlab.budget

@@ -89,6 +89,9 @@ class GitLabSettings(_Model):
     # instance, and well below GitLab.com's 2,000/min for an authenticated user.
     budget: int = Field(600, ge=1, le=1_000_000)
     concurrency: int = Field(4, ge=1, le=64)
+    # Member lists of many sources per request over /api/graphql where the version has it
+    # (13.9+; fingerprints 15.5+); false: REST only (docs/freshness.md#graphql).
+    graphql: bool = True
     retry_attempts: int = Field(6, ge=1, le=50)  # every try, the first included
     retry_max_wait: Timeout = 60.0
 

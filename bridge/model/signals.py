@@ -20,6 +20,8 @@ ChangedBy = Literal["updated_at", "last_activity_at"]
 # ee/lib/api/audit_events.rb: `paginate_with_strategies` (cursor keyset, id descending only);
 # doc/api/audit_events.md: "Support for keyset pagination introduced in GitLab 15.11".
 AUDIT_EVENTS_KEYSET: Final = (15, 11)
+GRAPHQL_LISTS: Final = (13, 9)  # relations (~13.7) and queryComplexity (~13.9)
+GRAPHQL_FINGERPRINTS: Final = (15, 5)  # sort: UPDATED_DESC on member connections (~15.5)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +54,27 @@ class AuditEntry:
     created_at: dt.datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What changes when a source's direct members change: their ``count`` (None where the
+    version lacks it) and the newest ``updatedAt`` (None: no members)."""
+
+    count: int | None
+    newest: str | None
+
+    def text(self) -> str:
+        """The stored form: ``count|newest``."""
+        return f"{'' if self.count is None else self.count}|{self.newest or ''}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Fingerprint | None:
+        """The stored form back; None when nothing was stored."""
+        if not text or "|" not in text:
+            return None
+        count, _, newest = text.partition("|")
+        return cls(int(count) if count else None, newest or None)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Capabilities:
     """Which change signals an instance offers to the configured token."""
@@ -60,6 +83,8 @@ class Capabilities:
     last_activity_after: bool  # GET /projects?order_by=last_activity_at&last_activity_after=
     memberships: bool  # GET /users/:id/memberships
     audit_events: bool  # GET /audit_events (still subject to the licence: probe it)
+    graphql_lists: bool = False  # direct member lists over GraphQL (still probed once)
+    graphql_fingerprints: bool = False  # members sorted by updatedAt over GraphQL
 
 
 def capabilities(instance: Instance) -> Capabilities:
@@ -80,4 +105,11 @@ def capabilities(instance: Instance) -> Capabilities:
         # ee/lib/api/audit_events.rb: EE code only (CE: 404), authenticated_as_admin!, then
         # forbidden! unless License.feature_available?(:admin_audit_log) (403 without Premium).
         audit_events=instance.enterprise and version >= (12, 4) and admin,
+        # app/graphql/resolvers/members_resolver.rb: ``relations`` (MR !48372, ~13.7) is what
+        # makes a member connection exactly the direct rows; queryComplexity (~13.9) sizes the
+        # batches. Before, REST only (docs/gitlab-api.md#graphql).
+        graphql_lists=version >= GRAPHQL_LISTS,
+        # ``sort: MemberSort`` with UPDATED_DESC (MR !97092, ~15.5): the newest updatedAt in
+        # one node. No version has ``count`` on member connections.
+        graphql_fingerprints=version >= GRAPHQL_FINGERPRINTS,
     )

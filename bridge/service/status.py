@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bridge.model.ledger import MEMBER_LIST_PREFIX, RESOURCES, WAITING, ReceiverState, ResourceState
 from bridge.model.signals import Capabilities
+from bridge.sync.batches import FIT_STATE
 from bridge.sync.planner import kind_of, klass_of
 
 
@@ -137,6 +138,8 @@ def _classes(
                         audit_events=audit)  # fmt: skip
     ages: dict[str, list[float | None]] = {name: [] for name in targets}
     for state in states:
+        if state.name == FIT_STATE:
+            continue  # bookkeeping of GraphQL batch sizes, not a read
         klass = klass_of(kind_of(state.name), caps)
         if klass in ages:
             last = state.last_complete_at

@@ -7,12 +7,14 @@ of foreign errors live in ``bridge.source.transport``; the page walks in ``bridg
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, cast
 from urllib.parse import quote
@@ -25,12 +27,14 @@ from bridge.model.signals import (
     AuditEntry,
     Capabilities,
     ChangedBy,
+    Fingerprint,
     Membership,
 )
 from bridge.model.signals import capabilities as capabilities_of
 from bridge.retry import RetryPolicy
 from bridge.source import signals
 from bridge.source.budget import Budget
+from bridge.source.graphql import Dialect, GraphQL
 from bridge.source.limits import InstanceLimits, read_limits
 from bridge.source.paging import offset_scan, required, scan
 from bridge.source.parsing import (
@@ -46,6 +50,7 @@ from bridge.source.parsing import (
 from bridge.source.transport import Params, Transport
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class GitLabSource:
@@ -67,10 +72,12 @@ class GitLabSource:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         stop: threading.Event | None = None,
+        graphql: bool = True,
     ) -> None:
         """``budget``: requests per minute (or a shared ``Budget``); None sends as fast as
         ``concurrency`` allows (tests, the simulator's tools). ``stop``: set it to cut retries
-        and budget waits short (the daemon's SIGTERM)."""
+        and budget waits short (the daemon's SIGTERM). ``graphql``: read member lists over
+        GraphQL where the version has what it takes (``gitlab.graphql``)."""
         if concurrency < 1 or not 1 <= per_page <= 100:
             raise ValueError("concurrency must be >= 1 and per_page within 1..100")
         self.per_page, self.concurrency = per_page, concurrency
@@ -90,6 +97,8 @@ class GitLabSource:
         )
         self.url = self._http.url
         self._instance: Instance | None = None
+        self._graphql_wanted = graphql
+        self._graphql: GraphQL | None = None
 
     def __repr__(self) -> str:
         return f"GitLabSource({self.url!r})"
@@ -109,6 +118,7 @@ class GitLabSource:
             concurrency=settings.concurrency,
             retry=RetryPolicy(max_attempts=settings.retry_attempts, cap=settings.retry_max_wait),
             stop=stop,
+            graphql=settings.graphql,
         )
 
     @property
@@ -281,8 +291,64 @@ class GitLabSource:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The change signals this version and token offer (the licence: ``probe_audit_events``)."""
-        return capabilities_of(self.instance)
+        """The change signals this version and token offer (the licence: ``probe_audit_events``;
+        GraphQL: ``probe_graphql``)."""
+        caps = capabilities_of(self.instance)
+        if not self._graphql_wanted:
+            caps = dataclasses.replace(caps, graphql_lists=False, graphql_fingerprints=False)
+        return caps
+
+    # -- GraphQL (bridge.source.graphql) -------------------------------------------------------
+
+    @property
+    def graphql(self) -> GraphQL | None:
+        """Batched member reads, where this GitLab and ``gitlab.graphql`` allow them."""
+        if self._graphql is None and self.capabilities.graphql_lists:
+            dialect = Dialect(count=False, projects_by_id=True)
+            self._graphql = GraphQL(post=self._post_graphql, dialect=dialect)
+        return self._graphql
+
+    def probe_graphql(self) -> bool:
+        """Whether ``/api/graphql`` answers a member query (1 request); off for good if not."""
+        if self.graphql is None:
+            return False
+        me = self.instance.token_user_id
+        try:
+            answer = self._post_graphql(
+                "query{queryComplexity{score limit} currentUser{id}}", "GraphQL probe"
+            )
+            ok = isinstance(answer.get("data"), dict) and not answer.get("errors")
+        except FatalSourceError as exc:
+            log.warning("GraphQL is not usable here (%s): member lists over REST", exc)
+            ok = False
+        if not ok:
+            self._graphql_wanted, self._graphql = False, None
+        log.debug("GraphQL probe as user %d: %s", me, ok)
+        return ok
+
+    def _post_graphql(self, query: str, what: str) -> Json:
+        page = self._http.post_json(f"{self.url}/api/graphql", {"query": query}, what)
+        if not isinstance(page.data, dict):
+            raise FatalSourceError(f"{what}: not a GraphQL answer")
+        return cast(Json, page.data)
+
+    def member_fingerprints(
+        self, kind: SourceKind, sources: Sequence[tuple[int, str]]
+    ) -> dict[int, Fingerprint | None]:
+        """Each source's member fingerprint over GraphQL (None: not answered)."""
+        graphql = self.graphql
+        if graphql is None or not self.capabilities.graphql_fingerprints:
+            raise FatalSourceError(f"{self.url}: no member fingerprints over GraphQL here")
+        return graphql.fingerprints(kind, sources)
+
+    def member_lists(
+        self, kind: SourceKind, sources: Sequence[tuple[int, str]]
+    ) -> dict[int, tuple[Member, ...] | None]:
+        """Many sources' direct members over GraphQL; None: read that one over REST."""
+        graphql = self.graphql
+        if graphql is None:
+            raise FatalSourceError(f"{self.url}: no member lists over GraphQL here")
+        return graphql.lists(kind, sources)
 
     def newest_users(self, after_id: int, per_page: int = 20) -> tuple[User, ...]:
         """Users with id > ``after_id``, ascending; 1 request when none is new."""

@@ -1,5 +1,5 @@
-"""One GET to GitLab over python-gitlab: charged to the budget, counted, retried, errors
-translated once.
+"""One request to GitLab (a GET, or a GraphQL POST) over python-gitlab: charged to the
+budget, counted, retried, errors translated once.
 
 Foreign exceptions (python-gitlab, requests) become the bridge's here and nowhere else::
 
@@ -90,12 +90,21 @@ class Transport:
         self, path: str, params: Params, what: str, *, missing: Missing = "fatal"
     ) -> Page | None:
         """GET with retries; None for a 404 that ``missing`` allows."""
+        return self._retried(lambda: self._attempt(path, params, what, missing), what)
+
+    def post_json(self, url: str, body: dict[str, Any], what: str) -> Page:
+        """POST a JSON body to a full URL (GraphQL lives beside ``/api/v4``), with retries."""
+        page = self._retried(lambda: self._attempt(url, {}, what, "fatal", post=body), what)
+        assert page is not None  # a 404 with missing="fatal" raises
+        return page
+
+    def _retried(self, attempt: Callable[[], Page | None], what: str) -> Page | None:
         failures = 0
         while True:
             if self._stop is not None and self._stop.is_set():
                 raise RetriableSourceError(f"{what}: stopped")
             try:
-                return self._attempt(path, params, what, missing)
+                return attempt()
             except RetriableSourceError as exc:
                 if self._stop is not None and self._stop.is_set():
                     raise RetriableSourceError(f"{what}: stopped") from exc
@@ -142,16 +151,25 @@ class Transport:
         else:
             self._sleep(delay)
 
-    def _attempt(self, path: str, params: Params, what: str, missing: Missing) -> Page | None:
+    def _attempt(
+        self,
+        path: str,
+        params: Params,
+        what: str,
+        missing: Missing,
+        *,
+        post: dict[str, Any] | None = None,
+    ) -> Page | None:
         with self._slots:  # the budget is charged inside the slot, right before sending
             if self.budget is not None:
                 self.budget.acquire()
             self.requests.add()
             try:
                 response = self._client().http_request(
-                    "get",
+                    "get" if post is None else "post",
                     path,
                     query_data=params,
+                    post_data=post,
                     obey_rate_limit=False,
                     retry_transient_errors=False,
                 )

@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from typing import TypeVar
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, TypeVar
 
-from bridge.errors import SourceError
+from bridge.errors import FatalSourceError, SourceError
 from bridge.hooks import diff
 from bridge.hooks.payloads.context import PayloadContext
 from bridge.model.changes import MEMBER_RECORD, Sides, subjects
 from bridge.model.ledger import RowMeta, member_list
-from bridge.model.records import Member, Project, SourceKind
+from bridge.model.records import Group, Member, Project, SourceKind
 from bridge.ports import SnapshotWriter, Source
 from bridge.sync import access_requests
 from bridge.sync.confirm import confirm
 from bridge.sync.state import Pass
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+MINIMAL_ACCESS = 5
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,45 +56,162 @@ def read_list(source: Source, kind: SourceKind, ident: int, with_requests: bool)
     return MemberList(members, requests)
 
 
+def exact_rows(
+    stored: Mapping[int, Member], rows: tuple[Member, ...] | None
+) -> tuple[Member, ...] | None:
+    """A GraphQL list (``GitLabSource.member_lists``) as the rows REST would give, or None:
+    read it over REST. GraphQL shows Minimal Access rows that some versions' REST lists hide,
+    so where either side has one, REST decides. ``stored``: the snapshot's rows, by user id."""
+    if rows is None or any(m.access_level == MINIMAL_ACCESS for m in rows):
+        return None
+    if any(m.access_level == MINIMAL_ACCESS for m in stored.values()):
+        return None
+    return tuple(_steady(stored.get(m.user_id), m) for m in rows)
+
+
+def _steady(stored: Member | None, read: Member) -> Member:
+    """A GraphQL row with what GraphQL cannot tell taken from the stored REST row: the
+    custom role (REST's ``member_role``), and ``created_at`` below the second (GraphQL's Time
+    has whole seconds); so a batch read never rewrites a row it did not see change."""
+    if stored is None:
+        return read
+    created = read.created_at
+    if (
+        stored.created_at is not None
+        and created is not None
+        and stored.created_at.replace(microsecond=0) == created.replace(microsecond=0)
+    ):
+        created = stored.created_at
+    return dataclasses.replace(read, created_at=created, member_role=stored.member_role)
+
+
 def members(run: Pass, workers: int) -> None:
-    """Direct members of every group and project: read concurrently, written here."""
+    """Direct members of every group and project: read concurrently, written here. Where the
+    instance has GraphQL, many lists come per request (``GitLabSource.member_lists``), and a
+    list a batch cannot settle is read over REST (docs/freshness.md#graphql)."""
     users, groups, projects = run.store.users(), run.store.groups(), run.store.projects()
     ctx = run.context(users, groups)
     # Removals route along the hierarchy as it was before this pass (docs/events.md#fan-out).
     contexts = Sides(new=ctx, old=dataclasses.replace(ctx, groups={**groups, **run.old_groups}))
     sources: list[tuple[SourceKind, int]] = [("group", g) for g in sorted(groups)]
     sources += [("project", p) for p in sorted(projects)]
-    old = {kind: _by_source(run.members_at_start(kind)) for kind in ("group", "project")}
-    metas = {kind: _by_source(run.store.members_meta(kind)) for kind in ("group", "project")}
     run.fresh.update(_created_after_baseline(run))
+    batched = run.source.capabilities.graphql_lists and not run.settings.poll.access_requests
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures: dict[Future[Listed], tuple[SourceKind, int]] = {
-            pool.submit(_fetch, run, kind, ident): (kind, ident) for kind, ident in sources
-        }
-        for future in as_completed(futures):
-            if run.stop.is_set():
-                for pending in futures:
-                    pending.cancel()  # lists not yet written are read again next pass
-                break
-            kind, ident = futures[future]
-            try:
-                listed, requests = future.result()
-                if listed.members is None:
-                    continue  # the source is gone: the next groups/projects phase confirms it
-                settle_list(
-                    run,
-                    kind,
-                    ident,
-                    listed,
-                    old=old[kind].get(ident, {}),
-                    metas=metas[kind].get(ident, {}),
-                    contexts=contexts,
-                    projects=projects,
-                    requests=requests,
-                )
-            except SourceError as exc:  # this list stays as it was; the others go on
-                run.failed(member_list(kind, ident), exc)
+        reader = _Reader(run, pool, contexts, projects)
+        if batched:
+            for kind, chunk in _chunks(sources, groups):
+                reader.batch(kind, chunk)
+        else:
+            for kind, ident in sources:
+                reader.rest(kind, ident)
+        reader.drain()
     run.flush_quiet()
+
+
+class _Reader:
+    """The members phase's reads in flight: REST lists and GraphQL batches; answers are
+    written on the calling thread, one transaction per list."""
+
+    def __init__(
+        self,
+        run: Pass,
+        pool: ThreadPoolExecutor,
+        contexts: Sides[PayloadContext],
+        projects: Mapping[int, Project],
+    ) -> None:
+        self.run, self.pool, self.contexts, self.projects = run, pool, contexts, projects
+        self.old = {kind: _by_source(run.members_at_start(kind)) for kind in ("group", "project")}
+        self.metas = {
+            kind: _by_source(run.store.members_meta(kind)) for kind in ("group", "project")
+        }
+        self.jobs: dict[Future[Any], tuple[SourceKind, tuple[int, ...]]] = {}
+
+    def rest(self, kind: SourceKind, ident: int) -> None:
+        self.jobs[self.pool.submit(_fetch, self.run, kind, ident)] = (kind, (ident,))
+
+    def batch(self, kind: SourceKind, chunk: list[tuple[int, str]]) -> None:
+        job = self.pool.submit(_fetch_batch, self.run, kind, chunk)
+        self.jobs[job] = (kind, tuple(i for i, _ in chunk))
+
+    def drain(self) -> None:
+        """Settle answers as they come, until none is left or the pass is stopped."""
+        while self.jobs:
+            done, _ = wait(list(self.jobs), return_when=FIRST_COMPLETED)
+            if self.run.stop.is_set():
+                for pending in self.jobs:
+                    pending.cancel()  # lists not yet written are read again next pass
+                return
+            for future in done:
+                kind, idents = self.jobs.pop(future)
+                try:
+                    answer, requests = future.result()
+                except FatalSourceError as exc:
+                    if len(idents) == 1:
+                        self.run.failed(member_list(kind, idents[0]), exc)
+                        continue
+                    log.warning("GraphQL member lists failed (%s): reading them over REST", exc)
+                    for ident in idents:
+                        self.rest(kind, ident)
+                except SourceError as exc:  # these lists stay as they were; the others go on
+                    for ident in idents:
+                        self.run.failed(member_list(kind, ident), exc)
+                else:
+                    self._answered(kind, idents, answer, requests)
+
+    def _answered(
+        self, kind: SourceKind, idents: tuple[int, ...], answer: Any, requests: int
+    ) -> None:
+        if isinstance(answer, MemberList):  # one list over REST
+            if answer.members is not None:  # None: gone; the next listing confirms it
+                self._settle(kind, idents[0], answer, requests)
+            return
+        share = round(requests / max(1, len(idents)))
+        for ident in idents:
+            stored = {uid: m for (_, uid), m in self.old[kind].get(ident, {}).items()}
+            rows = exact_rows(stored, answer.get(ident))
+            if rows is None:
+                self.rest(kind, ident)  # a long list, or not answered
+            else:
+                self._settle(kind, ident, MemberList(rows), share)
+
+    def _settle(self, kind: SourceKind, ident: int, listed: MemberList, requests: int) -> None:
+        settle_list(
+            self.run,
+            kind,
+            ident,
+            listed,
+            old=self.old[kind].get(ident, {}),
+            metas=self.metas[kind].get(ident, {}),
+            contexts=self.contexts,
+            projects=self.projects,
+            requests=requests,
+        )
+
+
+BATCH_JOB = 100  # sources per batch job; the source splits it into requests GitLab accepts
+
+
+def _chunks(
+    sources: list[tuple[SourceKind, int]], groups: Mapping[int, Group]
+) -> list[tuple[SourceKind, list[tuple[int, str]]]]:
+    """The sources in jobs of ``BATCH_JOB``: groups by full path, projects by id."""
+    out: list[tuple[SourceKind, list[tuple[int, str]]]] = []
+    for kind in ("group", "project"):
+        named = [
+            (i, groups[i].full_path if kind == "group" else "") for k, i in sources if k == kind
+        ]
+        out += [(kind, named[n : n + BATCH_JOB]) for n in range(0, len(named), BATCH_JOB)]
+    return out
+
+
+def _fetch_batch(
+    run: Pass, kind: SourceKind, chunk: list[tuple[int, str]]
+) -> tuple[dict[int, tuple[Member, ...] | None], int]:
+    """Many lists over GraphQL and the requests they took (on the worker's own thread)."""
+    before = run.source.requests_by_this_thread
+    answer = run.source.member_lists(kind, chunk)
+    return answer, run.source.requests_by_this_thread - before
 
 
 def settle_list(

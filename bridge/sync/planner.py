@@ -45,7 +45,8 @@ CLASSES: tuple[Klass, ...] = (
 Kind = Literal[
     "signal:new_users", "signal:new_groups", "signal:new_projects", "signal:changed_projects",
     "signal:audit", "memberships", "users", "groups", "projects", "shares:group",
-    "members:group", "members:project",
+    "members:group", "members:project", "graphql:lists:group", "graphql:lists:project",
+    "graphql:fingerprints:group", "graphql:fingerprints:project",
 ]  # fmt: skip
 SIGNALS: frozenset[str] = frozenset(
     {"signal:new_users", "signal:new_groups", "signal:new_projects", "signal:changed_projects",
@@ -57,14 +58,23 @@ SIGNAL_SHARE = 0.5
 # A walk re-reads each source once per target: a change waits at most that long, plus seconds
 # for the read and the delivery.
 WALK_SHARE = 1.0
+# GraphQL fingerprints (bridge.source.graphql) are walks, stretched with the others when the
+# budget is short, but every half target like a signal: what they see is then re-read.
+FINGERPRINTS: frozenset[str] = frozenset(
+    {"graphql:fingerprints:group", "graphql:fingerprints:project"}
+)
 HINT_RESERVE = 0.05  # of the budget, kept for re-reads that signals ask for
 FLOOR = 60.0  # seconds: the leftover budget never re-reads a source sooner than this
 RETRY = 60.0  # seconds: a failed read is tried again after this long
 
 
 def kind_of(key: str) -> Kind:
-    """``members:group:7`` -> ``members:group``; ``memberships:42`` -> ``memberships``."""
+    """``members:group:7`` -> ``members:group``; ``memberships:42`` -> ``memberships``;
+    ``graphql:lists:project:3`` (a batch of sources) -> ``graphql:lists:project``."""
     head, _, rest = key.partition(":")
+    if head == "graphql":
+        shape, kind, _ = rest.split(":", 2)
+        return f"graphql:{shape}:{kind}"  # type: ignore[return-value]
     if head in ("signal", "members", "shares"):
         return f"{head}:{rest.split(':', 1)[0]}"  # type: ignore[return-value]
     return head  # type: ignore[return-value]
@@ -106,10 +116,12 @@ def klass_of(kind: Kind, caps: Capabilities) -> Klass:
             return "group_members"
         case "shares:group":
             return "shares"
-        case "members:group":
+        case "members:group" | "graphql:lists:group" | "graphql:fingerprints:group":
             return "reconcile" if caps.audit_events else "group_members"
+        case "graphql:fingerprints:project":
+            return "reconcile" if caps.audit_events else "project_members"
         case _:
-            return "reconcile"  # users, members:project
+            return "reconcile"  # users, members:project, graphql:lists:project
 
 
 def signal_period(kind: Kind, targets: Targets, caps: Capabilities) -> float:
@@ -164,7 +176,8 @@ def allocate(
             periods[kind] = signal_period(k, targets, caps)
             signal_rate += cost.requests / periods[kind]
         else:
-            periods[kind] = WALK_SHARE * targets.of(klass_of(k, caps))
+            share = SIGNAL_SHARE if kind in FINGERPRINTS else WALK_SHARE
+            periods[kind] = share * targets.of(klass_of(k, caps))
             walk_rate += cost.requests / periods[kind]
     # The walks share what the signals leave, less a reserve for the re-reads hints ask for;
     # a starved walk still creeps on.
@@ -196,7 +209,10 @@ def _worst(
     """The longest a change of each class can wait to be read, under these periods (a long
     listing holds one worker, never the others: the daemon pipelines its reads)."""
     get = periods.get
-    members_walk = get("members:group", targets.group_members)
+    members_walk = get(
+        "graphql:lists:group",
+        get("graphql:fingerprints:group", get("members:group", targets.group_members)),
+    )
     reconcile = max((p for k, p in periods.items() if k not in SIGNALS), default=0.0)
     audit = get("signal:audit") if caps.audit_events else None
     worst: dict[Klass, float] = {
@@ -208,7 +224,8 @@ def _worst(
             get("memberships", signal_period("memberships", targets, caps)),
         ),
         "group_members": audit or members_walk,
-        "project_members": audit or get("signal:changed_projects", reconcile),
+        "project_members": audit
+        or get("graphql:fingerprints:project", get("signal:changed_projects", reconcile)),
         "groups_and_projects": max(get("groups", 0.0), get("projects", 0.0)),
         "shares": get("shares:group", reconcile),
         "reconcile": reconcile,
@@ -276,7 +293,8 @@ class Schedule:
         return True
 
     def done(self, key: str, at: float, *, cost: float | None = None) -> None:
-        """A read finished at ``at`` and took ``cost`` requests."""
+        """A read finished at ``at`` and took ``cost`` requests (a source read by a batch task:
+        no cost of its own)."""
         entry = self._tasks.get(key)
         if entry is None:
             return
@@ -359,6 +377,10 @@ class Schedule:
     def _push(self, entry: _Entry) -> None:
         entry.version += 1
         seq = next(self._seq)
+        if math.isinf(entry.period):  # read only when hinted (a batch task reads it otherwise)
+            if entry.hinted_at is not None:
+                heapq.heappush(self._hints, (entry.hinted_at, seq, entry.version, entry.key))
+            return
         deadline = -math.inf if entry.last is None else entry.last + entry.period
         due = self._signals if kind_of(entry.key) in SIGNALS else self._due
         heapq.heappush(due, (deadline, seq, entry.version, entry.key))

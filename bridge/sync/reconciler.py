@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -28,7 +29,8 @@ from bridge.model.ledger import MEMBER_LIST_PREFIX, ResourceState
 from bridge.model.records import Group, User
 from bridge.model.signals import Capabilities
 from bridge.ports import SnapshotStore, Source
-from bridge.sync import planner
+from bridge.sync import batches, planner
+from bridge.sync.batched import BatchReads
 from bridge.sync.planner import (
     SIGNALS,
     Allocation,
@@ -94,13 +96,20 @@ def signals(caps: Capabilities) -> list[str]:
     return out
 
 
-def task_keys(store: SnapshotStore, caps: Capabilities, groups: Iterable[int]) -> list[str]:
-    """Every listing, signal, member list and group's shares the snapshot knows."""
+def task_keys(
+    store: SnapshotStore,
+    caps: Capabilities,
+    groups: Iterable[int],
+    *,
+    batch_keys: Iterable[str] = (),
+) -> list[str]:
+    """Every listing, signal, member list and group's shares the snapshot knows, and the
+    GraphQL batches (``BatchReads.keys``)."""
     keys: list[str] = ["users", "groups", "projects", *signals(caps)]
     for group in groups:
         keys += source_tasks("group", group)
     keys += [f"members:project:{p}" for p in store.ids("project")]
-    return keys
+    return [*keys, *batch_keys]
 
 
 def task_cost(
@@ -151,6 +160,9 @@ class Reconciler:
         self._rows: dict[str, int] = {}  # listing sizes, for their cost in pages
         self._pool = ReadPool(settings.gitlab.concurrency)
         self.ready = False
+        also = settings.poll.access_requests
+        self.replaced = batches.lists_replace(caps, access_requests=also)  # read only if hinted
+        self.batches = BatchReads(store, batches.batches(caps, access_requests=also), {})
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -162,6 +174,8 @@ class Reconciler:
         caps = source.capabilities
         if caps.audit_events and not source.probe_audit_events():
             caps = dataclasses.replace(caps, audit_events=False)  # CE-like tier or no licence
+        if caps.graphql_lists and not source.probe_graphql():
+            caps = source.capabilities  # GraphQL is off here: REST only
         source.instance_limits()  # GitLab's throttle, when on, lowers the budget
         reconciler = cls(source, store, settings, now=now, caps=caps,
                          per_minute=settings.gitlab.budget)  # fmt: skip
@@ -175,7 +189,9 @@ class Reconciler:
         self.users, self.groups = self.store.users(), self.store.groups()
         self._rows = {"users": len(self.users), "groups": len(self.groups),
                       "projects": len(self.store.ids("project"))}  # fmt: skip
-        keys = task_keys(self.store, self.caps, sorted(self.groups))
+        self.batches = BatchReads(self.store, self.batches.kinds, self.states)
+        keys = task_keys(self.store, self.caps, sorted(self.groups),
+                         batch_keys=self.batches.task_keys())  # fmt: skip
         now = self._now()
         keys += [f"memberships:{u.id}" for u in self._new_users(self.users.values(), now)]
         self._allocate(now.timestamp(), keys)
@@ -195,6 +211,8 @@ class Reconciler:
         state = self.states.get(key)
         if state is None and key.startswith("shares:group:"):
             state = self.states.get("groups")  # the groups pass read every group's shares
+        if state is None and key.startswith("graphql:"):
+            state = self._oldest_read(key)
         last = None
         if not fresh and state is not None and state.last_complete_at is not None:
             last = state.last_complete_at.timestamp()
@@ -206,9 +224,25 @@ class Reconciler:
         return task_cost(self.states.get(key), key, self._rows,
                          requests_too=self.settings.poll.access_requests)  # fmt: skip
 
+    def _oldest_read(self, key: str) -> ResourceState | None:
+        """A batch's last read: its sources' oldest (a new batch of sources read before)."""
+        (shape, kind), _ = batches.parse(key)
+        if shape != "lists":
+            return None
+        oldest: ResourceState | None = None
+        for ident, _path in self.batches.sources(key, self.groups):
+            state = self.states.get(f"members:{kind}:{ident}")
+            if state is None or state.last_complete_at is None:
+                return None
+            if oldest is None or state.last_complete_at < oldest.last_complete_at:  # type: ignore[operator]
+                oldest = state
+        return oldest
+
     def _period(self, key: str) -> float:
         assert self.allocation is not None
         kind = kind_of(key)
+        if kind in self.replaced:
+            return math.inf  # a batch reads it; its own task waits for a hint
         if kind in self.allocation.periods:
             return self.allocation.periods[kind]
         return planner.signal_period(kind, self.targets, self.caps)
@@ -216,7 +250,11 @@ class Reconciler:
     def _allocate(self, now: float, keys: Iterable[str] | None = None) -> None:
         if keys is None:
             keys = list(self.schedule)
-        pairs = [(k, self.schedule.cost(k) if k in self.schedule else self._cost(k)) for k in keys]
+        pairs = [
+            (k, self.schedule.cost(k) if k in self.schedule else self._cost(k))
+            for k in keys
+            if kind_of(k) not in self.replaced
+        ]
         load = load_of(pairs)
         for kind in ("memberships",):
             load.setdefault(kind, planner.Load(tasks=0, requests=0.0))
@@ -287,9 +325,15 @@ class Reconciler:
             return
         now = self._now()
         if now.timestamp() - self._allocated_at >= REALLOCATE:
+            self._rebatch()
             self._allocate(now.timestamp())
         for key in self.schedule.next(now.timestamp(), self._available(), most=free):
-            self._inflight[key] = (self._pool.submit(partial(self._fetch, key)), now)
+            if key.startswith("graphql:"):
+                sources = self.batches.sources(key, self.groups)
+                job = partial(self._fetch_batch, key, sources)
+            else:
+                job = partial(self._fetch, key)
+            self._inflight[key] = (self._pool.submit(job), now)
 
     def _available(self) -> float:
         """Requests the budget allows now (a read always goes: the budget paces it)."""
@@ -306,7 +350,12 @@ class Reconciler:
             applier = Applier(run, self.users, self.groups, window=window, now=started)
             try:
                 answer, requests = future.result()
-                if key in LISTINGS:
+                if key.startswith("graphql:"):
+                    busy = [k for k in self._inflight if k.startswith("members:")]
+                    outcome, settled = self.batches.apply(applier, key, answer, busy)
+                    for name in settled:
+                        self.schedule.done(name, at)
+                elif key in LISTINGS:
                     outcome = applier.listing(key, answer)
                     touched = True
                 else:
@@ -326,6 +375,31 @@ class Reconciler:
                 self.users, self.groups = self.store.users(), self.store.groups()
                 touched = False
 
+    def _fetch_batch(self, key: str, sources: list[tuple[int, str]]) -> tuple[Any, int]:
+        before = self.source.requests_by_this_thread
+        answer = BatchReads.fetch(self.source, key, sources)
+        return answer, self.source.requests_by_this_thread - before
+
+    def _rebatch(self) -> None:
+        """Split the batches anew when GitLab's scores allow other sizes, or sources came
+        and went; the new batches keep the oldest read of the ones they replace."""
+        graphql = getattr(self.source, "graphql", None)
+        measured = {k: f.size for k, f in graphql.fits_.items()} if graphql is not None else {}
+        if not self.batches.kinds or not self.batches.resized(measured):
+            return
+        old = [k for k in self.schedule if k.startswith("graphql:")]
+        lasts = [self.schedule.last(k) for k in old]
+        last = None if not lasts or None in lasts else min(x for x in lasts if x is not None)
+        for key in old:  # one in flight is still applied: its answer names its sources
+            self.schedule.remove(key)
+        now = self._now()
+        with self.store.transaction() as tx:
+            tx.set_resource_state(self.batches.fit_state(now.replace(microsecond=0)))
+        for key in self.batches.task_keys():
+            if key not in self.schedule:
+                self.schedule.add(key, self._period(key), last=last)
+        log.info("GraphQL batches: %s", self.batches.sizes.text())
+
     def _fetch(self, key: str) -> tuple[Any, int]:
         before = self.source.requests_by_this_thread
         state = self.states.get(key)
@@ -337,6 +411,8 @@ class Reconciler:
 
     def _follow(self, outcome: Outcome, at: float, now: dt.datetime) -> None:
         """New tasks, dropped tasks and hints from one read."""
+        if outcome.added or outcome.removed:
+            self.batches.refresh()  # new sources join their batch, gone ones leave it
         for key in outcome.removed:
             self.schedule.remove(key)
         for key in outcome.added:

@@ -1,0 +1,304 @@
+"""Many member lists per request: GitLab's GraphQL API (docs/freshness.md#graphql).
+
+Two query shapes, each for groups and projects (docs/gitlab-api.md#graphql):
+
+- **fingerprint**: per source, its direct members' ``count`` (where the version has it) and
+  the newest ``updatedAt`` (``first: 1, sort: UPDATED_DESC``). A member added, removed, or
+  changed in role or expiry changes one of the two.
+- **list**: per source, the first page (100) of its direct members. A longer list is read over
+  REST, where its pages cost what they cost anyway.
+
+Groups are asked by alias (``g0: group(fullPath:)``, every version), projects by global id
+(``projects(ids:)``). A source GitLab does not answer for (renamed since the snapshot, gone,
+hidden) comes back as None, and the caller reads it over REST, which can tell gone from moved.
+
+How many sources fit one request is **measured, not guessed**: graphql-ruby's scoring changed
+between GitLab versions, so every query asks ``queryComplexity { score limit }`` and the next
+batch is sized from GitLab's own score; a refusal ("Query has complexity of X, which exceeds
+max complexity of Y") resizes from X and Y and is sent again smaller. The query text stays
+under GitLab's size limit too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bridge.errors import FatalSourceError, RetriableSourceError
+from bridge.model.records import Member, SourceKind
+from bridge.model.signals import Fingerprint
+from bridge.source.parsing import parse_date, parse_time
+
+log = logging.getLogger(__name__)
+Shape = Literal["fingerprint", "list"]
+# GraphqlController (app/controllers/graphql_controller.rb): a query text longer than this is
+# refused before it is parsed; a margin is kept for the JSON around it.
+MAX_TEXT = 10_000
+TEXT_MARGIN = 500
+MAX_PAGE = 100  # GitlabSchema.default_max_page_size: no connection returns more per page
+LIST_PAGE = 100  # members per source in a list query; a longer list is read over REST
+FILL = 0.9  # of GitLab's limit: the next batch aims here, leaving room for a costlier source
+# Sources in the first request of a shape, before GitLab's score is known: from GitLab's
+# scoring in 13.9-18.x (a group alias scores about 30 for a list and 17 for a fingerprint, and
+# ``projects(ids:)`` does not multiply its nested member connection); a refusal corrects them.
+START: Mapping[tuple[SourceKind, Shape], int] = {
+    ("group", "list"): 7,
+    ("group", "fingerprint"): 13,
+    ("project", "list"): MAX_PAGE,
+    ("project", "fingerprint"): MAX_PAGE,
+}
+_REFUSED = re.compile(r"complexity of (\d+), which exceeds max complexity of (\d+)")
+_GID = re.compile(r"/(\d+)$")
+
+
+@dataclass(slots=True)
+class Fit:
+    """How many sources the next request of one shape holds, from GitLab's last score."""
+
+    size: int
+    most: int = MAX_PAGE
+    score: int | None = None  # the last request's score, its sources and GitLab's limit
+    sources: int = 0
+    limit: int | None = None
+
+    def learn(self, score: int, limit: int, sources: int) -> None:
+        """An answered request of ``sources`` sources scored ``score`` against ``limit``."""
+        self.score, self.limit, self.sources = score, limit, sources
+        per = score / max(1, sources)  # an upper bound: the query's own fields count too
+        self.size = max(1, min(self.most, math.floor(limit * FILL / per)))
+
+    def refused(self, score: int, limit: int, sources: int) -> None:
+        """GitLab refused ``sources`` sources at ``score``: fewer, and never as many again."""
+        per = score / max(1, sources)
+        self.size = max(1, min(sources - 1, math.floor(limit * FILL / per)))
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dialect:
+    """What this GitLab's schema offers (bridge.model.signals.capabilities)."""
+
+    count: bool  # member connections expose ``count``
+    projects_by_id: bool  # Query.projects(ids:)
+
+
+# --- the query text --------------------------------------------------------------------------
+
+_NODE = "accessLevel{integerValue} expiresAt createdAt updatedAt user{id username name state}"
+_FIELD = {"group": "groupMembers", "project": "projectMembers"}
+_TYPE = {"group": "Group", "project": "Project"}
+
+
+def _members_field(kind: SourceKind, shape: Shape, dialect: Dialect) -> str:
+    count = "count " if dialect.count else ""
+    if shape == "fingerprint":
+        args = "relations:[DIRECT],first:1,sort:UPDATED_DESC"
+        return f"{_FIELD[kind]}({args}){{{count}nodes{{updatedAt}}}}"
+    args = f"relations:[DIRECT],first:{LIST_PAGE}"
+    return f"{_FIELD[kind]}({args}){{{count}pageInfo{{hasNextPage}} nodes{{{_NODE}}}}}"
+
+
+def query_text(
+    kind: SourceKind, shape: Shape, dialect: Dialect, sources: Sequence[tuple[int, str]]
+) -> str:
+    """The query for these (id, full path) sources; the first ``len(sources)`` only if the
+    caller checked ``fits``."""
+    members = _members_field(kind, shape, dialect)
+    head = "query{queryComplexity{score limit} "
+    if kind == "project" and dialect.projects_by_id:
+        ids = ",".join(f'"gid://gitlab/Project/{ident}"' for ident, _ in sources)
+        return f"{head}projects(ids:[{ids}],first:{len(sources)}){{nodes{{id {members}}}}}}}"
+    aliases = " ".join(
+        f"s{ident}:{kind}(fullPath:{json.dumps(path)}){{...F}}" for ident, path in sources
+    )
+    return f"{head}{aliases}}} fragment F on {_TYPE[kind]}{{id {members}}}"
+
+
+def fits(
+    kind: SourceKind, shape: Shape, dialect: Dialect, sources: Sequence[tuple[int, str]]
+) -> int:
+    """How many of ``sources`` (from the first) one query text can name."""
+    lo, hi = 1, len(sources)
+    while lo < hi:  # the text grows with every source: bisect on its length
+        mid = (lo + hi + 1) // 2
+        if len(query_text(kind, shape, dialect, sources[:mid])) <= MAX_TEXT - TEXT_MARGIN:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+# --- the answers -----------------------------------------------------------------------------
+
+
+def _ident(gid: object) -> int:
+    match = _GID.search(str(gid))
+    if match is None:
+        raise ValueError(f"not a global id: {gid!r}")
+    return int(match.group(1))
+
+
+def _answered(kind: SourceKind, data: Mapping[str, Any], dialect: Dialect) -> dict[int, Any]:
+    """Each answered source's member connection, by source id."""
+    if kind == "project" and dialect.projects_by_id:
+        nodes = (data.get("projects") or {}).get("nodes") or []
+        return {_ident(n["id"]): n.get(_FIELD[kind]) for n in nodes if n}
+    out: dict[int, Any] = {}
+    for alias, node in data.items():
+        if alias.startswith("s") and node:
+            out[int(alias[1:])] = node.get(_FIELD[kind])
+    return out
+
+
+def fingerprint_of(connection: Mapping[str, Any]) -> Fingerprint:
+    """A fingerprint from a ``first: 1, sort: UPDATED_DESC`` member connection."""
+    nodes = connection.get("nodes") or []
+    newest = nodes[0].get("updatedAt") if nodes else None
+    count = connection.get("count")
+    return Fingerprint(int(count) if count is not None else None, str(newest) if newest else None)
+
+
+def members_of(
+    kind: SourceKind, source_id: int, connection: Mapping[str, Any]
+) -> tuple[Member, ...] | None:
+    """A complete first page as member rows; None when the list goes on (read it over REST).
+
+    Invitations (no user) are not members yet: REST's member lists leave them out too.
+    """
+    if (connection.get("pageInfo") or {}).get("hasNextPage"):
+        return None
+    rows: list[Member] = []
+    for node in connection.get("nodes") or []:
+        user = node.get("user")
+        if not user:
+            continue
+        rows.append(
+            Member(
+                source_kind=kind,
+                source_id=source_id,
+                user_id=_ident(user["id"]),
+                username=str(user["username"]),
+                name=str(user["name"]),
+                state=str(user["state"]),
+                access_level=int(node["accessLevel"]["integerValue"]),
+                expires_at=parse_date(node.get("expiresAt")),
+                created_at=parse_time(node.get("createdAt")),
+                member_role=None,
+            )
+        )
+    return tuple(sorted(rows, key=lambda m: m.user_id))
+
+
+# --- the client ------------------------------------------------------------------------------
+
+Post = Callable[[str, str], Mapping[str, Any]]  # (query, what) -> the decoded JSON answer
+
+
+@dataclass(slots=True)
+class GraphQL:
+    """Batches of member reads over one GitLab's ``/api/graphql``; thread-safe."""
+
+    post: Post
+    dialect: Dialect
+    fits_: dict[tuple[SourceKind, Shape], Fit] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fit(self, kind: SourceKind, shape: Shape) -> Fit:
+        """What the next request of this shape holds (measured; shared by every thread)."""
+        with self._lock:
+            found = self.fits_.get((kind, shape))
+            if found is None:
+                found = self.fits_[(kind, shape)] = Fit(size=START[(kind, shape)])
+            return found
+
+    def fingerprints(
+        self, kind: SourceKind, sources: Sequence[tuple[int, str]]
+    ) -> dict[int, Fingerprint | None]:
+        """Each source's fingerprint; None for one GitLab did not answer."""
+        answered = self._batches(kind, "fingerprint", sources)
+        return {
+            i: None if (c := answered.get(i)) is None else fingerprint_of(c) for i, _ in sources
+        }
+
+    def lists(
+        self, kind: SourceKind, sources: Sequence[tuple[int, str]]
+    ) -> dict[int, tuple[Member, ...] | None]:
+        """Each source's direct members; None for one to read over REST (a longer list, or
+        one GitLab did not answer)."""
+        answered = self._batches(kind, "list", sources)
+        return {
+            i: None if (c := answered.get(i)) is None else members_of(kind, i, c)
+            for i, _ in sources
+        }
+
+    def _batches(
+        self, kind: SourceKind, shape: Shape, sources: Sequence[tuple[int, str]]
+    ) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        rest = list(sources)
+        while rest:
+            fit = self.fit(kind, shape)
+            n = min(fit.size, len(rest), fits(kind, shape, self.dialect, rest[: fit.size]))
+            batch = rest[:n]
+            data = self._ask(kind, shape, batch, fit)
+            if data is None:
+                continue  # refused as too complex: the fit shrank, try again smaller
+            out.update(_answered(kind, data, self.dialect))
+            rest = rest[n:]
+        return out
+
+    def _ask(
+        self, kind: SourceKind, shape: Shape, batch: Sequence[tuple[int, str]], fit: Fit
+    ) -> Mapping[str, Any] | None:
+        what = f"GraphQL {kind} member {shape}s ({len(batch)} sources)"
+        answer = self.post(query_text(kind, shape, self.dialect, batch), what)
+        errors = answer.get("errors") or []
+        for error in errors:
+            message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+            refused = _REFUSED.search(message)
+            if refused:
+                score, limit = int(refused.group(1)), int(refused.group(2))
+                if len(batch) == 1:
+                    raise FatalSourceError(f"{what}: {message} (one source is over the limit)")
+                with self._lock:
+                    fit.refused(score, limit, len(batch))
+                log.info("%s: %s; %d sources a request from now on", what, message, fit.size)
+                return None
+            if "timed out" in message.lower():
+                with self._lock:
+                    fit.size = max(1, len(batch) // 2)
+                raise RetriableSourceError(f"{what}: {message}")
+        data = answer.get("data")
+        if not isinstance(data, dict):
+            raise FatalSourceError(f"{what}: no data: {_first(errors)}")
+        if errors and not _partial_ok(errors):
+            raise FatalSourceError(f"{what}: {_first(errors)}")
+        measured = data.get("queryComplexity") or {}
+        if isinstance(measured.get("score"), int) and isinstance(measured.get("limit"), int):
+            with self._lock:
+                fit.learn(measured["score"], measured["limit"], len(batch))
+        return data
+
+
+def _first(errors: Iterable[Any]) -> str:
+    for error in errors:
+        return str(error.get("message", error)) if isinstance(error, dict) else str(error)
+    return "no errors either"
+
+
+def _partial_ok(errors: Sequence[Any]) -> bool:
+    """Errors that name a path (one alias GitLab could not resolve) leave the rest good: that
+    source is read over REST."""
+    return all(isinstance(e, dict) and e.get("path") for e in errors)
+
+
+def stamp_now() -> str:
+    """Now, as GitLab's Time type renders it (for tests and fakes)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,139 @@
+"""The daemon's GraphQL batch tasks: which sources a batch holds, its read, and its answer.
+
+``BatchReads`` keeps what the batches need between ticks: how many batches each kind is split
+into (sized from GitLab's measured scores, ``bridge.sync.batches``), the last fingerprint of
+every project, and the sources the snapshot knows. A batch's answer is applied source by source
+through the same path as a REST re-read of that list (``Applier.apply``: diff, confirmed
+removals, outbox and bookkeeping in one transaction each); a source the batch could not settle
+is hinted, and its own ``members:*`` task reads it over REST.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from bridge.model.ledger import ResourceState, member_list
+from bridge.model.records import Group, SourceKind
+from bridge.model.signals import Fingerprint
+from bridge.ports import SnapshotStore, Source
+from bridge.sync import batches
+from bridge.sync.batches import FIT_STATE, Batch, Sizes
+from bridge.sync.members import MemberList, exact_rows
+from bridge.sync.targeted import Applier, Outcome
+
+log = logging.getLogger(__name__)
+# bridge.source.graphql's shapes by batch shape
+_SHAPE = {"lists": "list", "fingerprints": "fingerprint"}
+
+
+class BatchReads:
+    """The batch tasks of one reconciler."""
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        kinds: Sequence[Batch],
+        states: Mapping[str, ResourceState],
+    ) -> None:
+        """``kinds``: the batch kinds this instance reads (``batches.batches``)."""
+        self.store, self.kinds = store, tuple(kinds)
+        fit = states.get(FIT_STATE)
+        self.sizes = Sizes.parse(fit.watermark if fit else None)
+        self.counts: dict[Batch, int] = {}
+        self.fingerprints: dict[tuple[SourceKind, int], Fingerprint] = {}
+        self._ids: dict[SourceKind, list[int]] = {}
+
+    # -- which tasks --------------------------------------------------------------------------
+
+    def task_keys(self) -> list[str]:
+        """Every batch task, split by the current sizes."""
+        self.refresh()
+        out: list[str] = []
+        for batch in self.kinds:
+            count = batches.count_for(len(self._ids[batch[1]]), self.sizes.size(batch))
+            self.counts[batch] = count
+            out += batches.keys(batch, count)
+        return out
+
+    def refresh(self) -> None:
+        """Take the snapshot's groups and projects again (sources came or went)."""
+        self._ids = {"group": self.store.ids("group"), "project": self.store.ids("project")}
+
+    def sources(self, key: str, groups: Mapping[int, Group]) -> list[tuple[int, str]]:
+        """(id, full path) of each source of one batch task; projects go by id only."""
+        (shape, kind), index = batches.parse(key)
+        count = self.counts.get((shape, kind), 1)
+        ids = batches.members(self._ids.get(kind, ()), count, index)
+        if kind == "group":
+            return [(g, groups[g].full_path) for g in ids if g in groups]
+        return [(p, "") for p in ids]
+
+    def resized(self, measured: Mapping[tuple[SourceKind, str], int]) -> bool:
+        """Take the sizes GitLab's scores allow now (``GraphQL.fits_``); True when a kind's
+        split changes (the caller then rebuilds its batch tasks)."""
+        sizes = dict(self.sizes.of)
+        for batch in self.kinds:
+            shape, kind = batch
+            size = measured.get((kind, _SHAPE[shape]))
+            if size:
+                sizes[batch] = size
+        self.sizes = Sizes(sizes)
+        self.refresh()
+        return any(
+            batches.count_for(len(self._ids[b[1]]), self.sizes.size(b)) != self.counts.get(b)
+            for b in self.kinds
+        )
+
+    def fit_state(self, at: Any) -> ResourceState:
+        """The measured sizes as a resource state, so ``plan`` and a restart start from them."""
+        return ResourceState(name=FIT_STATE, baseline_at=at, last_complete_at=at,
+                             last_attempt_at=at, watermark=self.sizes.text())  # fmt: skip
+
+    # -- read and apply -----------------------------------------------------------------------
+
+    @staticmethod
+    def fetch(source: Source, key: str, sources: Sequence[tuple[int, str]]) -> Any:
+        """Ask GitLab for one batch (a worker thread)."""
+        (shape, kind), _ = batches.parse(key)
+        if shape == "lists":
+            return source.member_lists(kind, sources)
+        return source.member_fingerprints(kind, sources)
+
+    def apply(
+        self, applier: Applier, key: str, answer: Mapping[int, Any], busy: Iterable[str]
+    ) -> tuple[Outcome, list[str]]:
+        """Settle a batch's answer: the outcome (hints), and the member lists it settled (the
+        caller marks them read). ``busy``: lists being read over REST right now, left to
+        that read."""
+        (shape, kind), _ = batches.parse(key)
+        reading = set(busy)
+        hints: list[str] = []
+        settled: list[str] = []
+        known = set(self._ids.get(kind, ()))
+        for ident, found in sorted(answer.items()):
+            name = member_list(kind, ident)
+            if name in reading or ident not in known:
+                continue
+            if shape == "fingerprints":
+                if self._moved(kind, ident, found):
+                    hints.append(name)
+                continue
+            rows = exact_rows(self.store.members(kind, ident), found)
+            if rows is None:
+                hints.append(name)  # a long list, or not answered: REST reads it
+                continue
+            outcome = applier.apply(name, MemberList(rows), 0)
+            hints += outcome.hints
+            settled.append(name)
+        return Outcome(hints=tuple(hints)), settled
+
+    def _moved(self, kind: SourceKind, ident: int, found: Fingerprint | None) -> bool:
+        """A fingerprint that moved since the last one (the first is only remembered); one
+        GitLab did not answer is read over REST, which can tell gone from renamed."""
+        if found is None:
+            return True
+        before = self.fingerprints.get((kind, ident))
+        self.fingerprints[(kind, ident)] = found
+        return before is not None and before != found
