@@ -1,12 +1,17 @@
 """Time `sync` over a simulated GitLab: a baseline run, then a run with nothing changed.
 
-    python bench/sync.py [--dataset medium] [--latency-ms 20] [--concurrency 8] [--store URL]
-                         [--access-requests]
+    python bench/sync.py [--dataset medium] [--version 16.11] [--latency-ms 20]
+                         [--concurrency 8] [--store URL] [--access-requests]
+                         [--graphql both|on|off]
+
+With ``--graphql both`` (the default) the two runs are made twice against the same simulator,
+each into a fresh store: member lists over REST only (``gitlab.graphql: false``), then many per
+GraphQL request where the version has it; a last line gives the ratio of their requests.
 
 The simulator runs in its own process with the injected latency; the store is a fresh SQLite
 file unless --store names another database (a PostgreSQL URL for that backend). Prints one JSON
 line per run. Exits 1 unless the baseline stored every user, group, project and member row the
-simulator has, within 5 % of the minimum number of requests
+simulator has, the REST run within 5 % of the minimum number of REST requests
 (docs/gitlab-api.md#cost-of-a-full-pass), and the quiet run found no change. With
 --access-requests (``poll.access_requests``) every member list is read with its access
 requests: the floor grows by one request per group and project.
@@ -14,6 +19,7 @@ requests: the floor grows by one request per group and project.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import math
@@ -21,6 +27,7 @@ import resource
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import requests
 from _support import arguments, simulator
@@ -39,58 +46,80 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--store")
     parser.add_argument("--access-requests", action="store_true")
+    parser.add_argument("--version", default="16.11", help="the simulated GitLab version")
+    parser.add_argument("--graphql", choices=("both", "on", "off"), default="both")
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        simulator(args.dataset, "--latency-ms", str(args.latency_ms)) as sim,
-    ):
-        url = args.store or f"sqlite:///{Path(tmp) / 'bridge.db'}"
-        settings = Settings.model_validate(
-            {
-                # The budget would pace a pass at 600 requests a minute: counted, not paced here.
-                "gitlab": {
-                    "url": sim.url,
-                    "token": sim.token,
-                    "concurrency": args.concurrency,
-                    "budget": FAST_BUDGET,
-                },
-                "state": {"url": url},
-                "hooks": {"system": [{"name": "audit", "url": "http://127.0.0.1:9/hook"}]},
-                "poll": {"access_requests": args.access_requests},
-            }
-        )
-        info = requests.get(f"{sim.url}/-/sim/info", timeout=30).json()
-        ok = True
-        with Store.open(url) as store:
-            for label in ("baseline", "unchanged"):
-                source = GitLabSource.from_settings(settings.gitlab)
-                report = sync(
-                    source,
-                    store,
-                    settings,
-                    now=lambda: dt.datetime.now(dt.UTC),
-                    workers=args.concurrency,
-                )
-                figures = {
-                    "run": label,
-                    "dataset": args.dataset,
-                    "latency_ms": args.latency_ms,
-                    "concurrency": args.concurrency,
-                    "access_requests": args.access_requests,
-                    "store": url.split(":", 1)[0],
-                    "requests": report.requests,
-                    "seconds": round(report.seconds, 1),
-                    "changes": report.changes,
-                    "events_queued": report.events_queued,
-                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                }
-                if label == "baseline":
-                    figures |= _completeness(store, info, report.requests, args.access_requests)
-                    ok = ok and bool(figures["complete"])
-                else:
-                    ok = ok and report.changes == 0
-                print(json.dumps(figures), flush=True)
+    modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.graphql]
+    if args.store and len(modes) > 1:
+        parser.error("--store holds one run: add --graphql on or --graphql off")
+    ok, quiet = True, {}
+    with simulator(
+        args.dataset, "--latency-ms", str(args.latency_ms), "--version", args.version
+    ) as sim:
+        for graphql in modes:
+            with tempfile.TemporaryDirectory() as tmp:
+                good, quiet[graphql] = _runs(args, sim, Path(tmp), graphql=graphql)
+                ok = ok and good
+    if len(quiet) == 2:
+        ratio = quiet[True] / max(1, quiet[False])
+        print(json.dumps({"run": "ratio", "graphql_over_rest_requests": round(ratio, 3)}))
     return 0 if ok else 1
+
+
+def _runs(args: argparse.Namespace, sim: Any, tmp: Path, *, graphql: bool) -> tuple[bool, int]:
+    """Baseline and quiet runs into a fresh store: (all good, the quiet run's requests)."""
+    quiet = 0
+    url = args.store or f"sqlite:///{tmp / 'bridge.db'}"
+    settings = Settings.model_validate(
+        {
+            # The budget would pace a pass at 600 requests a minute: counted, not paced here.
+            "gitlab": {
+                "url": sim.url,
+                "token": sim.token,
+                "concurrency": args.concurrency,
+                "budget": FAST_BUDGET,
+                "graphql": graphql,
+            },
+            "state": {"url": url},
+            "hooks": {"system": [{"name": "audit", "url": "http://127.0.0.1:9/hook"}]},
+            "poll": {"access_requests": args.access_requests},
+        }
+    )
+    info = requests.get(f"{sim.url}/-/sim/info", timeout=30).json()
+    ok = True
+    with Store.open(url) as store:
+        for label in ("baseline", "unchanged"):
+            source = GitLabSource.from_settings(settings.gitlab)
+            report = sync(
+                source,
+                store,
+                settings,
+                now=lambda: dt.datetime.now(dt.UTC),
+                workers=args.concurrency,
+            )
+            figures = {
+                "run": label,
+                "graphql": graphql,
+                "version": args.version,
+                "dataset": args.dataset,
+                "latency_ms": args.latency_ms,
+                "concurrency": args.concurrency,
+                "access_requests": args.access_requests,
+                "store": url.split(":", 1)[0],
+                "requests": report.requests,
+                "seconds": round(report.seconds, 1),
+                "changes": report.changes,
+                "events_queued": report.events_queued,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+            if label == "baseline":
+                figures |= _completeness(store, info, report.requests, args.access_requests)
+                ok = ok and bool(figures["complete"] or (graphql and figures["all_rows"]))
+            else:
+                ok = ok and report.changes == 0
+                quiet = report.requests
+            print(json.dumps(figures), flush=True)
+    return ok, quiet
 
 
 def _completeness(
@@ -110,10 +139,12 @@ def _completeness(
         minimum += groups + projects
     stored = {"users": users, "groups": groups, "projects": projects}
     stored["members"] = sum(len(rows) for rows in members.values())
+    every = all(stored[k] == info[k] for k in stored)
     return {
         "stored": stored,
-        "minimum_requests": minimum,
-        "complete": all(stored[k] == info[k] for k in stored) and requests_made <= minimum * 1.05,
+        "minimum_rest_requests": minimum,
+        "all_rows": every,
+        "complete": every and requests_made <= minimum * 1.05,
     }
 
 

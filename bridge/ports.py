@@ -101,6 +101,9 @@ class Source(Protocol):
     def probe_audit_events(self) -> bool:
         """Whether GET /audit_events answers this token."""
 
+    def probe_graphql(self) -> bool:
+        """Whether GraphQL member reads work here (1 request); off for good if not."""
+
     def member_fingerprints(
         self, kind: SourceKind, sources: Sequence[tuple[int, str]]
     ) -> dict[int, Fingerprint | None]:

@@ -41,7 +41,7 @@ def _plan(args: argparse.Namespace) -> int:
     from bridge.sync import batches
     from bridge.sync.batched import BatchReads
     from bridge.sync.planner import allocate, kind_of, load_of
-    from bridge.sync.reconciler import targets, task_cost, task_keys
+    from bridge.sync.tasks import targets, task_cost, task_keys
 
     settings = load_settings(args)
     budget = float(settings.gitlab.budget)

@@ -84,14 +84,11 @@ class GitLabSettings(_Model):
     verify_tls: bool = True
     timeout: Timeout = 30.0
     per_page: int = Field(100, ge=1, le=100)
-    # Requests per minute, every request charged: signals, re-reads, the reconcile and a sync
-    # (docs/freshness.md#the-budget). 600 is 10 a second: one Puma thread's worth of a small
-    # instance, and well below GitLab.com's 2,000/min for an authenticated user.
+    # Requests per minute, all charged (docs/freshness.md#the-budget). 600 is 10 a second: one
+    # Puma thread's worth of a small instance, well below GitLab.com's 2,000/min for a user.
     budget: int = Field(600, ge=1, le=1_000_000)
     concurrency: int = Field(4, ge=1, le=64)
-    # Member lists of many sources per request over /api/graphql where the version has it
-    # (13.9+; fingerprints 15.5+); false: REST only (docs/freshness.md#graphql).
-    graphql: bool = True
+    graphql: bool = True  # many member lists a request where GitLab has it (freshness.md#graphql)
     retry_attempts: int = Field(6, ge=1, le=50)  # every try, the first included
     retry_max_wait: Timeout = 60.0
 

@@ -16,7 +16,7 @@ from bridge.project_groups.http import Reply
 from bridge.service import status
 from bridge.service.metrics import CONTENT_TYPE, Metrics
 from bridge.store import Store
-from bridge.sync.reconciler import targets
+from bridge.sync.tasks import targets
 
 
 @dataclass

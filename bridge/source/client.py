@@ -20,7 +20,7 @@ from typing import TypeVar, cast
 from urllib.parse import quote
 
 from bridge.config.settings import GitLabSettings
-from bridge.errors import FatalSourceError
+from bridge.errors import FatalSourceError, RetriableSourceError
 from bridge.model.records import Group, Instance, Member, Project, Share, SourceKind, User
 from bridge.model.signals import (
     AUDIT_EVENTS_KEYSET,
@@ -99,6 +99,7 @@ class GitLabSource:
         self._instance: Instance | None = None
         self._graphql_wanted = graphql
         self._graphql: GraphQL | None = None
+        self._graphql_probed = False
 
     def __repr__(self) -> str:
         return f"GitLabSource({self.url!r})"
@@ -309,21 +310,24 @@ class GitLabSource:
         return self._graphql
 
     def probe_graphql(self) -> bool:
-        """Whether ``/api/graphql`` answers a member query (1 request); off for good if not."""
+        """Whether ``/api/graphql`` answers (1 request, once); off for good if not."""
         if self.graphql is None:
             return False
-        me = self.instance.token_user_id
+        if self._graphql_probed:
+            return True
         try:
-            answer = self._post_graphql(
-                "query{queryComplexity{score limit} currentUser{id}}", "GraphQL probe"
-            )
-            ok = isinstance(answer.get("data"), dict) and not answer.get("errors")
+            answer = self._post_graphql("query{queryComplexity{score limit}}", "GraphQL probe")
+        except RetriableSourceError as exc:  # asked again next time
+            log.warning("GraphQL probe failed (%s): member lists over REST for now", exc)
+            return False
         except FatalSourceError as exc:
-            log.warning("GraphQL is not usable here (%s): member lists over REST", exc)
-            ok = False
+            answer = {"errors": [{"message": str(exc)}]}
+        ok = isinstance(answer.get("data"), dict) and not answer.get("errors")
         if not ok:
+            log.warning("GraphQL is not usable here (%s): member lists over REST",
+                        str(answer.get("errors"))[:200])  # fmt: skip
             self._graphql_wanted, self._graphql = False, None
-        log.debug("GraphQL probe as user %d: %s", me, ok)
+        self._graphql_probed = ok
         return ok
 
     def _post_graphql(self, query: str, what: str) -> Json:

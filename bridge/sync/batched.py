@@ -10,8 +10,9 @@ is hinted, and its own ``members:*`` task reads it over REST.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from bridge.model.ledger import ResourceState, member_list
@@ -21,6 +22,7 @@ from bridge.ports import SnapshotStore, Source
 from bridge.sync import batches
 from bridge.sync.batches import FIT_STATE, Batch, Sizes
 from bridge.sync.members import MemberList, exact_rows
+from bridge.sync.schedule import Schedule
 from bridge.sync.targeted import Applier, Outcome
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,25 @@ class BatchReads:
             return [(g, groups[g].full_path) for g in ids if g in groups]
         return [(p, "") for p in ids]
 
+    def oldest_read(
+        self, key: str, groups: Mapping[int, Group], states: Mapping[str, ResourceState]
+    ) -> ResourceState | None:
+        """A list batch's last read: its sources' oldest (None: one never read; fingerprints
+        start afresh, their last answers are not kept)."""
+        (shape, kind), _ = batches.parse(key)
+        if shape != "lists":
+            return None
+        oldest: ResourceState | None = None
+        for ident, _path in self.sources(key, groups):
+            state = states.get(member_list(kind, ident))
+            if state is None or state.last_complete_at is None:
+                return None
+            if oldest is None or state.last_complete_at < (
+                oldest.last_complete_at or state.last_complete_at
+            ):
+                oldest = state
+        return oldest
+
     def resized(self, measured: Mapping[tuple[SourceKind, str], int]) -> bool:
         """Take the sizes GitLab's scores allow now (``GraphQL.fits_``); True when a kind's
         split changes (the caller then rebuilds its batch tasks)."""
@@ -86,7 +107,29 @@ class BatchReads:
             for b in self.kinds
         )
 
-    def fit_state(self, at: Any) -> ResourceState:
+    def rebatch(
+        self,
+        schedule: Schedule,
+        measured: Mapping[tuple[SourceKind, str], int],
+        period: Callable[[str], float],
+        now: dt.datetime,
+    ) -> None:
+        """Replace the batch tasks when the split changes; the new batches keep the oldest
+        read of the ones they replace, and the sizes are kept for ``plan`` and a restart."""
+        if not self.kinds or not self.resized(measured):
+            return
+        old = [k for k in schedule if k.startswith("graphql:")]
+        lasts = [schedule.last(k) for k in old]
+        last = None if not lasts or None in lasts else min(x for x in lasts if x is not None)
+        for key in old:  # one in flight is still applied: its answer names its sources
+            schedule.remove(key)
+        with self.store.transaction() as tx:
+            tx.set_resource_state(self.fit_state(now.replace(microsecond=0)))
+        for key in self.task_keys():
+            schedule.add(key, period(key), last=last)
+        log.info("GraphQL batches: %s", self.sizes.text())
+
+    def fit_state(self, at: dt.datetime) -> ResourceState:
         """The measured sizes as a resource state, so ``plan`` and a restart start from them."""
         return ResourceState(name=FIT_STATE, baseline_at=at, last_complete_at=at,
                              last_attempt_at=at, watermark=self.sizes.text())  # fmt: skip

@@ -13,10 +13,10 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
-from bridge.errors import FatalSourceError, SourceError
+from bridge.errors import SourceError
 from bridge.hooks import diff
 from bridge.hooks.payloads.context import PayloadContext
 from bridge.model.changes import MEMBER_RECORD, Sides, subjects
@@ -97,6 +97,7 @@ def members(run: Pass, workers: int) -> None:
     sources += [("project", p) for p in sorted(projects)]
     run.fresh.update(_created_after_baseline(run))
     batched = run.source.capabilities.graphql_lists and not run.settings.poll.access_requests
+    batched = batched and run.source.probe_graphql()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         reader = _Reader(run, pool, contexts, projects)
         if batched:
@@ -135,29 +136,29 @@ class _Reader:
         self.jobs[job] = (kind, tuple(i for i, _ in chunk))
 
     def drain(self) -> None:
-        """Settle answers as they come, until none is left or the pass is stopped."""
+        """Settle the answers in the order they were asked (groups, then projects, by id: the
+        same events in the same order whatever finishes first), until none is left or the
+        pass is stopped."""
         while self.jobs:
-            done, _ = wait(list(self.jobs), return_when=FIRST_COMPLETED)
+            future = next(iter(self.jobs))
+            while not wait([future], timeout=0.5).done and not self.run.stop.is_set():
+                pass
             if self.run.stop.is_set():
                 for pending in self.jobs:
                     pending.cancel()  # lists not yet written are read again next pass
                 return
-            for future in done:
-                kind, idents = self.jobs.pop(future)
-                try:
-                    answer, requests = future.result()
-                except FatalSourceError as exc:
-                    if len(idents) == 1:
-                        self.run.failed(member_list(kind, idents[0]), exc)
-                        continue
-                    log.warning("GraphQL member lists failed (%s): reading them over REST", exc)
-                    for ident in idents:
-                        self.rest(kind, ident)
-                except SourceError as exc:  # these lists stay as they were; the others go on
-                    for ident in idents:
-                        self.run.failed(member_list(kind, ident), exc)
-                else:
-                    self._answered(kind, idents, answer, requests)
+            kind, idents = self.jobs.pop(future)
+            try:
+                answer, requests = future.result()
+            except SourceError as exc:
+                if len(idents) == 1:  # this list stays as it was; the others go on
+                    self.run.failed(member_list(kind, idents[0]), exc)
+                    continue
+                log.warning("GraphQL member lists failed (%s): reading them over REST", exc)
+                for ident in idents:
+                    self.rest(kind, ident)
+            else:
+                self._answered(kind, idents, answer, requests)
 
     def _answered(
         self, kind: SourceKind, idents: tuple[int, ...], answer: Any, requests: int
@@ -166,14 +167,18 @@ class _Reader:
             if answer.members is not None:  # None: gone; the next listing confirms it
                 self._settle(kind, idents[0], answer, requests)
             return
-        share = round(requests / max(1, len(idents)))
+        settled = {}
         for ident in idents:
             stored = {uid: m for (_, uid), m in self.old[kind].get(ident, {}).items()}
             rows = exact_rows(stored, answer.get(ident))
             if rows is None:
                 self.rest(kind, ident)  # a long list, or not answered
             else:
-                self._settle(kind, ident, MemberList(rows), share)
+                settled[ident] = rows
+        # The batch's requests are shared out, so the lists' bookkeeping adds up to the pass.
+        share, extra = divmod(requests, max(1, len(settled)))
+        for n, (ident, rows) in enumerate(settled.items()):
+            self._settle(kind, ident, MemberList(rows), share + (extra if n == 0 else 0))
 
     def _settle(self, kind: SourceKind, ident: int, listed: MemberList, requests: int) -> None:
         settle_list(

@@ -25,25 +25,24 @@ from typing import TYPE_CHECKING, Any
 from bridge.clock import Clock
 from bridge.config.settings import Settings
 from bridge.errors import SourceError
-from bridge.model.ledger import MEMBER_LIST_PREFIX, ResourceState
+from bridge.model.ledger import ResourceState
 from bridge.model.records import Group, User
 from bridge.model.signals import Capabilities
 from bridge.ports import SnapshotStore, Source
 from bridge.sync import batches, planner
 from bridge.sync.batched import BatchReads
 from bridge.sync.planner import (
-    SIGNALS,
     Allocation,
     Klass,
-    Schedule,
-    Targets,
     allocate,
     kind_of,
     load_of,
 )
 from bridge.sync.readpool import ReadPool
+from bridge.sync.schedule import Schedule
 from bridge.sync.state import Pass
-from bridge.sync.targeted import LISTINGS, SIGNAL_KINDS, Applier, Outcome, fetch, source_tasks
+from bridge.sync.targeted import LISTINGS, SIGNAL_KINDS, Applier, Outcome, fetch
+from bridge.sync.tasks import targets, task_cost, task_keys
 
 if TYPE_CHECKING:
     from bridge.source import GitLabSource
@@ -84,51 +83,6 @@ class Freshness:
     budget: int  # configured, requests per minute
     effective: float  # after GitLab's limits
     used_last_minute: int | None
-
-
-def signals(caps: Capabilities) -> list[str]:
-    """The signal tasks this instance has."""
-    out = ["signal:new_users", "signal:new_groups", "signal:new_projects"]
-    if caps.updated_after or caps.last_activity_after:
-        out.append("signal:changed_projects")
-    if caps.audit_events:
-        out.append("signal:audit")
-    return out
-
-
-def task_keys(
-    store: SnapshotStore,
-    caps: Capabilities,
-    groups: Iterable[int],
-    *,
-    batch_keys: Iterable[str] = (),
-) -> list[str]:
-    """Every listing, signal, member list and group's shares the snapshot knows, and the
-    GraphQL batches (``BatchReads.keys``)."""
-    keys: list[str] = ["users", "groups", "projects", *signals(caps)]
-    for group in groups:
-        keys += source_tasks("group", group)
-    keys += [f"members:project:{p}" for p in store.ids("project")]
-    return [*keys, *batch_keys]
-
-
-def task_cost(
-    state: ResourceState | None, key: str, rows: Mapping[str, int], *, requests_too: bool = False
-) -> float:
-    """What a task costs: a listing its pages, a signal 1, a source what its last read took;
-    ``requests_too``: a member list comes with its access requests, one request more."""
-    if key in rows:  # the full pass's "groups" also read every group's shares: not a guide
-        return float(max(1, -(-rows[key] // 100)))
-    least = 2.0 if requests_too and key.startswith(MEMBER_LIST_PREFIX) else 1.0
-    if state is None or state.last_requests is None or kind_of(key) in SIGNALS:
-        return least
-    return float(max(least, state.last_requests))
-
-
-def targets(settings: Settings) -> Targets:
-    """The planner's targets from ``freshness:``."""
-    f = settings.freshness
-    return Targets(**{field.name: getattr(f, field.name) for field in dataclasses.fields(Targets)})
 
 
 class Reconciler:
@@ -212,7 +166,7 @@ class Reconciler:
         if state is None and key.startswith("shares:group:"):
             state = self.states.get("groups")  # the groups pass read every group's shares
         if state is None and key.startswith("graphql:"):
-            state = self._oldest_read(key)
+            state = self.batches.oldest_read(key, self.groups, self.states)
         last = None
         if not fresh and state is not None and state.last_complete_at is not None:
             last = state.last_complete_at.timestamp()
@@ -223,20 +177,6 @@ class Reconciler:
         """Requests a task took last time (its bookkeeping), 1 when unknown."""
         return task_cost(self.states.get(key), key, self._rows,
                          requests_too=self.settings.poll.access_requests)  # fmt: skip
-
-    def _oldest_read(self, key: str) -> ResourceState | None:
-        """A batch's last read: its sources' oldest (a new batch of sources read before)."""
-        (shape, kind), _ = batches.parse(key)
-        if shape != "lists":
-            return None
-        oldest: ResourceState | None = None
-        for ident, _path in self.batches.sources(key, self.groups):
-            state = self.states.get(f"members:{kind}:{ident}")
-            if state is None or state.last_complete_at is None:
-                return None
-            if oldest is None or state.last_complete_at < oldest.last_complete_at:  # type: ignore[operator]
-                oldest = state
-        return oldest
 
     def _period(self, key: str) -> float:
         assert self.allocation is not None
@@ -381,24 +321,11 @@ class Reconciler:
         return answer, self.source.requests_by_this_thread - before
 
     def _rebatch(self) -> None:
-        """Split the batches anew when GitLab's scores allow other sizes, or sources came
-        and went; the new batches keep the oldest read of the ones they replace."""
+        """Split the batches anew when GitLab's scores allow other sizes, or sources came and
+        went (``BatchReads.rebatch``)."""
         graphql = getattr(self.source, "graphql", None)
         measured = {k: f.size for k, f in graphql.fits_.items()} if graphql is not None else {}
-        if not self.batches.kinds or not self.batches.resized(measured):
-            return
-        old = [k for k in self.schedule if k.startswith("graphql:")]
-        lasts = [self.schedule.last(k) for k in old]
-        last = None if not lasts or None in lasts else min(x for x in lasts if x is not None)
-        for key in old:  # one in flight is still applied: its answer names its sources
-            self.schedule.remove(key)
-        now = self._now()
-        with self.store.transaction() as tx:
-            tx.set_resource_state(self.batches.fit_state(now.replace(microsecond=0)))
-        for key in self.batches.task_keys():
-            if key not in self.schedule:
-                self.schedule.add(key, self._period(key), last=last)
-        log.info("GraphQL batches: %s", self.batches.sizes.text())
+        self.batches.rebatch(self.schedule, measured, self._period, self._now())
 
     def _fetch(self, key: str) -> tuple[Any, int]:
         before = self.source.requests_by_this_thread

@@ -21,13 +21,13 @@ from typing import Any
 from bridge.model.signals import Capabilities
 from bridge.sync.planner import (
     Klass,
-    Schedule,
     Targets,
     allocate,
     kind_of,
     load_of,
     signal_period,
 )
+from bridge.sync.schedule import Schedule
 
 HOUR = 3600.0
 ONE_HOUR_RULE = HOUR  # GitLab moves last_activity_at at most once an hour per project

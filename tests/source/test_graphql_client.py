@@ -25,7 +25,9 @@ from bridge.source.graphql import (
 DIALECT = Dialect(count=False, projects_by_id=True)
 
 
-def _node(user_id: int, level: int = 30, *, updated: str = "2024-01-02T03:04:05Z") -> dict[str, Any]:
+def _node(
+    user_id: int, level: int = 30, *, updated: str = "2024-01-02T03:04:05Z"
+) -> dict[str, Any]:
     return {
         "accessLevel": {"integerValue": level},
         "expiresAt": "2025-06-30",
@@ -91,7 +93,8 @@ def test_projects_go_by_id_and_an_absent_one_is_read_over_rest() -> None:
     client = GraphQL(post=gitlab, dialect=DIALECT)
     lists = client.lists("project", [(p, "") for p in range(1, 151)])
     assert gitlab.sent == [100, 50]  # the page size of projects(ids:) bounds a request
-    assert lists[7] is None and lists[14] is None  # not visible: REST decides gone or hidden
+    assert lists[7] is None
+    assert lists[14] is None
     assert lists[8] is not None
 
 
@@ -126,9 +129,10 @@ def test_one_source_over_the_limit_is_fatal_and_other_errors_are_named() -> None
 
 
 def test_members_of_reads_a_complete_first_page_only() -> None:
-    rows = members_of("group", 5, {"pageInfo": {"hasNextPage": False},
-                                   "nodes": [_node(2, 40), {**_node(0), "user": None}]})  # fmt: skip
-    assert rows is not None and len(rows) == 1  # the invitation (no user) is not a member
+    page = {"pageInfo": {"hasNextPage": False}, "nodes": [_node(2, 40), {**_node(0), "user": None}]}
+    rows = members_of("group", 5, page)
+    assert rows is not None
+    assert len(rows) == 1
     row = rows[0]
     assert (row.user_id, row.access_level, row.username, row.state) == (2, 40, "u2", "active")
     assert row.expires_at == dt.date(2025, 6, 30)
@@ -144,7 +148,9 @@ def test_the_query_text_stays_under_gitlabs_size_limit() -> None:
     assert len(query_text("group", "list", DIALECT, long[: n + 1])) > MAX_TEXT - TEXT_MARGIN
     text = query_text("project", "fingerprint", DIALECT, [(3, ""), (4, "")])
     assert 'projects(ids:["gid://gitlab/Project/3","gid://gitlab/Project/4"],first:2)' in text
-    assert "sort:UPDATED_DESC" in text and "first:1" in text and "relations:[DIRECT]" in text
+    assert "sort:UPDATED_DESC" in text
+    assert "first:1" in text
+    assert "relations:[DIRECT]" in text
 
 
 def test_fit_learns_upwards_and_never_retries_a_refused_size() -> None:

@@ -10,7 +10,8 @@ from bridge.model.signals import Capabilities
 from bridge.sync import batches
 from bridge.sync.batches import DEFAULT_SIZES, Sizes
 from bridge.sync.members import exact_rows
-from bridge.sync.planner import Load, Schedule, Targets, allocate, kind_of, klass_of
+from bridge.sync.planner import Load, Targets, allocate, kind_of, klass_of
+from bridge.sync.schedule import Schedule
 
 CAPS = Capabilities(updated_after=True, last_activity_after=True, memberships=True,
                     audit_events=False, graphql_lists=True, graphql_fingerprints=True)  # fmt: skip
@@ -26,7 +27,8 @@ def test_batch_keys_split_sources_modulo_and_parse_back() -> None:
     split = [batches.members(ids, 3, i) for i in range(3)]
     assert sorted(i for part in split for i in part) == list(ids)  # each source in one batch
     assert split[1] == [1, 4, 7, 10]
-    assert batches.count_for(250, 100) == 3 and batches.count_for(0, 100) == 1
+    assert batches.count_for(250, 100) == 3
+    assert batches.count_for(0, 100) == 1
 
 
 def test_sizes_round_trip_and_fall_back_to_the_defaults() -> None:
@@ -65,7 +67,8 @@ def test_batch_kinds_serve_their_classes_and_fingerprints_run_every_half_target(
     assert plan.worst["project_members"] == 150
     # A budget too small stretches fingerprints like every walk.
     tight = allocate(load, TARGETS, CAPS, 30)
-    assert tight.stretch > 1 and tight.periods["graphql:fingerprints:project"] > 150
+    assert tight.stretch > 1
+    assert tight.periods["graphql:fingerprints:project"] > 150
 
 
 def test_a_list_a_batch_reads_runs_on_its_own_only_when_hinted() -> None:
@@ -94,7 +97,8 @@ def test_graphql_rows_keep_what_graphql_cannot_tell_and_minimal_access_goes_to_r
     stored = {2: _member(2, 30, precise, "Auditor")}
     rows = exact_rows(stored, (_member(2, 40, whole), _member(3, 10, whole)))
     assert rows is not None
-    assert rows[0].created_at == precise and rows[0].member_role == "Auditor"
+    assert rows[0].created_at == precise
+    assert rows[0].member_role == "Auditor"
     assert rows[0].access_level == 40  # what GraphQL does tell wins
     assert rows[1].created_at == whole
     assert exact_rows(stored, (_member(4, 5, whole),)) is None

@@ -14,13 +14,13 @@ from bridge.sync.planner import (
     HINT_RESERVE,
     RETRY,
     Load,
-    Schedule,
     Targets,
     allocate,
     kind_of,
     klass_of,
     load_of,
 )
+from bridge.sync.schedule import Schedule
 
 TARGETS = Targets(new_users=60, new_user_memberships=90, group_members=300, project_members=300,
                   groups_and_projects=600, shares=7200, reconcile=10800)  # fmt: skip

@@ -62,9 +62,11 @@ def settings(sim: Simulator, group: int, **payloads: Any) -> Settings:
     )
 
 
-def run(sim: Simulator, store: Store, group: int, **payloads: Any) -> SyncReport:
-    """One sync pass with a fresh source."""
-    source = GitLabSource(sim.url, sim.tokens["admin"])
+def run(
+    sim: Simulator, store: Store, group: int, *, graphql: bool = True, **payloads: Any
+) -> SyncReport:
+    """One sync pass with a fresh source (member lists over GraphQL where the version has it)."""
+    source = GitLabSource(sim.url, sim.tokens["admin"], graphql=graphql)
     return sync(source, store, settings(sim, group, **payloads), now=lambda: NOW, workers=4)
 
 
@@ -255,7 +257,9 @@ def test_failed_member_lists_keep_their_snapshot_and_the_others_go_on(
     sim.world.add_member("project", project, user_id, 30)
     rule = FaultRule(kind="status", match="GET /groups/:id/members", times=10_000, status=502)
     sim.faults.add(rule)
-    source = GitLabSource(sim.url, sim.tokens["admin"], retry=RetryPolicy(max_attempts=1))
+    source = GitLabSource(
+        sim.url, sim.tokens["admin"], retry=RetryPolicy(max_attempts=1), graphql=False
+    )  # REST's lists fail here; GraphQL's: tests/sync/test_sync_graphql.py
     report = sync(source, store, settings(sim, top), now=lambda: NOW, workers=2)
     assert store.all_members("group") == before
     assert queued(store) == [("user_add_to_team", SYSTEM, "System Hook")]
@@ -268,17 +272,24 @@ def test_failed_member_lists_keep_their_snapshot_and_the_others_go_on(
     assert state.last_complete_at == state.baseline_at  # still the baseline's, not this run's
 
 
+@pytest.mark.parametrize("graphql", [False, True], ids=["rest", "graphql"])
 def test_resource_state_records_the_requests_each_resource_used(
-    sim: Simulator, store: Store, top: int
+    sim: Simulator, store: Store, top: int, graphql: bool
 ) -> None:
-    """Per-resource request counts add up to the pass's total (status will show them)."""
-    report = run(sim, store, top)
+    """Per-resource request counts add up to the pass's total (status will show them); a
+    GraphQL batch's requests are shared out among the lists it settled."""
+    report = run(sim, store, top, graphql=graphql)
     states = [store.resource_state(name) for name in ("users", "groups", "projects")]
     assert all(s is not None and s.last_requests and s.last_requests > 0 for s in states)
     group_list = store.resource_state(f"members:group:{top}")
     assert group_list is not None
-    assert group_list.last_requests == 1
-    assert sum(s.last_requests or 0 for s in store.resource_states()) == report.requests
+    assert group_list.last_requests is not None
+    if not graphql:
+        assert group_list.last_requests == 1
+    probe = 1 if graphql else 0  # GraphQL is probed once per source: no resource's request
+    assert sum(s.last_requests or 0 for s in store.resource_states()) + probe == report.requests
+    graphql_requests = sim.request_count("POST /api/graphql")
+    assert (graphql_requests > 0) is graphql
 
 
 def test_crash_inside_the_transaction_writes_nothing_and_rerun_queues_once(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import pytest
+
 from bridge.retry import RetryPolicy
 from bridge.source import GitLabSource
 from bridge.store import Store
@@ -30,11 +32,13 @@ def _member_counts(store: Store, groups: int, projects: int) -> list[int]:
     return list(counts.values()) + [0] * empty
 
 
-def test_small_baseline_into_the_store_is_complete(store_url: str) -> None:
-    """Every user, group, project, share and member of small lands in the store, in few requests."""
+@pytest.mark.parametrize("graphql", [False, True], ids=["rest", "graphql"])
+def test_small_baseline_into_the_store_is_complete(store_url: str, graphql: bool) -> None:
+    """Every user, group, project, share and member of small lands in the store, in few requests:
+    over REST within 5 % of the fewest pages; over GraphQL in at most half of those."""
     sim = Simulator.from_dataset("small", version="16.11", now=NOW).start()
     try:
-        source = GitLabSource(sim.url, sim.tokens["admin"], per_page=100)
+        source = GitLabSource(sim.url, sim.tokens["admin"], per_page=100, graphql=graphql)
         with Store.open(store_url, now=lambda: CLOCK) as store:
             report = baseline(source, store, now=lambda: CLOCK)
             assert (report.events_queued, report.failures) == (0, ())
@@ -64,7 +68,11 @@ def test_small_baseline_into_the_store_is_complete(store_url: str) -> None:
                 len(snap.projects),
                 _member_counts(store, len(snap.groups), len(snap.projects)),
             )
-            assert minimum <= report.requests <= minimum * 1.05 + 2  # keyset ends on an empty page
+            if graphql:
+                assert sim.request_count("POST /api/graphql") > 0
+                assert report.requests <= minimum * 0.5
+            else:  # a keyset walk ends on an empty page
+                assert minimum <= report.requests <= minimum * 1.05 + 2
     finally:
         sim.stop()
 
@@ -80,7 +88,10 @@ def test_a_failing_member_list_is_not_written_and_the_rest_is(store_url: str) ->
             )
         )
         source = GitLabSource(
-            sim.url, sim.tokens["admin"], retry=RetryPolicy(max_attempts=2, base=0.01, cap=0.02)
+            sim.url,
+            sim.tokens["admin"],
+            retry=RetryPolicy(max_attempts=2, base=0.01, cap=0.02),
+            graphql=False,  # the REST list fails; a failing batch: tests/sync/test_sync_graphql.py
         )
         with Store.open(store_url, now=lambda: CLOCK) as store:
             report = baseline(source, store, now=lambda: CLOCK)

@@ -13,6 +13,10 @@ from typing import Literal
 
 MembersAllEra = Literal["project_first", "highest", "highest_invited_private"]
 Edition = Literal["ce", "ee"]
+# How /api/graphql scores a query (docs/simulator.md#graphql): GitLab's BaseField proc, or
+# graphql-ruby's own connection rule, which GitLab's ``complexity_for`` bypasses [inf: no
+# release is known to have scored that way; kept as a selectable era].
+GraphqlScoring = Literal["gitlab_proc", "graphql_ruby_connection"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +57,18 @@ class Profile:
     throttle_headers: bool  # RateLimit-* and Retry-After on a throttled 429 [inf: 13.8]
     approval_sets_created_by: bool  # an approved access request's created_by: the approver
     # (Member#accept_request(current_user), with request_accepted_at) [inf: 17.0]
+    # POST /api/graphql (bridge/testing/sim/graphql.py):
+    graphql_member_fields: bool  # Project.projectMembers (MR !33418, ~13.1), Group.groupMembers
+    graphql_member_relations: bool  # their ``relations`` argument (MR !48372, ~13.7)
+    graphql_query_complexity: bool  # Query.queryComplexity (MR !52448, ~13.9)
+    graphql_multiplex_limits: bool  # caller's limits per query of a multiplex (!56424, ~13.10)
+    graphql_member_sort: bool  # ``sort: MemberSort`` on member resolvers (MR !97092, ~15.5)
+    graphql_member_count: bool  # ``count`` on member connections (no version has it)
+    graphql_query_groups: bool  # Query.groups(ids:) [inf: present by 16.x]
+    graphql_user_core: bool  # a member's ``user`` is ``UserCore`` (before: ``User``) [inf: 14.x]
+    graphql_query_size_limit: bool  # 10,000 characters, else 422 [inf: present by 16.x]
+    graphql_max_errors: int | None  # validate_max_errors 5 [inf: present by 16.x]
+    graphql_scoring: GraphqlScoring
 
     @property
     def era(self) -> int:
@@ -122,6 +138,17 @@ _BASE = Profile(
     audit_events_keyset=True,
     throttle_headers=True,
     approval_sets_created_by=True,
+    graphql_member_fields=True,
+    graphql_member_relations=True,
+    graphql_query_complexity=True,
+    graphql_multiplex_limits=True,
+    graphql_member_sort=True,
+    graphql_member_count=False,
+    graphql_query_groups=True,
+    graphql_user_core=True,
+    graphql_query_size_limit=True,
+    graphql_max_errors=5,
+    graphql_scoring="gitlab_proc",
 )
 
 PROFILES: dict[str, Profile] = {
@@ -156,6 +183,15 @@ PROFILES: dict[str, Profile] = {
         audit_events_keyset=False,
         throttle_headers=False,
         approval_sets_created_by=False,
+        graphql_member_fields=False,
+        graphql_member_relations=False,
+        graphql_query_complexity=False,
+        graphql_multiplex_limits=False,
+        graphql_member_sort=False,
+        graphql_query_groups=False,
+        graphql_user_core=False,
+        graphql_query_size_limit=False,
+        graphql_max_errors=None,
     ),
     "13.12": dataclasses.replace(
         _BASE,
@@ -179,6 +215,11 @@ PROFILES: dict[str, Profile] = {
         activity_touches_updated_at=False,
         audit_events_keyset=False,
         approval_sets_created_by=False,
+        graphql_member_sort=False,
+        graphql_query_groups=False,
+        graphql_user_core=False,
+        graphql_query_size_limit=False,
+        graphql_max_errors=None,
     ),
     "16.11": dataclasses.replace(
         _BASE,

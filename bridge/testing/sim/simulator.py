@@ -25,6 +25,7 @@ from bridge.testing.sim import (
     api_projects,
     api_settings,
     api_users,
+    graphql,
 )
 from bridge.testing.sim.api import API_PREFIX, Route, allow, match, normalize_path
 from bridge.testing.sim.control import handle_control
@@ -183,8 +184,9 @@ class Simulator:
         user = snap.user_for_token(token) if token is not None else None
         refusal = self._refusal(token, user)
         caller = None if refusal else user
-        found, args = self._route(method, path)
-        template = _template(method, found)
+        is_graphql = normalize_path(path) == graphql.PATH and method in ("GET", "POST")
+        found, args = (None, {}) if is_graphql else self._route(method, path)
+        template = f"{method} {graphql.PATH}" if is_graphql else _template(method, found)
         fault: FaultRule | None = None
         who = f"user:{caller.id}" if caller else f"ip:{client_ip}"
         allowed, rate_headers = self.limiter.check_throttle(who, token if caller else None)
@@ -197,7 +199,22 @@ class Simulator:
                         429, raw=b"Retry later\n", headers=rate_headers, content_type="text/plain"
                     )
                 )
-            if found is None:
+            if is_graphql:
+                response, fault = self._graphql(
+                    graphql.GraphqlRequest(
+                        method=method,
+                        body=body,
+                        query=query,
+                        content_type=headers.get("content-type", ""),
+                        user=user,
+                        refusal=refusal,
+                        snap=snap,
+                        profile=self.profile,
+                    ),
+                    template,
+                    path,
+                )
+            elif found is None:
                 response = _unrouted(method, path)
             else:
                 if found.method != "GET" and method != "OPTIONS":  # Grape merges the body in
@@ -235,6 +252,15 @@ class Simulator:
         with self._counts_lock:
             self._counts[(template, _sent_status(response, fault))] += 1
         return response, fault
+
+    def _graphql(
+        self, request: graphql.GraphqlRequest, template: str, path: str
+    ) -> tuple[Response, FaultRule | None]:
+        """``/api/graphql`` (``bridge.testing.sim.graphql``), with latency and faults."""
+        delay = self.faults.delay_for(template)
+        if delay:
+            time.sleep(delay)
+        return graphql.handle(request), self.faults.pick(template, path)
 
     def _refusal(self, token: str | None, user: User | None) -> ApiError | None:
         """Why a sent token may not be used: unknown or revoked (401), or its user may not use
