@@ -37,13 +37,15 @@ flight at a sample counts on one side or the other, and the budget's small burst
 it) can fall into a span a little shorter than 60 s; together these stay well under 2 %.
 
 ``--compare-with REF`` runs the same scenario (dataset, version, latency, throttle, seed,
-minutes, rates) with the daemon of commit REF, from a temporary ``git worktree``, in the
-configuration of its time: ``poll:`` intervals (users 1m, groups, projects and members 3m, the
-tuned baseline of docs/freshness.md; ``--previous-poll`` overrides one) and no budget; its
-baseline is its own first pass, and its drain by default its longest interval plus five
-minutes. Its own simulator and state; this checkout's simulator and
-workload. Reported under ``previous``, and ``comparison`` gives the ratios new/previous of the
-requests per minute and of each class's p95.
+minutes, rates) with the daemon of commit REF, from a temporary ``git worktree``. A REF from
+issue 14 on takes the same configuration (budget and targets; without ``gitlab.graphql``,
+which it does not know). An older REF runs in the configuration of its time: ``poll:``
+intervals (users 1m, groups, projects and members 3m, the tuned baseline of
+docs/freshness.md; ``--previous-poll`` overrides one) and no budget; its baseline is its own
+first pass, and its drain by default its longest interval plus five minutes. Its own
+simulator and state; this checkout's simulator and workload. Reported under ``previous``,
+and ``comparison`` gives the ratios new/previous of the requests per minute and of each
+class's p95.
 
 ``--naive`` then crawls the idle simulator once with unmodified python-gitlab
 (``bridge.testing.crawl``, 10 connections): ``naive.requests_per_pass``, ``seconds_per_pass``,
@@ -574,12 +576,18 @@ def main() -> int:
         result["naive"] = naive_figures(run.naive, result)
     if args.compare_with:
         with worktree(args.compare_with) as (tree, commit):
-            old = previous_settings(extra, args.previous_poll)
-            longest = max(parse_duration(v) for v in old["poll"].values())
-            previous = Daemon(
-                label=f"previous ({args.compare_with})", settings=old,
-                command=bridge_at(tree), current=False, drain=longest + DRAIN_MARGIN,
-            )  # fmt: skip
+            if _has_budget(tree):  # issue 14 on: the same targets and budget, its own reads
+                previous = Daemon(
+                    label=f"previous ({args.compare_with})", settings=_without_graphql(settings),
+                    command=bridge_at(tree), drain=args.drain,
+                )  # fmt: skip
+            else:
+                old = previous_settings(extra, args.previous_poll)
+                longest = max(parse_duration(v) for v in old["poll"].values())
+                previous = Daemon(
+                    label=f"previous ({args.compare_with})", settings=old,
+                    command=bridge_at(tree), current=False, drain=longest + DRAIN_MARGIN,
+                )  # fmt: skip
             before = measure(scenario, previous)
         result["previous"] = summary(scenario, previous, before) | {"commit": commit}
         result["comparison"] = compare(result, result["previous"])
@@ -590,6 +598,18 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def _has_budget(tree: Path) -> bool:
+    """Whether the checkout at ``tree`` plans on a budget (issue 14 on): then it takes the
+    current configuration, ``freshness:`` and ``gitlab.budget`` included."""
+    return "class FreshnessSettings" in (tree / "bridge/config/settings.py").read_text()
+
+
+def _without_graphql(settings: dict[str, Any]) -> dict[str, Any]:
+    """The configuration without ``gitlab.graphql`` (issue 16), which older checkouts refuse."""
+    gitlab = {k: v for k, v in settings["gitlab"].items() if k != "graphql"}
+    return {**settings, "gitlab": gitlab}
 
 
 def _head() -> str | None:

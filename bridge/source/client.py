@@ -14,9 +14,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from bridge.config.settings import GitLabSettings
@@ -305,7 +305,10 @@ class GitLabSource:
     def graphql(self) -> GraphQL | None:
         """Batched member reads, where this GitLab and ``gitlab.graphql`` allow them."""
         if self._graphql is None and self.capabilities.graphql_lists:
-            dialect = Dialect(count=False, projects_by_id=True)
+            # Query.groups (MR !111199, ~15.10) takes ids in later versions: tried from 15.10,
+            # by full path when GitLab refuses them (bridge.source.graphql).
+            groups_by_id = self.instance.major_minor >= (15, 10)
+            dialect = Dialect(count=False, projects_by_id=True, groups_by_id=groups_by_id)
             self._graphql = GraphQL(post=self._post_graphql, dialect=dialect)
         return self._graphql
 
@@ -316,7 +319,7 @@ class GitLabSource:
         if self._graphql_probed:
             return True
         try:
-            answer = self._post_graphql("query{queryComplexity{score limit}}", "GraphQL probe")
+            answer = self._post_graphql("query{queryComplexity{score limit}}", {}, "GraphQL probe")
         except RetriableSourceError as exc:  # asked again next time
             log.warning("GraphQL probe failed (%s): member lists over REST for now", exc)
             return False
@@ -330,8 +333,9 @@ class GitLabSource:
         self._graphql_probed = ok
         return ok
 
-    def _post_graphql(self, query: str, what: str) -> Json:
-        page = self._http.post_json(f"{self.url}/api/graphql", {"query": query}, what)
+    def _post_graphql(self, query: str, variables: Mapping[str, Any], what: str) -> Json:
+        body = {"query": query, "variables": dict(variables)}
+        page = self._http.post_json(f"{self.url}/api/graphql", body, what)
         if not isinstance(page.data, dict):
             raise FatalSourceError(f"{what}: not a GraphQL answer")
         return cast(Json, page.data)

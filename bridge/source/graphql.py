@@ -21,8 +21,8 @@ under GitLab's size limit too.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import json
 import logging
 import math
 import re
@@ -44,16 +44,15 @@ MAX_TEXT = 10_000
 TEXT_MARGIN = 500
 MAX_PAGE = 100  # GitlabSchema.default_max_page_size: no connection returns more per page
 LIST_PAGE = 100  # members per source in a list query; a longer list is read over REST
+# Sources a request holds at most, whatever the score allows: GitLab resolves each source's
+# members in turn, within its 30 s request timeout (a timeout halves the next batch).
+MOST = 1_000
 FILL = 0.9  # of GitLab's limit: the next batch aims here, leaving room for a costlier source
-# Sources in the first request of a shape, before GitLab's score is known: from GitLab's
-# scoring in 13.9-18.x (a group alias scores about 30 for a list and 17 for a fingerprint, and
-# ``projects(ids:)`` does not multiply its nested member connection); a refusal corrects them.
-START: Mapping[tuple[SourceKind, Shape], int] = {
-    ("group", "list"): 7,
-    ("group", "fingerprint"): 13,
-    ("project", "list"): MAX_PAGE,
-    ("project", "fingerprint"): MAX_PAGE,
-}
+# Sources in the first request, before GitLab's score is known, from its scoring in 13.9-18.x
+# (docs/gitlab-api.md#graphql-complexity): a group alias scores about 30 for a list and 6 for a
+# fingerprint against 250 (300 for an admin); a connection by ids about 35 for 100 lists.
+START_BY_PATH: Mapping[Shape, int] = {"list": 7, "fingerprint": 35}
+START_BY_ID = 500
 _REFUSED = re.compile(r"complexity of (\d+), which exceeds max complexity of (\d+)")
 _GID = re.compile(r"/(\d+)$")
 
@@ -63,7 +62,7 @@ class Fit:
     """How many sources the next request of one shape holds, from GitLab's last score."""
 
     size: int
-    most: int = MAX_PAGE
+    most: int = MOST
     score: int | None = None  # the last request's score, its sources and GitLab's limit
     sources: int = 0
     limit: int | None = None
@@ -87,6 +86,7 @@ class Dialect:
 
     count: bool  # member connections expose ``count``
     projects_by_id: bool  # Query.projects(ids:)
+    groups_by_id: bool  # Query.groups(ids:) (tried where it may exist; aliases if refused)
 
 
 # --- the query text --------------------------------------------------------------------------
@@ -105,20 +105,39 @@ def _members_field(kind: SourceKind, shape: Shape, dialect: Dialect) -> str:
     return f"{_FIELD[kind]}({args}){{{count}pageInfo{{hasNextPage}} nodes{{{_NODE}}}}}"
 
 
-def query_text(
+Query = tuple[str, dict[str, Any]]  # the text and its variables
+
+
+def by_id(kind: SourceKind, dialect: Dialect) -> bool:
+    """Whether this kind is asked by global id (``projects(ids:)``, ``groups(ids:)``)."""
+    return dialect.projects_by_id if kind == "project" else dialect.groups_by_id
+
+
+def query(
     kind: SourceKind, shape: Shape, dialect: Dialect, sources: Sequence[tuple[int, str]]
-) -> str:
-    """The query for these (id, full path) sources; the first ``len(sources)`` only if the
-    caller checked ``fits``."""
+) -> Query:
+    """The query for these (id, full path) sources and its variables (which do not count
+    towards GitLab's size limit): by id, one aliased connection per ``MAX_PAGE`` sources
+    (``c0: projects(ids: $c0, first: 100)``, nested member connections are not multiplied by
+    the outer page); by full path, one alias per group (``s7: group(fullPath: $s7)``)."""
     members = _members_field(kind, shape, dialect)
-    head = "query{queryComplexity{score limit} "
-    if kind == "project" and dialect.projects_by_id:
-        ids = ",".join(f'"gid://gitlab/Project/{ident}"' for ident, _ in sources)
-        return f"{head}projects(ids:[{ids}],first:{len(sources)}){{nodes{{id {members}}}}}}}"
-    aliases = " ".join(
-        f"s{ident}:{kind}(fullPath:{json.dumps(path)}){{...F}}" for ident, path in sources
-    )
-    return f"{head}{aliases}}} fragment F on {_TYPE[kind]}{{id {members}}}"
+    head = "queryComplexity{score limit}"
+    if by_id(kind, dialect):
+        field = f"{kind}s"
+        chunks = [sources[n : n + MAX_PAGE] for n in range(0, len(sources), MAX_PAGE)]
+        decl = ",".join(f"$c{n}:[ID!]" for n in range(len(chunks)))
+        body = " ".join(
+            f"c{n}:{field}(ids:$c{n},first:{len(c)}){{nodes{{id {members}}}}}"
+            for n, c in enumerate(chunks)
+        )
+        variables = {
+            f"c{n}": [f"gid://gitlab/{_TYPE[kind]}/{i}" for i, _ in c] for n, c in enumerate(chunks)
+        }
+        return f"query({decl}){{{head} {body}}}", variables
+    decl = ",".join(f"$s{i}:ID!" for i, _ in sources)
+    body = " ".join(f"s{i}:{kind}(fullPath:$s{i}){{...F}}" for i, _ in sources)
+    text = f"query({decl}){{{head} {body}}} fragment F on {_TYPE[kind]}{{id {members}}}"
+    return text, {f"s{i}": path for i, path in sources}
 
 
 def fits(
@@ -128,7 +147,7 @@ def fits(
     lo, hi = 1, len(sources)
     while lo < hi:  # the text grows with every source: bisect on its length
         mid = (lo + hi + 1) // 2
-        if len(query_text(kind, shape, dialect, sources[:mid])) <= MAX_TEXT - TEXT_MARGIN:
+        if len(query(kind, shape, dialect, sources[:mid])[0]) <= MAX_TEXT - TEXT_MARGIN:
             lo = mid
         else:
             hi = mid - 1
@@ -145,14 +164,16 @@ def _ident(gid: object) -> int:
     return int(match.group(1))
 
 
-def _answered(kind: SourceKind, data: Mapping[str, Any], dialect: Dialect) -> dict[int, Any]:
-    """Each answered source's member connection, by source id."""
-    if kind == "project" and dialect.projects_by_id:
-        nodes = (data.get("projects") or {}).get("nodes") or []
-        return {_ident(n["id"]): n.get(_FIELD[kind]) for n in nodes if n}
+def _answered(kind: SourceKind, data: Mapping[str, Any]) -> dict[int, Any]:
+    """Each answered source's member connection, by source id (a connection of ``c`` aliases,
+    or one ``s`` alias a source)."""
     out: dict[int, Any] = {}
     for alias, node in data.items():
-        if alias.startswith("s") and node:
+        if not node:
+            continue
+        if alias.startswith("c"):
+            out.update((_ident(n["id"]), n.get(_FIELD[kind])) for n in node.get("nodes") or [] if n)
+        elif alias.startswith("s"):
             out[int(alias[1:])] = node.get(_FIELD[kind])
     return out
 
@@ -198,7 +219,8 @@ def members_of(
 
 # --- the client ------------------------------------------------------------------------------
 
-Post = Callable[[str, str], Mapping[str, Any]]  # (query, what) -> the decoded JSON answer
+# (query, variables, what) -> the decoded JSON answer
+Post = Callable[[str, Mapping[str, Any], str], Mapping[str, Any]]
 
 
 @dataclass(slots=True)
@@ -215,7 +237,8 @@ class GraphQL:
         with self._lock:
             found = self.fits_.get((kind, shape))
             if found is None:
-                found = self.fits_[(kind, shape)] = Fit(size=START[(kind, shape)])
+                size = START_BY_ID if by_id(kind, self.dialect) else START_BY_PATH[shape]
+                found = self.fits_[(kind, shape)] = Fit(size=size)
             return found
 
     def fingerprints(
@@ -250,7 +273,7 @@ class GraphQL:
             data = self._ask(kind, shape, batch, fit)
             if data is None:
                 continue  # refused as too complex: the fit shrank, try again smaller
-            out.update(_answered(kind, data, self.dialect))
+            out.update(_answered(kind, data))
             rest = rest[n:]
         return out
 
@@ -258,10 +281,17 @@ class GraphQL:
         self, kind: SourceKind, shape: Shape, batch: Sequence[tuple[int, str]], fit: Fit
     ) -> Mapping[str, Any] | None:
         what = f"GraphQL {kind} member {shape}s ({len(batch)} sources)"
-        answer = self.post(query_text(kind, shape, self.dialect, batch), what)
+        answer = self.post(*query(kind, shape, self.dialect, batch), what)
         errors = answer.get("errors") or []
         for error in errors:
             message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+            if kind == "group" and self.dialect.groups_by_id and "'groups'" in message:
+                # Query.groups, or its ids argument, is younger than this GitLab: by path.
+                with self._lock:
+                    self.dialect = dataclasses.replace(self.dialect, groups_by_id=False)
+                    self.fits_.pop((kind, shape), None)
+                log.info("%s: %s; groups are asked by full path from now on", what, message)
+                return None
             refused = _REFUSED.search(message)
             if refused:
                 score, limit = int(refused.group(1)), int(refused.group(2))

@@ -26,15 +26,13 @@ from bridge.model.signals import Capabilities
 
 Shape = Literal["lists", "fingerprints"]
 Batch = tuple[Shape, SourceKind]
-# Sources a request holds before GitLab's score says otherwise: GitLab's scoring (13.9-18.x)
-# gives a group alias about 30 for a list and 17 for a fingerprint against a limit of 250;
-# ``projects(ids:)`` does not multiply the nested member connection, so 100 projects (its
-# page size) fit either way (docs/gitlab-api.md#graphql-complexity).
+# Sources a batch holds before GitLab's score says otherwise (``bridge.source.graphql``
+# ``START_*``): groups by full path, projects by id (docs/gitlab-api.md#graphql-complexity).
 DEFAULT_SIZES: Mapping[Batch, int] = {
     ("lists", "group"): 7,
-    ("lists", "project"): 100,
-    ("fingerprints", "group"): 13,
-    ("fingerprints", "project"): 100,
+    ("lists", "project"): 500,
+    ("fingerprints", "group"): 35,
+    ("fingerprints", "project"): 500,
 }
 FIT_STATE = "batch_sizes"  # the resource state whose watermark keeps the measured sizes
 

@@ -258,6 +258,11 @@ class Reconciler:
             by_class=dict(self._spent),
         )
 
+    @property
+    def busy(self) -> int:
+        """Reads handed out and not yet applied (the next tick applies them)."""
+        return len(self._inflight)
+
     def _hand_out(self) -> None:
         """Start the reads the schedule picks, as many as there are idle workers."""
         free = self.settings.gitlab.concurrency - len(self._inflight)
@@ -268,12 +273,8 @@ class Reconciler:
             self._rebatch()
             self._allocate(now.timestamp())
         for key in self.schedule.next(now.timestamp(), self._available(), most=free):
-            if key.startswith("graphql:"):
-                sources = self.batches.sources(key, self.groups)
-                job = partial(self._fetch_batch, key, sources)
-            else:
-                job = partial(self._fetch, key)
-            self._inflight[key] = (self._pool.submit(job), now)
+            sources = self.batches.sources(key, self.groups) if key.startswith("graphql:") else []
+            self._inflight[key] = (self._pool.submit(partial(self._fetch, key, sources)), now)
 
     def _available(self) -> float:
         """Requests the budget allows now (a read always goes: the budget paces it)."""
@@ -315,11 +316,6 @@ class Reconciler:
                 self.users, self.groups = self.store.users(), self.store.groups()
                 touched = False
 
-    def _fetch_batch(self, key: str, sources: list[tuple[int, str]]) -> tuple[Any, int]:
-        before = self.source.requests_by_this_thread
-        answer = BatchReads.fetch(self.source, key, sources)
-        return answer, self.source.requests_by_this_thread - before
-
     def _rebatch(self) -> None:
         """Split the batches anew when GitLab's scores allow other sizes, or sources came and
         went (``BatchReads.rebatch``)."""
@@ -327,8 +323,12 @@ class Reconciler:
         measured = {k: f.size for k, f in graphql.fits_.items()} if graphql is not None else {}
         self.batches.rebatch(self.schedule, measured, self._period, self._now())
 
-    def _fetch(self, key: str) -> tuple[Any, int]:
+    def _fetch(self, key: str, sources: list[tuple[int, str]]) -> tuple[Any, int]:
+        """One task's answer and its requests (a worker thread); ``sources``: a batch's."""
         before = self.source.requests_by_this_thread
+        if key.startswith("graphql:"):
+            answer = BatchReads.fetch(self.source, key, sources)
+            return answer, self.source.requests_by_this_thread - before
         state = self.states.get(key)
         groups = self.states.get("groups")
         first = groups is None or groups.baseline_at is None

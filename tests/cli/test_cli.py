@@ -216,6 +216,8 @@ def test_sync_command_exits_1_when_member_lists_fail(
     path = _sync_config(tmp_path, sim.url, sim.tokens["admin"])
     rule = FaultRule(kind="status", status=502, fraction=1.0, match="GET /projects/:id/members")
     sim.faults.add(rule)
+    # GraphQL fails too, so the lists fall back to REST, which fails.
+    sim.faults.add(FaultRule(kind="status", status=502, fraction=1.0, match="POST /api/graphql"))
     assert main(["sync", "--config", str(path)]) == 1
     captured = capsys.readouterr()
     assert captured.out.startswith("sync: ")

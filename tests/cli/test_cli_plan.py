@@ -52,9 +52,10 @@ def test_a_budget_that_holds_every_target_exits_0(
 def test_a_target_the_budget_cannot_hold_is_late_with_advice(
     synced: tuple, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Group members every 10 s on 60/min cannot be held: LATE, exit 1, what would hold it."""
+    """Group members every second on 60/min cannot be held, even in GraphQL batches (two
+    requests for small's groups): LATE, exit 1, what would hold it."""
     sim, tmp_path = synced
-    config = _config(tmp_path, sim.url, sim.tokens["admin"], 60, group_members="10s")
+    config = _config(tmp_path, sim.url, sim.tokens["admin"], 60, group_members="1s")
     assert main(["plan", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     late = next(line for line in out.splitlines() if line.startswith("group_members"))
@@ -72,7 +73,7 @@ def test_the_instance_throttle_caps_the_plan_and_allowlisting_is_advised(
     fast = _config(tmp_path, sim.url, sim.tokens["admin"], 60_000)
     assert main(["sync", "--config", str(fast), "--no-deliver"]) in (0, 1)
     capsys.readouterr()
-    config = _config(tmp_path, sim.url, sim.tokens["admin"], 600, group_members="2s")
+    config = _config(tmp_path, sim.url, sim.tokens["admin"], 600, group_members="1s")
     assert main(["plan", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "budget 96 requests/min" in out
@@ -92,6 +93,22 @@ def test_json_and_an_offline_version(synced: tuple, capsys: pytest.CaptureFixtur
                                     "reconcile"}  # fmt: skip
     assert data["classes"]["new_users"] == {"target": 60.0, "predicted_worst": 30.0}
     assert 0 < data["idle_per_minute"] <= 600
+
+
+def test_graphql_batches_cut_what_a_full_reconcile_costs(
+    synced: tuple, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """16.11 reads member lists many a request (GraphQL batches); 12.10 one list a request."""
+    sim, tmp_path = synced
+    config = _config(tmp_path, sim.url, sim.tokens["admin"], 600)
+    cost = {}
+    for version in ("12.10", "16.11"):
+        main(["plan", "--config", str(config), "--json", "--version", version])
+        cost[version] = json.loads(capsys.readouterr().out)["full_reconcile_requests"]
+    snap = sim.world.snapshot()
+    sources = len(snap.groups) + len(snap.projects)
+    assert cost["12.10"] >= sources  # at least one request a member list
+    assert cost["16.11"] <= cost["12.10"] - sources + 5  # the lists in a few batches
 
 
 def test_an_empty_snapshot_asks_for_a_sync_first(

@@ -25,26 +25,30 @@ def instance(version: str, *, ee: bool = False, admin: bool = True) -> Instance:
     )
 
 
-# (version, enterprise, admin) -> updated_after, last_activity_after, memberships, audit_events
+# (version, enterprise, admin) -> updated_after, last_activity_after, memberships, audit_events,
+# graphql_lists, graphql_fingerprints
 TABLE = [
-    ("12.3.5", True, True, (False, False, False, False)),
-    ("12.4.0", True, True, (False, False, False, True)),  # instance audit events API: 12.4
-    ("12.7.9", False, True, (False, False, False, False)),
-    ("12.8.0", False, True, (False, False, True, False)),  # /users/:id/memberships: 12.8
-    ("12.10.14", False, True, (False, True, True, False)),  # last_activity_after: 12.10
-    ("12.10.14", True, True, (False, True, True, True)),
-    ("13.12.15", True, False, (False, True, False, False)),  # both admin-only reads gone
-    ("15.9.8", False, True, (False, True, True, False)),
-    ("15.10.0", False, True, (True, True, True, False)),  # updated_after: 15.10
-    ("16.11.10", False, True, (True, True, True, False)),  # CE: no audit events API
-    ("16.11.10", True, True, (True, True, True, True)),
-    ("17.7.7", True, False, (True, True, False, False)),
+    ("12.3.5", True, True, (False, False, False, False, False, False)),
+    ("12.4.0", True, True, (False, False, False, True, False, False)),  # audit events API: 12.4
+    ("12.7.9", False, True, (False, False, False, False, False, False)),
+    ("12.8.0", False, True, (False, False, True, False, False, False)),  # memberships: 12.8
+    ("12.10.14", False, True, (False, True, True, False, False, False)),  # last_activity: 12.10
+    ("12.10.14", True, True, (False, True, True, True, False, False)),
+    ("13.8.8", False, True, (False, True, True, False, False, False)),  # no queryComplexity
+    ("13.12.15", True, False, (False, True, False, False, True, False)),  # GraphQL lists: 13.9
+    ("15.4.6", False, True, (False, True, True, False, True, False)),  # no member sort
+    ("15.5.0", False, True, (False, True, True, False, True, True)),  # UPDATED_DESC: 15.5
+    ("15.9.8", False, True, (False, True, True, False, True, True)),
+    ("15.10.0", False, True, (True, True, True, False, True, True)),  # updated_after: 15.10
+    ("16.11.10", False, True, (True, True, True, False, True, True)),  # CE: no audit events API
+    ("16.11.10", True, True, (True, True, True, True, True, True)),
+    ("17.7.7", True, False, (True, True, False, False, True, True)),
 ]
 
 
 @pytest.mark.parametrize(("version", "ee", "admin", "expected"), TABLE)
 def test_capabilities_follow_gitlabs_version_rules(
-    version: str, ee: bool, admin: bool, expected: tuple[bool, bool, bool, bool]
+    version: str, ee: bool, admin: bool, expected: tuple[bool, ...]
 ) -> None:
     """Each signal appears in the GitLab version that introduced it, the admin-only ones only
     for an administrator's token, the audit log only on Enterprise Edition."""

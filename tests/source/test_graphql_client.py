@@ -11,6 +11,7 @@ import pytest
 
 from bridge.errors import FatalSourceError, RetriableSourceError
 from bridge.model.signals import Fingerprint
+from bridge.source import graphql
 from bridge.source.graphql import (
     MAX_TEXT,
     TEXT_MARGIN,
@@ -19,10 +20,9 @@ from bridge.source.graphql import (
     GraphQL,
     fits,
     members_of,
-    query_text,
 )
 
-DIALECT = Dialect(count=False, projects_by_id=True)
+DIALECT = Dialect(count=False, projects_by_id=True, groups_by_id=False)
 
 
 def _node(
@@ -45,9 +45,10 @@ class FakeGitLab:
         self.per_source, self.limit, self.base = per_source, limit, base
         self.sent: list[int] = []  # sources per request
 
-    def __call__(self, query: str, what: str) -> Mapping[str, Any]:
-        groups = re.findall(r"s(\d+):group\(fullPath:", query)
-        projects = re.findall(r"gid://gitlab/Project/(\d+)", query)
+    def __call__(self, query: str, variables: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+        groups = re.findall(r"s(\d+):group\(fullPath:\$s", query)
+        chunks = {k: [g.rsplit("/", 1)[1] for g in v] for k, v in variables.items() if k[0] == "c"}
+        projects = [p for chunk in chunks.values() for p in chunk]
         n = len(groups) + len(projects)
         self.sent.append(n)
         score = self.base + self.per_source * n
@@ -61,11 +62,11 @@ class FakeGitLab:
 
         for g in groups:
             data[f"s{g}"] = {"id": f"gid://gitlab/Group/{g}", "groupMembers": members(g)}
-        if projects:
-            data["projects"] = {
+        for alias, ids in chunks.items():
+            data[alias] = {
                 "nodes": [
                     {"id": f"gid://gitlab/Project/{p}", "projectMembers": members(p)}
-                    for p in projects
+                    for p in ids
                     if int(p) % 7  # every seventh project is not visible: absent
                 ]
             }
@@ -91,8 +92,8 @@ def test_a_refusal_resizes_from_gitlabs_numbers_and_every_source_is_answered() -
 def test_projects_go_by_id_and_an_absent_one_is_read_over_rest() -> None:
     gitlab = FakeGitLab(per_source=0, base=37)
     client = GraphQL(post=gitlab, dialect=DIALECT)
-    lists = client.lists("project", [(p, "") for p in range(1, 151)])
-    assert gitlab.sent == [100, 50]  # the page size of projects(ids:) bounds a request
+    lists = client.lists("project", [(p, "") for p in range(1, 1501)])
+    assert gitlab.sent == [500, 1000]  # the first guess, then as many as a request may hold
     assert lists[7] is None
     assert lists[14] is None
     assert lists[8] is not None
@@ -112,13 +113,13 @@ def test_one_source_over_the_limit_is_fatal_and_other_errors_are_named() -> None
     with pytest.raises(FatalSourceError, match="one source is over the limit"):
         client.lists("group", [(1, "a")])
 
-    def unknown(query: str, what: str) -> Mapping[str, Any]:
+    def unknown(query: str, variables: Mapping[str, Any], what: str) -> Mapping[str, Any]:
         return {"errors": [{"message": "Field 'queryComplexity' doesn't exist on type 'Query'"}]}
 
     with pytest.raises(FatalSourceError, match="doesn't exist on type 'Query'"):
         GraphQL(post=unknown, dialect=DIALECT).lists("group", [(1, "a")])
 
-    def slow(query: str, what: str) -> Mapping[str, Any]:
+    def slow(query: str, variables: Mapping[str, Any], what: str) -> Mapping[str, Any]:
         return {"errors": [{"message": "Request timed out. Please try a less complex query"}]}
 
     client = GraphQL(post=slow, dialect=DIALECT)
@@ -141,13 +142,18 @@ def test_members_of_reads_a_complete_first_page_only() -> None:
 
 
 def test_the_query_text_stays_under_gitlabs_size_limit() -> None:
-    long = [(g, "deep/" * 40 + f"g{g}") for g in range(1, 200)]
-    n = fits("group", "list", DIALECT, long)
-    assert 1 <= n < len(long)
-    assert len(query_text("group", "list", DIALECT, long[:n])) <= MAX_TEXT - TEXT_MARGIN
-    assert len(query_text("group", "list", DIALECT, long[: n + 1])) > MAX_TEXT - TEXT_MARGIN
-    text = query_text("project", "fingerprint", DIALECT, [(3, ""), (4, "")])
-    assert 'projects(ids:["gid://gitlab/Project/3","gid://gitlab/Project/4"],first:2)' in text
+    """Paths and ids travel as variables, which GitLab does not count; the text grows with
+    every alias, and stops below the limit."""
+    many = [(g, "deep/" * 40 + f"g{g}") for g in range(1, 400)]
+    n = fits("group", "list", DIALECT, many)
+    assert 1 <= n < len(many)
+    assert len(graphql.query("group", "list", DIALECT, many[:n])[0]) <= MAX_TEXT - TEXT_MARGIN
+    assert len(graphql.query("group", "list", DIALECT, many[: n + 1])[0]) > MAX_TEXT - TEXT_MARGIN
+    sources = [(p, "") for p in range(1, 151)]
+    text, variables = graphql.query("project", "fingerprint", DIALECT, sources)
+    assert "c0:projects(ids:$c0,first:100)" in text
+    assert "c1:projects(ids:$c1,first:50)" in text
+    assert variables["c1"][0] == "gid://gitlab/Project/101"
     assert "sort:UPDATED_DESC" in text
     assert "first:1" in text
     assert "relations:[DIRECT]" in text
@@ -160,4 +166,4 @@ def test_fit_learns_upwards_and_never_retries_a_refused_size() -> None:
     fit.refused(score=260, limit=250, sources=8)  # 32.5 a source: 225 / 32.5 = 6
     assert fit.size == 6
     fit.learn(score=37, limit=250, sources=100)
-    assert fit.size == 100  # capped by the page size
+    assert fit.size == 608  # 225 / 0.37

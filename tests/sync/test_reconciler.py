@@ -51,10 +51,14 @@ class Harness:
         self.seen = len(self.store.outbox())
 
     def tick(self, advance: float = 0.0) -> TickReport:
-        """Move time forward, then read what is due."""
+        """Move time forward, then read what is due, and apply it all: a read still running
+        when a tick ends (a loaded machine) is applied by the next one."""
         if advance:
             self.world.clock.advance(advance)
-        return self.reconciler.tick(self.stop)
+        report = self.reconciler.tick(self.stop)
+        while self.reconciler.busy:
+            self.reconciler.tick(self.stop)
+        return report
 
     def events(self) -> list[str]:
         """Event names queued since the last call."""
