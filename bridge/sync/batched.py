@@ -26,8 +26,6 @@ from bridge.sync.schedule import Schedule
 from bridge.sync.targeted import Applier, Outcome
 
 log = logging.getLogger(__name__)
-# bridge.source.graphql's shapes by batch shape
-_SHAPE = {"lists": "list", "fingerprints": "fingerprint"}
 
 
 class BatchReads:
@@ -94,13 +92,7 @@ class BatchReads:
     def resized(self, measured: Mapping[tuple[SourceKind, str], int]) -> bool:
         """Take the sizes GitLab's scores allow now (``GraphQL.fits_``); True when a kind's
         split changes (the caller then rebuilds its batch tasks)."""
-        sizes = dict(self.sizes.of)
-        for batch in self.kinds:
-            shape, kind = batch
-            size = measured.get((kind, _SHAPE[shape]))
-            if size:
-                sizes[batch] = size
-        self.sizes = Sizes(sizes)
+        self.sizes = self.sizes.with_measured(measured)
         self.refresh()
         return any(
             batches.count_for(len(self._ids[b[1]]), self.sizes.size(b)) != self.counts.get(b)

@@ -47,6 +47,16 @@ class Sizes:
         """Sources per request of one batch kind."""
         return max(1, self.of.get(batch, DEFAULT_SIZES[batch]))
 
+    def with_measured(self, measured: Mapping[tuple[SourceKind, str], int]) -> Sizes:
+        """These sizes with what GitLab's scores allowed (``GraphQL.fits_``: by (kind,
+        ``list`` or ``fingerprint``))."""
+        found = dict(self.of)
+        for shape, kind in DEFAULT_SIZES:
+            size = measured.get((kind, shape[:-1]))  # "lists" -> "list"
+            if size:
+                found[(shape, kind)] = size
+        return Sizes(found)
+
     def text(self) -> str:
         """The stored form: ``lists:group=7,lists:project=100``."""
         return ",".join(f"{s}:{k}={n}" for (s, k), n in sorted(self.of.items()))

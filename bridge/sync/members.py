@@ -20,10 +20,11 @@ from bridge.errors import SourceError
 from bridge.hooks import diff
 from bridge.hooks.payloads.context import PayloadContext
 from bridge.model.changes import MEMBER_RECORD, Sides, subjects
-from bridge.model.ledger import RowMeta, member_list
+from bridge.model.ledger import ResourceState, RowMeta, member_list
 from bridge.model.records import Group, Member, Project, SourceKind
 from bridge.ports import SnapshotWriter, Source
 from bridge.sync import access_requests
+from bridge.sync.batches import FIT_STATE, Sizes
 from bridge.sync.confirm import confirm
 from bridge.sync.state import Pass
 
@@ -108,6 +109,24 @@ def members(run: Pass, workers: int) -> None:
                 reader.rest(kind, ident)
         reader.drain()
     run.flush_quiet()
+    if batched:
+        _keep_sizes(run)
+
+
+def _keep_sizes(run: Pass) -> None:
+    """The batch sizes GitLab's scores allowed, for ``plan`` and the daemon's first batches."""
+    graphql = getattr(run.source, "graphql", None)
+    if graphql is None:
+        return
+    state = run.states.get(FIT_STATE)
+    sizes = Sizes.parse(state.watermark if state else None)
+    sizes = sizes.with_measured({k: f.size for k, f in graphql.fits_.items()})
+    at = run.now().replace(microsecond=0)
+    kept = ResourceState(name=FIT_STATE, baseline_at=at, last_complete_at=at,
+                         last_attempt_at=at, watermark=sizes.text())  # fmt: skip
+    with run.store.transaction() as tx:
+        tx.set_resource_state(kept)
+    run.states[FIT_STATE] = kept
 
 
 class _Reader:

@@ -72,6 +72,10 @@ class Pass:
         self.doomed: dict[str, set[int]] = {"user": set(), "group": set(), "project": set()}
         self.groups_polled = False
 
+    def now(self) -> dt.datetime:
+        """The pass's clock."""
+        return self._now()
+
     @property
     def requests_this_phase(self) -> int:
         """Requests since the current phase started."""

@@ -52,10 +52,11 @@ def test_a_budget_that_holds_every_target_exits_0(
 def test_a_target_the_budget_cannot_hold_is_late_with_advice(
     synced: tuple, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Group members every second on 60/min cannot be held, even in GraphQL batches (two
-    requests for small's groups): LATE, exit 1, what would hold it."""
+    """Group members and shares every second on 60/min cannot be held, even with small's
+    group lists in one GraphQL request (ten groups' shares are ten): LATE, exit 1, what would
+    hold it."""
     sim, tmp_path = synced
-    config = _config(tmp_path, sim.url, sim.tokens["admin"], 60, group_members="1s")
+    config = _config(tmp_path, sim.url, sim.tokens["admin"], 60, group_members="1s", shares="1s")
     assert main(["plan", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     late = next(line for line in out.splitlines() if line.startswith("group_members"))
@@ -73,7 +74,7 @@ def test_the_instance_throttle_caps_the_plan_and_allowlisting_is_advised(
     fast = _config(tmp_path, sim.url, sim.tokens["admin"], 60_000)
     assert main(["sync", "--config", str(fast), "--no-deliver"]) in (0, 1)
     capsys.readouterr()
-    config = _config(tmp_path, sim.url, sim.tokens["admin"], 600, group_members="1s")
+    config = _config(tmp_path, sim.url, sim.tokens["admin"], 600, group_members="1s", shares="1s")
     assert main(["plan", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "budget 96 requests/min" in out
