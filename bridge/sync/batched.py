@@ -26,6 +26,7 @@ from bridge.sync.schedule import Schedule
 from bridge.sync.targeted import Applier, Outcome
 
 log = logging.getLogger(__name__)
+SKEW = dt.timedelta(seconds=60)  # GitLab's clock against ours, when comparing updatedAt
 
 
 class BatchReads:
@@ -152,7 +153,8 @@ class BatchReads:
             if name in reading or ident not in known:
                 continue
             if shape == "fingerprints":
-                if self._moved(kind, ident, found):
+                state = applier.run.states.get(name)
+                if self._moved(kind, ident, found, state.last_complete_at if state else None):
                     hints.append(name)
                 continue
             rows = exact_rows(self.store.members(kind, ident), found)
@@ -164,11 +166,19 @@ class BatchReads:
             settled.append(name)
         return Outcome(hints=tuple(hints)), settled
 
-    def _moved(self, kind: SourceKind, ident: int, found: Fingerprint | None) -> bool:
-        """A fingerprint that moved since the last one (the first is only remembered); one
-        GitLab did not answer is read over REST, which can tell gone from renamed."""
+    def _moved(
+        self, kind: SourceKind, ident: int, found: Fingerprint | None, read_at: dt.datetime | None
+    ) -> bool:
+        """A fingerprint that moved since the last one; the first since start (none is kept)
+        moved if its newest ``updatedAt`` is after the list's last read, less a minute for the
+        clocks. One GitLab did not answer is read over REST, which tells gone from renamed."""
         if found is None:
             return True
         before = self.fingerprints.get((kind, ident))
         self.fingerprints[(kind, ident)] = found
-        return before is not None and before != found
+        if before is not None:
+            return before != found
+        if found.newest is None or read_at is None:
+            return False  # no members, or a list never read: the list batches read it
+        newest = dt.datetime.fromisoformat(found.newest.replace("Z", "+00:00"))
+        return newest > read_at - SKEW

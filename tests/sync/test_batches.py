@@ -6,8 +6,9 @@ import datetime as dt
 import math
 
 from bridge.model.records import Member
-from bridge.model.signals import Capabilities
+from bridge.model.signals import Capabilities, Fingerprint
 from bridge.sync import batches
+from bridge.sync.batched import BatchReads
 from bridge.sync.batches import DEFAULT_SIZES, Sizes
 from bridge.sync.members import exact_rows
 from bridge.sync.planner import Load, Targets, allocate, kind_of, klass_of
@@ -104,3 +105,18 @@ def test_graphql_rows_keep_what_graphql_cannot_tell_and_minimal_access_goes_to_r
     assert exact_rows(stored, (_member(4, 5, whole),)) is None
     assert exact_rows({4: _member(4, 5, whole)}, ()) is None
     assert exact_rows(stored, None) is None
+
+
+def test_a_fingerprint_moves_when_it_changes_and_the_first_one_against_the_last_read() -> None:
+    reads = BatchReads(None, (), {})  # type: ignore[arg-type]
+    read_at = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    old = Fingerprint(None, "2026-01-01T11:00:00Z")
+    assert reads._moved("project", 1, old, read_at) is False  # older than the last read
+    assert reads._moved("project", 1, old, read_at) is False  # the same again
+    assert reads._moved("project", 1, Fingerprint(None, "2026-01-01T13:00:00Z"), read_at) is True
+    # The first since start, newer than the list's last read: changed while nobody looked.
+    assert reads._moved("project", 2, Fingerprint(None, "2026-01-01T12:05:00Z"), read_at) is True
+    # Within a minute before the read: the clocks may differ, so it is read again.
+    assert reads._moved("project", 3, Fingerprint(None, "2026-01-01T11:59:30Z"), read_at) is True
+    assert reads._moved("project", 4, Fingerprint(None, None), read_at) is False  # no members
+    assert reads._moved("project", 5, None, read_at) is True  # not answered: REST decides

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.sync.reconciler import Reconciler
 from tests.conftest import SimFactory
 from tests.sync.test_reconciler import Harness
 
@@ -94,3 +95,23 @@ def test_on_12_10_nothing_goes_to_graphql(make_sim: SimFactory, tmp_path: Path) 
         assert _rest_lists(h) > 0
     finally:
         h.close()
+
+
+def test_a_role_change_while_the_daemon_was_down_is_seen_by_the_first_fingerprints(
+    harness: Harness,
+) -> None:
+    """Fingerprints are not kept across a restart: the first one after start points at a list
+    whose newest member update is after that list's last read."""
+    world = harness.world
+    project = min(world.snapshot().projects)
+    row = min(world.snapshot().direct_members("project", project), key=lambda m: m.user_id)
+    harness.reconciler.close()
+    world.clock.advance(600)
+    world.update_member("project", project, row.user_id,
+                        access_level=20 if row.access_level != 20 else 30)  # fmt: skip
+    harness.reconciler = Reconciler.planned(
+        harness.source, harness.store, harness.settings, now=harness.now
+    )
+    harness.tick()
+    harness.tick(1)
+    assert "user_update_for_team" in harness.events()
