@@ -2,21 +2,23 @@
 
 Two query shapes, each for groups and projects (docs/gitlab-api.md#graphql):
 
-- **fingerprint**: per source, its direct members' ``count`` (where the version has it) and
-  the newest ``updatedAt`` (``first: 1, sort: UPDATED_DESC``). A member added, removed, or
-  changed in role or expiry changes one of the two.
+- **fingerprint**: per source, the newest ``updatedAt`` of its direct members (``first: 1,
+  sort: UPDATED_DESC``, 15.5+), and their ``count`` where a version has it (none does yet). A
+  member added, or changed in role or expiry, moves it; a removal does not.
 - **list**: per source, the first page (100) of its direct members. A longer list is read over
   REST, where its pages cost what they cost anyway.
 
-Groups are asked by alias (``g0: group(fullPath:)``, every version), projects by global id
-(``projects(ids:)``). A source GitLab does not answer for (renamed since the snapshot, gone,
-hidden) comes back as None, and the caller reads it over REST, which can tell gone from moved.
+Projects, and groups where ``Query.groups`` takes ids, go by global id, 100 to an aliased
+connection (``c0: projects(ids: $c0, first: 100)``); other groups by full path, one alias each
+(``s7: group(fullPath: $s7)``). Ids and paths travel as variables, which GitLab's size limit
+does not count. A source GitLab does not answer for (renamed since the snapshot, gone, hidden)
+comes back as None, and the caller reads it over REST, which can tell gone from moved.
 
-How many sources fit one request is **measured, not guessed**: graphql-ruby's scoring changed
-between GitLab versions, so every query asks ``queryComplexity { score limit }`` and the next
-batch is sized from GitLab's own score; a refusal ("Query has complexity of X, which exceeds
-max complexity of Y") resizes from X and Y and is sent again smaller. The query text stays
-under GitLab's size limit too.
+How many sources fit one request is **measured, not guessed**: GitLab's scoring is its own
+(and graphql-ruby's has changed under it), so every query asks ``queryComplexity { score
+limit }`` and the next batch is sized from GitLab's own score; a refusal ("Query has
+complexity of X, which exceeds max complexity of Y") resizes from X and Y and is sent again
+smaller. The query text stays under GitLab's size limit too.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ MOST = 1_000
 FILL = 0.9  # of GitLab's limit: the next batch aims here, leaving room for a costlier source
 # Sources in the first request, before GitLab's score is known, from its scoring in 13.9-18.x
 # (docs/gitlab-api.md#graphql-complexity): a group alias scores about 30 for a list and 6 for a
-# fingerprint against 250 (300 for an admin); a connection by ids about 35 for 100 lists.
+# fingerprint against 250 (300 for an admin); a connection of 100 ids about 62 for lists and
+# 14 for fingerprints.
 START_BY_PATH: Mapping[Shape, int] = {"list": 7, "fingerprint": 35}
 START_BY_ID = 500
 _REFUSED = re.compile(r"complexity of (\d+), which exceeds max complexity of (\d+)")
@@ -283,6 +286,7 @@ class GraphQL:
         what = f"GraphQL {kind} member {shape}s ({len(batch)} sources)"
         answer = self.post(*query(kind, shape, self.dialect, batch), what)
         errors = answer.get("errors") or []
+        slow = False
         for error in errors:
             message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
             if kind == "group" and self.dialect.groups_by_id and "'groups'" in message:
@@ -301,17 +305,24 @@ class GraphQL:
                     fit.refused(score, limit, len(batch))
                 log.info("%s: %s; %d sources a request from now on", what, message, fit.size)
                 return None
-            if "timed out" in message.lower():
+            if "timed out" in message.lower() or message.startswith("Timeout on"):
+                # GitLab's 30 s: a statement timeout fails the request ("Request timed out"),
+                # graphql-ruby's nulls the fields it did not reach ("Timeout on Type.field"),
+                # whose sources are then read over REST. Either way: half as many next time.
                 with self._lock:
                     fit.size = max(1, len(batch) // 2)
-                raise RetriableSourceError(f"{what}: {message}")
+                if not message.startswith("Timeout on"):
+                    raise RetriableSourceError(f"{what}: {message}")
+                slow = True
         data = answer.get("data")
         if not isinstance(data, dict):
             raise FatalSourceError(f"{what}: no data: {_first(errors)}")
         if errors and not _partial_ok(errors):
             raise FatalSourceError(f"{what}: {_first(errors)}")
         measured = data.get("queryComplexity") or {}
-        if isinstance(measured.get("score"), int) and isinstance(measured.get("limit"), int):
+        # After a timeout the halved size stands: the score allowed the batch, the clock did not.
+        scored = isinstance(measured.get("score"), int) and isinstance(measured.get("limit"), int)
+        if scored and not slow:
             with self._lock:
                 fit.learn(measured["score"], measured["limit"], len(batch))
         return data

@@ -167,3 +167,26 @@ def test_fit_learns_upwards_and_never_retries_a_refused_size() -> None:
     assert fit.size == 6
     fit.learn(score=37, limit=250, sources=100)
     assert fit.size == 608  # 225 / 0.37
+
+
+def test_a_graphql_timeout_nulls_what_it_did_not_reach_and_halves_the_next_batch() -> None:
+    """graphql-ruby's 30 s timeout (``Timeout on Type.field``) nulls the fields it did not
+    reach: those sources go to REST, the others are good, and the next batch is half."""
+
+    def slow(query: str, variables: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+        ids = variables["c0"]
+        nodes = [
+            {"id": gid, "projectMembers": None if n % 2 else
+             {"nodes": [_node(1)], "pageInfo": {"hasNextPage": False}}}
+            for n, gid in enumerate(ids)
+        ]  # fmt: skip
+        error = {"message": "Timeout on ProjectMember.projectMembers",
+                 "path": ["c0", "nodes", 1, "projectMembers"]}  # fmt: skip
+        return {"data": {"queryComplexity": {"score": 40, "limit": 300}, "c0": {"nodes": nodes}},
+                "errors": [error]}  # fmt: skip
+
+    client = GraphQL(post=slow, dialect=DIALECT)
+    client.fits_[("project", "list")] = Fit(size=4)
+    lists = client.lists("project", [(p, "") for p in (1, 2, 3, 4)])
+    assert [p for p, rows in lists.items() if rows is None] == [2, 4]
+    assert client.fit("project", "list").size == 2
