@@ -45,7 +45,8 @@ def test_a_budget_that_holds_every_target_exits_0(
     snap = sim.world.snapshot()
     assert f"{len(snap.users):,} users, {len(snap.groups):,} groups" in out
     assert "updated after, last activity after, memberships" in out
-    assert "group_members         5m      5m                    ok" in out
+    # GraphQL group lists are cheap enough to run every half target.
+    assert "group_members         5m      2m30s                 ok" in out
     assert "LATE" not in out
 
 

@@ -63,8 +63,8 @@ def test_batch_kinds_serve_their_classes_and_fingerprints_run_every_half_target(
     plan = allocate(load, TARGETS, CAPS, 600)
     assert plan.stretch == 1.0
     assert plan.periods["graphql:fingerprints:project"] == 150  # half of 5 minutes
-    assert plan.periods["graphql:lists:group"] == 300
-    assert plan.worst["group_members"] == 300
+    assert plan.periods["graphql:lists:group"] == 150  # cheap: half the target, like a signal
+    assert plan.worst["group_members"] == 150
     assert plan.worst["project_members"] == 150
     # A budget too small stretches fingerprints like every walk.
     tight = allocate(load, TARGETS, CAPS, 30)
