@@ -338,14 +338,17 @@ def plan_drain(plan: dict[str, Any] | None, settings: dict[str, Any]) -> float:
     return float(min(worst, RECONCILE_SLACK * one_pass)) + DRAIN_MARGIN
 
 
-def _sync_baseline(settings: dict[str, Any], folder: Path, url: str) -> dict[str, Any]:
-    """``gitlab-bridge sync`` at an unlimited budget: the daemon's snapshot."""
+def _sync_baseline(
+    settings: dict[str, Any], folder: Path, url: str, command: Sequence[str]
+) -> dict[str, Any]:
+    """``gitlab-bridge sync`` of the daemon's own checkout at an unlimited budget: the
+    daemon's snapshot."""
     config = folder / "sync.yaml"
     config.write_text(json.dumps(merged(settings, {"gitlab": {"budget": SYNC_BUDGET}})))
     _zero(url)
     started = time.monotonic()
     done = subprocess.run(
-        [*BRIDGE, "sync", "--config", str(config)], capture_output=True, text=True, check=False
+        [*command, "sync", "--config", str(config)], capture_output=True, text=True, check=False
     )
     seconds = time.monotonic() - started
     if done.returncode != 0:
@@ -354,10 +357,11 @@ def _sync_baseline(settings: dict[str, Any], folder: Path, url: str) -> dict[str
     return {"seconds_to_baseline": round(seconds, 1), "baseline_requests": _total(url)}
 
 
-def _plan(config: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """``gitlab-bridge plan --json`` (exit 1 when a target is not met): (the plan, an error)."""
+def _plan(config: Path, command: Sequence[str]) -> tuple[dict[str, Any] | None, str | None]:
+    """The daemon's checkout's ``gitlab-bridge plan --json`` (exit 1 when a target is not
+    met): (the plan, an error)."""
     done = subprocess.run(
-        [*BRIDGE, "plan", "--config", str(config), "--json"],
+        [*command, "plan", "--config", str(config), "--json"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     try:
@@ -395,13 +399,13 @@ def measure(scenario: Scenario, daemon: Daemon, *, naive: bool = False) -> Measu
         figures: dict[str, Any] = {}
         _zero(sim.url)
         if daemon.current:
-            figures |= _sync_baseline(settings, folder, sim.url)
+            figures |= _sync_baseline(settings, folder, sim.url, daemon.command)
         with running(config, daemon.command) as (process, ready):
             figures["seconds_to_ready"] = round(ready, 1)
             if not daemon.current:  # its first pass is its baseline
                 figures["seconds_to_baseline"] = round(ready, 1)
                 figures["baseline_requests"] = _total(sim.url)
-            plan, problem = _plan(config) if daemon.current else (None, None)
+            plan, problem = _plan(config, daemon.command) if daemon.current else (None, None)
             if daemon.current:
                 figures["plan"] = plan
                 if problem:
