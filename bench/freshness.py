@@ -124,6 +124,7 @@ PLAN_CLASS = {
 def _parser() -> argparse.ArgumentParser:
     parser = arguments(__doc__ or "", dataset="medium")
     parser.add_argument("--version", default="16.11", help="GitLab version, X.Y[-ee]")
+    parser.add_argument("--reanalyse", metavar="RAW", help="only account a finished --raw file")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--minutes", type=float, default=20.0, help="the workload's")
     parser.add_argument("--quiet-minutes", type=float, default=3.0, help="nothing changing")
@@ -556,6 +557,9 @@ def main() -> int:
     """Run the daemon (and the previous one, and the naive crawl, if asked) and report."""
     parser = _parser()
     args = parser.parse_args()
+    if args.reanalyse:  # a finished run's accounting again, per class and operation
+        print(json.dumps(reanalyse(Path(args.reanalyse)), indent=2))
+        return 0
     extra = yaml.safe_load(Path(args.config).read_text()) if args.config else {}
     extra = extra or {}
     try:
@@ -711,31 +715,46 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
 
 
+def _figures(matched: list[tuple[float | None, bool]], changes: int) -> dict[str, Any]:
+    arrived = [x for x, _ in matched if x is not None]
+    return {
+        "changes": changes,
+        "expected": len(matched),
+        "delivered": len(arrived),
+        "lost": len(matched) - len(arrived),
+        "superseded": sum(1 for x, later in matched if x is None and later),
+        "p50_s": _percentile(arrived, 0.5),
+        "p95_s": _percentile(arrived, 0.95),
+        "max_s": round(max(arrived), 1) if arrived else None,
+    }
+
+
+MEMBER_CLASSES = ("group_member", "project_member")
+
+
 def analyse(lines: list[dict[str, Any]], deliveries: list[Delivery]) -> dict[str, Any]:
-    """Per-class and overall counts and latencies."""
+    """Per-class and overall counts and latencies; member classes also per operation (add,
+    update: a role or expiry change, remove)."""
     by_class: dict[str, list[tuple[float | None, bool]]] = defaultdict(list)
-    for klass, latency, later in _matches(lines, deliveries):
+    by_operation: dict[str, list[tuple[float | None, bool]]] = defaultdict(list)
+    changes: dict[str, int] = defaultdict(int)
+    for line in lines:
+        changes[line["class"]] += 1
+        if line["class"] in MEMBER_CLASSES:
+            changes[_operation(line)] += 1
+    matched = _matches(lines, deliveries)
+    for (klass, latency, later), (_h, _k, _t, order) in zip(matched, _expected(lines), strict=True):
         by_class[klass].append((latency, later))
-    classes = {}
-    superseded = 0
-    for klass, matched in by_class.items():
-        arrived = [x for x, _ in matched if x is not None]
-        hidden = sum(1 for x, later in matched if x is None and later)
-        superseded += hidden
-        classes[klass] = {
-            "changes": sum(1 for line in lines if line["class"] == klass),
-            "expected": len(matched),
-            "delivered": len(arrived),
-            "lost": len(matched) - len(arrived),
-            "superseded": hidden,
-            "p50_s": _percentile(arrived, 0.5),
-            "p95_s": _percentile(arrived, 0.95),
-            "max_s": round(max(arrived), 1) if arrived else None,
-        }
+        if klass in MEMBER_CLASSES:
+            by_operation[_operation(lines[order])].append((latency, later))
+    classes = {klass: _figures(m, changes[klass]) for klass, m in by_class.items()}
+    operations = {op: _figures(m, changes[op]) for op, m in sorted(by_operation.items())}
+    superseded = sum(c["superseded"] for c in classes.values())
     expected = [Expected(hook=h, order=o) for h, _k, _t, o in _expected(lines)]
     overall = tally(expected, [r for r, _ in _received(deliveries)])
     return {
         "classes": classes,
+        "operations": operations,
         "expected": overall.expected,
         "delivered": overall.delivered,
         "lost": overall.lost,
@@ -746,6 +765,23 @@ def analyse(lines: list[dict[str, Any]], deliveries: list[Delivery]) -> dict[str
         "spurious_hooks": [[h.event, *h.ids] for h in overall.spurious_hooks],
         "lost_hooks": [[h.event, *h.ids] for h in overall.lost_hooks],
     }
+
+
+def _operation(line: dict[str, Any]) -> str:
+    """``project_member update``: a member change's class and what it did."""
+    op = str((line.get("mutation") or {}).get("op", "?")).removeprefix("member_")
+    return f"{line['class']} {op}"
+
+
+def reanalyse(raw_path: Path) -> dict[str, Any]:
+    """The accounting of a finished run again, from its ``--raw`` file."""
+    raw = json.loads(raw_path.read_text())
+    deliveries = [
+        Delivery(seq=n, method="POST", path=d["path"], headers=tuple(map(tuple, d["headers"])),
+                 body=d["body"].encode(), received_at=d["received_at"], reply_status=d["status"])
+        for n, d in enumerate(raw["deliveries"], 1)
+    ]  # fmt: skip
+    return analyse(raw["truth"], deliveries)
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -781,6 +817,12 @@ def table(result: dict[str, Any]) -> str:
             f"{c['lost']} ({c['superseded']}) | "
             f"{_sec(c['p50_s'])} | {_sec(c['p95_s'])} | {_sec(c['max_s'])} | "
             f"{_sec(c.get('plan_worst_s'))} |"
+        )
+    for op, c in result.get("operations", {}).items():
+        rows.append(
+            f"| _{op}_ | {c['changes']} | {c['expected']} | {c['delivered']} | "
+            f"{c['lost']} ({c['superseded']}) | "
+            f"{_sec(c['p50_s'])} | {_sec(c['p95_s'])} | {_sec(c['max_s'])} | |"
         )
     budget = result.get("budget")
     within = result.get("within_budget")

@@ -92,6 +92,26 @@ def test_a_second_occurrence_needs_a_second_key() -> None:
     assert freshness._all_arrived(truth[:1], deliveries)
 
 
+def test_member_changes_are_also_counted_per_operation() -> None:
+    """The issue's figures name operations: a group member's add, update and remove, and a
+    project member's role change (``update``) apart from its adds and removals."""
+    truth = [
+        {**line(10.0, "group_member", ("user_add_to_group", [7, 64])),
+         "mutation": {"op": "member_add"}},
+        {**line(20.0, "group_member", ("user_update_for_group", [7, 65])),
+         "mutation": {"op": "member_update"}},
+        {**line(30.0, "new_user", ("user_create", [99])), "mutation": {"op": "user_create"}},
+    ]  # fmt: skip
+    update = {"event_name": "user_update_for_group", "group_id": 7, "user_id": 65}
+    deliveries = [delivery(1, 14.0, "a", ADD), delivery(2, 50.0, "b", update)]
+    result = freshness.analyse(truth, deliveries)
+    assert set(result["operations"]) == {"group_member add", "group_member update"}
+    assert result["operations"]["group_member update"]["p95_s"] == 30.0
+    assert result["operations"]["group_member add"]["delivered"] == 1
+    assert result["classes"]["group_member"]["changes"] == 2
+    assert result["classes"]["new_user"]["lost"] == 1
+
+
 def test_percentiles_are_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert freshness._percentile(values, 0.5) == 50.0
